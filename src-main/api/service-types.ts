@@ -1,0 +1,30 @@
+// Contract between the API implementation (src-main/api/service.ts) and its two transports:
+// Electron IPC (src-main/app/) and HTTP + WebSocket (src-main/server/).
+import type { ApiEvent, MethodName } from './contract';
+
+export interface ServiceOptions {
+  mode: 'electron' | 'browser';
+  dataDir: string; //   app data: journals, recent list, runs of projects
+  cacheDir: string; //  thumbnails and decoded-pixel cache
+  emit: (e: ApiEvent) => void;
+}
+
+export interface ImageFile { file: string; mime: string }
+
+export interface ApiService {
+  /** Validates `input` with the method's zod schema; throws ApiError on bad input. */
+  call(method: MethodName | string, input: unknown): Promise<unknown>;
+  /**
+   * Resolves an image request to a file inside the opened dataset or the thumbnail cache.
+   * Throws ApiError('FORBIDDEN') for anything else: '..', absolute, encoded, symlink escapes.
+   */
+  image(projectId: string, relPath: string, kind: 'thumb' | 'full'): Promise<ImageFile>;
+  dispose(): Promise<void>;
+}
+
+export class ApiError extends Error {
+  constructor(public code: 'BAD_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'INTERNAL', message: string) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}

@@ -1,0 +1,49 @@
+// Contract of the training engine (implemented in src-main/engine/, used by CLI, API service, bench).
+import type { EpochStats } from '../api/contract';
+
+export interface TrainOptions {
+  dataset: string; //        class-per-folder root
+  out: string; //            run folder (created; must be writable)
+  method: 'mopro' | 'ce';
+  epochs?: number; //        default per backend/size, see engine README section
+  batchSize?: number;
+  imageSize?: number;
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  seed?: number;
+  arch?: string;
+  resume?: boolean; //       continue from out/checkpoint
+  cacheDir?: string; //      decoded-pixel cache
+  /** Human decisions (issue 5 / review): rel path -> fixed label; never relabelled. */
+  fixedLabels?: Record<string, string>;
+  /** Human decisions: rel paths confirmed OOD; excluded from training. */
+  excluded?: string[];
+}
+
+export type EngineEvent =
+  | { type: 'log'; level: 'info' | 'warn'; message: string }
+  | { type: 'backend'; name: string; reason: string; skipped: { name: string; why: string }[] }
+  | { type: 'phase'; phase: 'scan' | 'decode' | 'train' | 'final-pass' | 'writing'; done: number; total: number }
+  | { type: 'step'; epoch: number; epochs: number; step: number; steps: number; loss: number; imagesPerSec: number; etaSeconds: number | null }
+  | { type: 'epoch'; stats: EpochStats }
+  | { type: 'checkpoint'; epoch: number };
+
+export interface RunResult {
+  out: string;
+  state: 'done' | 'stopped';
+  epochsDone: number;
+  counts: { clean: number; relabeled: number; ood: number };
+}
+
+export interface TrainingHandle {
+  /** Ask to stop after the current step's checkpoint (Ctrl-C, Stop button). */
+  stop(): void;
+  done: Promise<RunResult>;
+}
+
+export interface PredictOptions {
+  run: string;
+  folder: string;
+  out: string; //            predictions.csv
+  backend?: TrainOptions['backend'];
+  cacheDir?: string;
+}
