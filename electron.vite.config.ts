@@ -18,7 +18,8 @@ export default defineConfig({
   preload: {
     build: {
       outDir: 'out/preload',
-      rollupOptions: { input: { index: resolve('src-main/app/preload.ts') } },
+      // A sandboxed window can only load a CommonJS preload.
+      rollupOptions: { input: { index: resolve('src-main/app/preload.ts') }, output: { format: 'cjs', entryFileNames: '[name].cjs' } },
     },
   },
   renderer: {

@@ -30,5 +30,6 @@ export function appRoot(): string {
 }
 
 export function sampleDatasetDir(): string {
-  return path.join(appRoot(), 'resources', 'sample');
+  // Packaged: resources/ is unpacked beside app.asar, since sharp opens files by path.
+  return path.join(appRoot(), 'resources', 'sample').replace(`app.asar${path.sep}`, `app.asar.unpacked${path.sep}`);
 }

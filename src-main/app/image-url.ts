@@ -1,0 +1,69 @@
+// mopro-img:// URLs: built in the preload (imageUrl) and parsed in the protocol handler.
+// Kept free of Node and Electron imports so the sandboxed preload can bundle it.
+//
+//   mopro-img://image/<thumb|full>?project=<projectId>&path=<relative path, '/' separators>
+//
+// The parser is the first of two gates: it refuses every path that is not a plain relative
+// path. The service's image() is the second (realpath + prefix check: symlinks, cache).
+import { IMG_SCHEME } from './security';
+
+export type ImageKind = 'thumb' | 'full';
+export interface ImageRequest { projectId: string; relPath: string; kind: ImageKind }
+
+export function imageUrl(projectId: string, relPath: string, kind: ImageKind): string {
+  const q = new URLSearchParams({ project: projectId, path: relPath });
+  return `${IMG_SCHEME}://image/${kind}?${q.toString()}`;
+}
+
+export class BadImageUrl extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadImageUrl';
+  }
+}
+
+/**
+ * Why a relative dataset path is refused, or null when it is acceptable.
+ * Refused: empty, absolute (/x, \\x, C:), backslashes, NUL/control chars, '.' or '..' or empty
+ * segments, and any %XX escape left after the one URL decoding (double-encoded tricks like %252e).
+ */
+export function relPathProblem(rel: string): string | null {
+  if (rel.length === 0) return 'empty path';
+  if (rel.length > 4096) return 'path too long';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(rel)) return 'control character in path';
+  if (rel.includes('\\')) return 'backslash in path';
+  // After the one URL decoding, an escape that survives is a double-encoding attempt (%252e..).
+  // A lone '%' (e.g. "100%_cotton.jpg") is an ordinary character.
+  if (/%[0-9A-Fa-f]{2}/.test(rel)) return 'percent-encoded characters in path (encoded twice?)';
+  if (rel.startsWith('/') || /^[A-Za-z]:/.test(rel)) return 'absolute path';
+  for (const seg of rel.split('/')) {
+    if (seg === '' || seg === '.' || seg === '..') return `bad path segment '${seg}'`;
+  }
+  return null;
+}
+
+/** Parses and checks a mopro-img:// URL; throws BadImageUrl with a one-line reason. */
+export function parseImageUrl(url: string): ImageRequest {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new BadImageUrl('not a URL');
+  }
+  if (u.protocol !== `${IMG_SCHEME}:`) throw new BadImageUrl(`wrong scheme ${u.protocol}`);
+  if (u.hostname !== 'image') throw new BadImageUrl(`unknown host ${u.hostname}`);
+  const kind = u.pathname.replace(/^\//, '');
+  if (kind !== 'thumb' && kind !== 'full') throw new BadImageUrl(`unknown image kind '${kind}'`);
+  const projects = u.searchParams.getAll('project');
+  const paths = u.searchParams.getAll('path');
+  if (projects.length !== 1 || paths.length !== 1) throw new BadImageUrl('need exactly one project and one path');
+  const projectId = projects[0]!;
+  const relPath = paths[0]!;
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(projectId) || projectId === '.' || projectId === '..') {
+    throw new BadImageUrl('bad project id');
+  }
+  const problem = relPathProblem(relPath);
+  if (problem) throw new BadImageUrl(problem);
+  return { projectId, relPath, kind };
+}

@@ -1,0 +1,51 @@
+// Training-mode batch norm with a hand-written gradient, tuned for tfjs-backend-wasm. Measured on
+// 128x28x28x32 (ms): tf.sum over axes 0..2 11.4 (it transposes first), [1,n]x[n,C] matMul with a fresh
+// operand 33 (XNNPACK repacks it), global avgPool + [1,B]x[B,C] matMul 2.6; one elementwise multiply
+// 12, the fused BatchNorm kernel 27 (!). So per-channel sums go through avgPool, the normalisation is
+// x*a + b with per-channel a, b, and the backward pass is folded to dx = a*dy + c1*x + c0.
+import * as tf from '@tensorflow/tfjs';
+
+/** per-channel mean over batch and space of x [B,H,W,C] -> [C] */
+export function channelMean(x: tf.Tensor4D): tf.Tensor1D {
+  const [B, H, W, C] = x.shape;
+  const pooled = tf.reshape(tf.avgPool(x, [H, W], [H, W], 'valid'), [B, C]) as tf.Tensor2D;
+  return tf.reshape(tf.matMul(tf.fill([1, B], 1 / B) as tf.Tensor2D, pooled), [C]) as tf.Tensor1D;
+}
+
+export interface BnStats { mean: tf.Tensor1D; variance: tf.Tensor1D }
+
+/**
+ * Batch statistics normalisation of x [B,H,W,C] with learnable gamma/beta. `onStats` receives the batch mean
+ * and (biased) variance for the running-statistics update.
+ */
+export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, onStats?: (s: BnStats) => void): tf.Tensor4D {
+  const shape = x.shape;
+  const C = shape[3], n = shape[0] * shape[1] * shape[2];
+  const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const x4 = xi as tf.Tensor4D;
+    const mean = channelMean(x4);
+    const ex2 = channelMean(tf.mul(x4, x4));
+    const variance = tf.relu(tf.sub(ex2, tf.mul(mean, mean))) as tf.Tensor1D;
+    onStats?.({ mean, variance });
+    const rstd = tf.rsqrt(tf.add(variance, eps)) as tf.Tensor1D;
+    const a = tf.mul(g, rstd) as tf.Tensor1D; //            y = x*a + (beta - mean*a)
+    const y = tf.add(tf.mul(x4, a), tf.sub(b, tf.mul(mean, a)));
+    save([x4, mean, rstd, a]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, m, r, aa] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const dy4 = dy as tf.Tensor4D;
+        const sDy = tf.mul(channelMean(dy4), n); //                        dbeta
+        const sDyX = tf.mul(channelMean(tf.mul(dy4, xs)), n);
+        const dgamma = tf.mul(r, tf.sub(sDyX, tf.mul(m, sDy))); //       sum(dy * xhat)
+        // dx = a*dy + x*c1 + c0 with c1 = -a*r*dgamma/n, c0 = -a*dbeta/n - c1*mean
+        const c1 = tf.div(tf.mul(tf.mul(aa, r), dgamma), -n) as tf.Tensor1D;
+        const c0 = tf.sub(tf.div(tf.mul(aa, sDy), -n), tf.mul(c1, m)) as tf.Tensor1D;
+        const dx = tf.add(tf.add(tf.mul(dy4, aa), tf.mul(xs, c1)), c0);
+        return [dx, dgamma, sDy];
+      },
+    };
+  }) as never) as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  return f(x, gamma, beta) as tf.Tensor4D;
+}

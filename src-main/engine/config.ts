@@ -1,0 +1,74 @@
+// Training configuration: defaults of mopro.md adapted to small data (mopro.md §6 end). Every adaptation is
+// listed in `adaptations` and written to run.json, so a run says exactly how it departs from the paper.
+export interface EngineConfig {
+  method: 'mopro' | 'ce';
+  arch: string;
+  epochs: number;
+  batchSize: number;
+  imageSize: number;
+  channels: 1 | 3;
+  seed: number;
+  lr: number;
+  lrSchedule: 'cosine' | 'step';
+  lrWarmupEpochs: number;
+  momentum: number;
+  weightDecay: number;
+  tau: number;
+  alpha: number;
+  threshold: number; //        T (pseudo_th)
+  keyMomentum: number; //      m of the key encoder EMA
+  protoMomentum: number; //    m_p
+  queueSize: number;
+  protoStartEpoch: number; //  L_pro from this epoch (0-based)
+  cleanStartEpoch: number; //  noise cleaning from this epoch
+  protoInit: 'ema' | 'class-mean'; // class-mean: prototypes reset to class means of the last warm-up epoch
+  wIns: number;
+  wPro: number;
+  oodScore: string; //         which ood_score formula the final pass writes (see final-pass.ts)
+}
+
+export interface ResolveInput {
+  method: 'mopro' | 'ce'; epochs?: number; batchSize?: number; imageSize?: number; arch?: string; seed?: number;
+  backend: string; n: number; k: number; channels: 1 | 3; nativeSize: number;
+  overrides?: Partial<EngineConfig>;
+}
+
+export function resolveConfig(inp: ResolveInput): { config: EngineConfig; adaptations: string[] } {
+  const a: string[] = [];
+  const gpu = inp.backend === 'tensorflow';
+  const imageSize = inp.imageSize ?? (inp.nativeSize <= 48 ? inp.nativeSize : gpu ? 224 : 64);
+  if (!inp.imageSize) a.push(`image size ${imageSize}: ${inp.nativeSize <= 48 ? 'native size of the images' : gpu ? 'ResNet input size' : 'CPU budget'}`);
+  const arch = inp.arch ?? (imageSize >= 128 ? 'resnet18' : 'resnet-tiny');
+  if (!inp.arch) a.push(`arch ${arch}: ${imageSize >= 128 ? 'ResNet-18 for large inputs' : 'small ResNet measured fastest per accuracy on CPU/wasm'} (paper: ResNet-50 at 224 px)`);
+  const batchSize = Math.max(2, Math.min(inp.batchSize ?? 128, Math.max(2, 2 ** Math.floor(Math.log2(Math.max(2, inp.n / 4))))));
+  if (!inp.batchSize) a.push(`batch ${batchSize} (paper 256): fits CPU memory and small datasets`);
+  const epochs = inp.epochs ?? (gpu ? 60 : 12);
+  if (!inp.epochs) a.push(`${epochs} epochs (paper 90): CPU time budget`);
+  // lr scaled linearly with the batch from the paper's 0.1 at 256, but floored: short runs of small nets
+  // need a larger step; cosine decay with one warm-up epoch replaces the 40/80 step schedule.
+  const lr = Math.max(0.1 * batchSize / 256, 0.05);
+  a.push(`lr ${lr.toFixed(3)} (0.1 x B/256, floor 0.05), cosine decay with 1 linear warm-up epoch (paper: step x0.1 at 40/80)`);
+  // warm-up (no cleaning) in proportion to the official 11/90 of the schedule, at least 2 epochs
+  const cleanStartEpoch = Math.max(2, Math.round(epochs * 0.3));
+  a.push(`cleaning from epoch ${cleanStartEpoch} (paper: 11 of 90); L_pro from epoch 1 as in the code`);
+  // queue well below the dataset size (stale keys of the same image become false negatives): min(8192, N/2), multiple of B
+  const queueSize = Math.max(batchSize, Math.min(8192, Math.floor(inp.n / 2 / batchSize) * batchSize));
+  if (queueSize !== 8192) a.push(`queue ${queueSize} = min(8192, N/2) rounded to a multiple of B (paper 8192)`);
+  // prototype momentum: with ~N/K samples per class per epoch, 0.999 barely moves; 0.99 renews within an epoch
+  const protoMomentum = 0.99;
+  a.push('prototype momentum 0.99 (paper 0.999, tuned for ~2400 images/class/epoch)');
+  const keyMomentum = 0.99;
+  a.push('key-encoder momentum 0.99 (paper 0.999): short runs');
+  const config: EngineConfig = {
+    method: inp.method, arch, epochs, batchSize, imageSize, channels: inp.channels, seed: inp.seed ?? 1,
+    lr, lrSchedule: 'cosine', lrWarmupEpochs: 1, momentum: 0.9, weightDecay: 5e-4,
+    tau: 0.1, alpha: 0.5, threshold: 0.8, keyMomentum, protoMomentum, queueSize,
+    protoStartEpoch: 1, cleanStartEpoch, protoInit: 'class-mean', wIns: 1, wPro: 1, oodScore: 'proto',
+  };
+  a.push('weight decay 5e-4 (paper 1e-4): small data overfits noisy labels faster');
+  a.push('prototypes re-initialised to class-mean embeddings at the start of cleaning (CAPro-style; MoPro: EMA from zero)');
+  Object.assign(config, inp.overrides ?? {});
+  if (inp.overrides && Object.keys(inp.overrides).length) a.push(`overrides: ${JSON.stringify(inp.overrides)}`);
+  if (config.method === 'ce') return { config, adaptations: a.filter((s) => !/queue|prototype|cleaning|key-encoder/.test(s)) };
+  return { config, adaptations: a };
+}

@@ -1,0 +1,37 @@
+// The run's model/ folder: everything predict and the app need (weights, BN statistics, classes,
+// input normalisation, prototypes and the cleaning constants). model.json + model.bin hold the query
+// encoder in TF.js's weightsManifest layout, prototypes included as the array 'prototypes'.
+import * as tf from '@tensorflow/tfjs';
+import path from 'node:path';
+import { MODEL_DIR } from '../run-format';
+import { createEncoder, type Encoder } from './model';
+import { readStore, writeStore, type StoredArray } from './tensor-store';
+
+export interface ModelMeta {
+  format: 'mopro-studio-model/1';
+  arch: string; method: 'mopro' | 'ce'; classes: string[]; imageSize: number; channels: 1 | 3;
+  mean: number[]; std: number[]; tau: number; alpha: number; threshold: number; oodScore: string;
+}
+
+export function saveModel(runDir: string, meta: ModelMeta, enc: Encoder, protos: Float32Array): void {
+  const arrays: StoredArray[] = [];
+  for (const [n, v] of enc.params) arrays.push({ name: n, shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) });
+  for (const [n, v] of enc.buffers) arrays.push({ name: n, shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) });
+  arrays.push({ name: 'prototypes', shape: [meta.classes.length, protos.length / meta.classes.length], data: protos });
+  writeStore(path.join(runDir, MODEL_DIR), 'model', meta as unknown as Record<string, unknown>, arrays);
+}
+
+export function loadModel(runDir: string): { meta: ModelMeta; enc: Encoder; protos: Float32Array } {
+  const { meta, arrays } = readStore(path.join(runDir, MODEL_DIR), 'model');
+  const m = meta as unknown as ModelMeta;
+  if (m.format !== 'mopro-studio-model/1') throw new Error(`${path.join(runDir, MODEL_DIR, 'model.json')}: unknown model format; train again with this version`);
+  const enc = createEncoder(m.arch, m.channels, m.classes.length, 0, false);
+  tf.tidy(() => {
+    for (const [n, v] of [...enc.params, ...enc.buffers]) {
+      const a = arrays.get(n);
+      if (!a) throw new Error(`model.bin lacks ${n}: the model folder is damaged; train again`);
+      v.assign(tf.tensor(a.data, v.shape));
+    }
+  });
+  return { meta: m, enc, protos: arrays.get('prototypes')!.data };
+}

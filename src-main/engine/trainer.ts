@@ -1,0 +1,191 @@
+// One MoPro (or plain-CE) training run over in-memory pixels, in the step order of mopro.md §3.
+// Side effects are limited to tf variables and the trainer's own state; files are written elsewhere.
+import * as tf from '@tensorflow/tfjs';
+import type { EngineConfig } from './config';
+import { cloneEncoder, createEncoder, disposeEncoder, emaUpdate, EMBED_DIM, forward, type Encoder } from './model';
+import { ceLoss, instanceLoss, protoLogits, protoLoss } from './losses';
+import { cleanRule } from './noise-cleaning';
+import { classMeanPrototypes, updatePrototypes } from './prototypes';
+import { InstanceQueue } from './queue';
+import { Rng } from './rng';
+import { lrAt } from './schedule';
+import { MomentumSgd } from './sgd';
+import { strongAugment, weakAugment } from './augment';
+
+export interface TrainData {
+  pixels: Uint8Array; //  N x H x W x C
+  n: number; h: number; w: number; c: number;
+  labels: Int32Array; //  given (web) label per sample
+  fixed: Uint8Array; //   1 = human-confirmed label (never relabelled)
+  trainIdx: Int32Array; // samples used for training (excluded/undecodable left out)
+  numClasses: number;
+}
+
+export interface StepInfo { loss: number; lossCe: number; lossIns: number; lossPro: number; relabeled: number; ood: number; n: number }
+
+export interface TrainerState {
+  epoch: number; step: number; //   next step to run
+  perm: Int32Array | null; //      this epoch's order
+  rngState: number;
+  protos: Float32Array;
+  queuePtr: number;
+  classSum: Float64Array | null; // class-mean accumulation during the last warm-up epoch
+}
+
+export class Trainer {
+  readonly query: Encoder;
+  readonly key: Encoder | null;
+  readonly sgd: MomentumSgd;
+  readonly queue: InstanceQueue | null;
+  readonly rng: Rng;
+  protos: Float32Array;
+  state: TrainerState;
+  readonly mean: number[]; readonly std: number[];
+  private readonly K: number;
+  readonly stepsPerEpoch: number;
+
+  constructor(readonly cfg: EngineConfig, readonly data: TrainData, norm: { mean: number[]; std: number[] }) {
+    this.K = data.numClasses;
+    this.mean = norm.mean; this.std = norm.std;
+    this.rng = new Rng(cfg.seed * 7919 + 13);
+    this.query = createEncoder(cfg.arch, data.c, this.K, cfg.seed);
+    this.key = cfg.method === 'mopro' ? cloneEncoder(this.query) : null;
+    this.sgd = new MomentumSgd(cfg.momentum, cfg.weightDecay);
+    this.queue = cfg.method === 'mopro' ? new InstanceQueue(EMBED_DIM, cfg.queueSize, this.rng) : null;
+    this.protos = new Float32Array(this.K * EMBED_DIM); // zeros (mopro.md §1)
+    // drop_last (mopro.md §1: Q % B == 0 and the loader drops the last partial batch)
+    this.stepsPerEpoch = Math.max(1, Math.floor(data.trainIdx.length / cfg.batchSize));
+    this.state = { epoch: 0, step: 0, perm: null, rngState: this.rng.state, protos: this.protos, queuePtr: 0, classSum: null };
+  }
+
+  private batch(idx: Int32Array): tf.Tensor4D {
+    const { h, w, c, pixels } = this.data;
+    const per = h * w * c;
+    const buf = new Float32Array(idx.length * per);
+    for (let i = 0; i < idx.length; i++) {
+      const o = idx[i] * per;
+      for (let t = 0; t < per; t++) buf[i * per + t] = pixels[o + t] / 255;
+    }
+    return tf.tensor4d(buf, [idx.length, h, w, c]);
+  }
+
+  normalise(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => tf.div(tf.sub(x, tf.tensor1d(this.mean)), tf.tensor1d(this.std)) as tf.Tensor4D);
+  }
+
+  /** Pixels of the given rows as a normalised float batch (no augmentation): final pass, predict. */
+  plainBatch(idx: Int32Array): tf.Tensor4D {
+    return tf.tidy(() => this.normalise(this.batch(idx)));
+  }
+
+  lr(epoch: number, step: number): number {
+    return lrAt({ kind: this.cfg.lrSchedule, base: this.cfg.lr, warmupEpochs: this.cfg.lrWarmupEpochs, epochs: this.cfg.epochs, milestones: [Math.round(this.cfg.epochs * 0.45), Math.round(this.cfg.epochs * 0.9)] },
+      epoch + step / this.stepsPerEpoch);
+  }
+
+  /** Starts an epoch's order if needed (resumed mid-epoch runs keep their saved order). */
+  beginEpoch(): void {
+    if (this.state.perm) return;
+    const order = this.rng.permutation(this.data.trainIdx.length);
+    this.state.perm = Int32Array.from(order, (j) => this.data.trainIdx[j]);
+    const c = this.cfg;
+    if (c.method === 'mopro' && c.protoInit === 'class-mean') {
+      if (this.state.epoch === c.cleanStartEpoch - 1) this.state.classSum = new Float64Array(this.K * (EMBED_DIM + 1));
+      if (this.state.epoch === c.cleanStartEpoch && this.state.classSum) {
+        const s = this.state.classSum, d = EMBED_DIM, mean = new Float32Array(this.K * d);
+        for (let k = 0; k < this.K; k++) { const cnt = s[k * (d + 1) + d]; if (cnt) for (let t = 0; t < d; t++) mean[k * d + t] = s[k * (d + 1) + t] / cnt; }
+        const labels = Int32Array.from({ length: this.K }, (_, k) => k);
+        const has = Array.from({ length: this.K }, (_, k) => s[k * (d + 1) + d] > 0);
+        this.protos = classMeanPrototypes(this.protos, this.K, d, mean, labels, has);
+        this.state.classSum = null;
+      }
+    }
+  }
+
+  /** One optimisation step (mopro.md §3 order); advances state.step / state.epoch. */
+  step(): StepInfo {
+    this.beginEpoch();
+    const c = this.cfg, K = this.K, B = c.batchSize, d = EMBED_DIM;
+    const epoch = this.state.epoch;
+    const idx = this.state.perm!.subarray(this.state.step * B, (this.state.step + 1) * B);
+    const given = Int32Array.from(idx, (i) => this.data.labels[i]);
+    const fixed = Array.from(idx, (i) => this.data.fixed[i] === 1);
+    const lr = this.lr(epoch, this.state.step);
+    const info: StepInfo = { loss: 0, lossCe: 0, lossIns: 0, lossPro: 0, relabeled: 0, ood: 0, n: idx.length };
+    let embArr: Float32Array = new Float32Array(0), keysArr: Float32Array = new Float32Array(0);
+    let label: Int32Array = given, clean: boolean[] = Array(idx.length).fill(true);
+    const mopro = c.method === 'mopro';
+    tf.tidy(() => {
+      const raw = this.batch(idx);
+      const weak = this.normalise(weakAugment(raw, this.rng));
+      let keys: tf.Tensor2D | null = null;
+      if (mopro) {
+        const strong = this.normalise(strongAugment(raw, this.rng));
+        // (2) EMA of the key encoder before its forward; its BN runs in train mode on its own statistics
+        emaUpdate(this.key!, this.query, c.keyMomentum);
+        keys = forward(this.key!, strong, true).emb;
+        keysArr = keys.dataSync() as Float32Array;
+      }
+      const queueT = mopro ? tf.tensor2d(this.queue!.data, [d, c.queueSize]) : null;
+      const protosT = tf.tensor2d(this.protos, [K, d]);
+      const useProto = mopro && epoch >= c.protoStartEpoch;
+      const varList = [...this.query.params.entries()].filter(([n]) => mopro || !n.startsWith('proj')).map(([, v]) => v);
+      const { grads } = tf.variableGrads(() => {
+        const o = forward(this.query, weak, true);
+        embArr = Float32Array.from(o.emb.dataSync());
+        let pl: tf.Tensor2D | null = null;
+        if (useProto) pl = protoLogits(o.emb, protosT, c.tau);
+        if (mopro && epoch >= c.cleanStartEpoch && pl) {
+          const p = tf.softmax(o.logits).dataSync() as Float32Array, s = tf.softmax(pl).dataSync() as Float32Array;
+          const r = cleanRule(p, s, given, K, c.alpha, c.threshold, fixed);
+          label = r.label; clean = r.clean;
+          info.relabeled = r.status.filter((x) => x === 'relabeled').length;
+          info.ood = r.status.filter((x) => x === 'ood').length;
+        }
+        const labelT = tf.tensor1d(label, 'int32'), maskT = tf.tensor1d(clean.map((x) => (x ? 1 : 0)));
+        const lce = ceLoss(o.logits, labelT, maskT);
+        let total: tf.Scalar = lce;
+        info.lossCe = lce.dataSync()[0];
+        if (mopro) {
+          const lins = instanceLoss(o.emb, keys!, queueT!, c.tau);
+          info.lossIns = lins.dataSync()[0];
+          total = tf.add(total, tf.mul(lins, c.wIns));
+          if (useProto) {
+            const lpro = protoLoss(o.emb, protosT, labelT, maskT, c.tau);
+            info.lossPro = lpro.dataSync()[0];
+            total = tf.add(total, tf.mul(lpro, c.wPro));
+          }
+        }
+        info.loss = total.dataSync()[0];
+        return total;
+      }, varList);
+      const g = new Map<string, tf.Tensor>();
+      for (const [n, v] of this.query.params) if (grads[v.name]) g.set(n, grads[v.name]);
+      this.sgd.step(this.query.params, g, lr);
+    });
+    if (mopro) {
+      // (6) prototypes: clean samples, corrected labels (all/original before cleaning starts)
+      this.protos = updatePrototypes(this.protos, K, d, embArr, label, c.protoMomentum, clean);
+      this.queue!.enqueue(keysArr, idx.length);
+      const cs = this.state.classSum;
+      if (cs) for (let i = 0; i < idx.length; i++) {
+        const k = given[i];
+        for (let t = 0; t < d; t++) cs[k * (d + 1) + t] += embArr[i * d + t];
+        cs[k * (d + 1) + d]++;
+      }
+    }
+    if (!Number.isFinite(info.loss)) throw new Error(`training diverged (loss ${info.loss}) at epoch ${epoch + 1}; try a smaller learning rate or batch size`);
+    this.state.step++;
+    if (this.state.step >= this.stepsPerEpoch) { this.state.step = 0; this.state.epoch++; this.state.perm = null; }
+    this.state.rngState = this.rng.state;
+    this.state.protos = this.protos;
+    this.state.queuePtr = this.queue?.ptr ?? 0;
+    return info;
+  }
+
+  dispose(): void {
+    disposeEncoder(this.query);
+    if (this.key) disposeEncoder(this.key);
+    this.sgd.dispose();
+  }
+}

@@ -1,0 +1,142 @@
+// Export of the cleaned dataset (design.md §3 Export). The target must be a new or empty folder
+// outside the dataset; a marker file sits in it for the whole job and is removed last, so an
+// interrupted export is never mistaken for a finished one. The source folder is only read.
+import fs from 'node:fs';
+import path from 'node:path';
+import { toCsv } from '../util/csv';
+import type { ExportRow } from './project';
+
+export const INCOMPLETE_MARKER = '.mopro-export-incomplete';
+export const OOD_DIR = '_ood';
+export const LABELS_HEADER = ['path', 'original_label', 'final_label', 'source'] as const;
+
+export type ExportMode = 'copy' | 'hardlink' | 'manifest';
+
+export interface ExportOptions {
+  rows: readonly ExportRow[];
+  datasetRoot: string;
+  to: string;
+  mode: ExportMode;
+  includeOod: boolean;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export class ExportError extends Error {
+  constructor(message: string) { super(message); this.name = 'ExportError'; }
+}
+
+/** Real path of `p`, or of its nearest existing ancestor joined with the rest. */
+function realish(p: string): string {
+  const rest: string[] = [];
+  let cur = path.resolve(p);
+  for (;;) {
+    try { return path.join(fs.realpathSync(cur), ...rest.reverse()); } catch {
+      const parent = path.dirname(cur);
+      if (parent === cur) return path.resolve(p);
+      rest.push(path.basename(cur));
+      cur = parent;
+    }
+  }
+}
+
+const inside = (parent: string, child: string): boolean => {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+};
+
+/** Throws ExportError (one line: what and the fix) when `to` is not a safe target. */
+export function checkTarget(to: string, datasetRoot: string): void {
+  const target = realish(to);
+  const root = realish(datasetRoot);
+  if (inside(root, target)) throw new ExportError(`export target ${to} is inside the dataset ${datasetRoot}: choose a folder outside it`);
+  if (inside(target, root)) throw new ExportError(`export target ${to} contains the dataset ${datasetRoot}: choose a new empty folder elsewhere`);
+  let entries: string[] | null = null;
+  try { entries = fs.readdirSync(to); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new ExportError(`export target ${to} is a file: choose a new or empty folder`);
+    if (code !== 'ENOENT') throw new ExportError(`export target ${to} cannot be read (${code}): choose another folder`);
+  }
+  if (entries && entries.length) throw new ExportError(`export target ${to} is not empty (${entries.length} entries): choose a new or empty folder`);
+}
+
+function diskError(e: unknown, to: string, done: number, total: number): ExportError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const where = `export to ${to} stopped after ${done} of ${total} files`;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new ExportError(`${where}: disk full (${code}); free space and export into a new empty folder (this one is marked ${INCOMPLETE_MARKER})`);
+  if (code === 'EXDEV') return new ExportError(`${where}: hardlinks cannot cross file systems (EXDEV); use --mode copy or a target on the dataset's disk`);
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new ExportError(`${where}: not writable (${code}); choose a folder you can write to`);
+  return new ExportError(`${where}: ${(e as Error).message ?? e}`);
+}
+
+/** A file name not yet used in `dir` (case-insensitively, for case-insensitive disks): a.png, a-2.png, ... */
+function uniqueName(used: Set<string>, name: string): string {
+  const ext = path.extname(name);
+  const stem = name.slice(0, name.length - ext.length);
+  let cand = name;
+  for (let k = 2; used.has(cand.toLowerCase()); k++) cand = `${stem}-${k}${ext}`;
+  used.add(cand.toLowerCase());
+  return cand;
+}
+
+/** Folder name for a label that is safe on every OS (labels come from folder names or a person's typing). */
+export function safeDirName(label: string): string {
+  const s = label.replace(/[<>:"/\\|?*\u0000-\u001f]/g, '_').replace(/^\.+/, '_').trim();
+  return s || '_';
+}
+
+export interface ExportResult { dir: string; files: number; ood: number; manifest: string }
+
+export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
+  checkTarget(o.to, o.datasetRoot);
+  const to = path.resolve(o.to);
+  try {
+    fs.mkdirSync(to, { recursive: true });
+    fs.accessSync(to, fs.constants.W_OK);
+    fs.writeFileSync(path.join(to, INCOMPLETE_MARKER), `MoPro Studio export in progress or interrupted; started ${new Date().toISOString()}.\nDo not use this folder as a finished export.\n`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') throw diskError(e, to, 0, o.rows.length);
+    // A read-only mount reports ENOENT from a recursive mkdir: say what the person can act on.
+    throw new ExportError(`export target ${to} cannot be created or written (${code ?? e}): choose a folder you can write to`);
+  }
+
+  const copying = o.mode !== 'manifest';
+  const todo = copying ? o.rows.filter((r) => r.finalLabel !== null || o.includeOod) : [];
+  const used = new Map<string, Set<string>>();
+  let done = 0;
+  let ood = 0;
+  const total = todo.length;
+  o.onProgress?.(0, total);
+  for (const r of todo) {
+    if (o.signal?.aborted) throw new ExportError(`export to ${to} cancelled after ${done} of ${total} files (folder marked ${INCOMPLETE_MARKER})`);
+    const dirName = r.finalLabel === null ? OOD_DIR : safeDirName(r.finalLabel);
+    if (r.finalLabel === null) ood++;
+    const dir = path.join(to, dirName);
+    let names = used.get(dirName);
+    if (!names) {
+      names = new Set([INCOMPLETE_MARKER.toLowerCase(), 'labels.csv']);
+      used.set(dirName, names);
+      fs.mkdirSync(dir, { recursive: true });
+    }
+    const dest = path.join(dir, uniqueName(names, path.basename(r.rel)));
+    try {
+      if (o.mode === 'hardlink') await fs.promises.link(r.abs, dest);
+      else await fs.promises.copyFile(r.abs, dest, fs.constants.COPYFILE_EXCL);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !fs.existsSync(r.abs)) throw new ExportError(`export to ${to}: source file ${r.abs} vanished; re-open the project and export again into a new folder`);
+      throw diskError(e, to, done, total);
+    }
+    done++;
+    if (done % 200 === 0 || done === total) o.onProgress?.(done, total);
+  }
+  const manifest = path.join(to, 'labels.csv');
+  try {
+    const csv = toCsv(LABELS_HEADER, o.rows.map((r) => [r.rel, r.given, r.finalLabel ?? '', r.source]));
+    const fd = fs.openSync(manifest, 'wx');
+    try { fs.writeSync(fd, csv); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    fs.rmSync(path.join(to, INCOMPLETE_MARKER));
+  } catch (e) { throw diskError(e, to, done, total); }
+  return { dir: to, files: done, ood, manifest };
+}

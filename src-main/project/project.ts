@@ -1,0 +1,277 @@
+// A project = a dataset folder + its runs + the person's decisions (design.md §3). Lives in
+// <dataDir>/projects/<id>/ (journal.jsonl, project.json, runs/<runId>/), never in the dataset.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DecisionAction, ProjectSummary, RunSummary, SampleDetail } from '../api/contract';
+import type { ScanResult } from '../dataset/types';
+import { writeAtomicSync } from '../util/atomic';
+import { Journal } from './journal';
+import { QueryEngine } from './query';
+import { isRunFolder, loadSamples, readQRow, runClasses, runDatasetRoot, runSummary } from './runs';
+import { buildTable, rowOf, setDecision, type SampleTable } from './table';
+
+export type Scanner = (root: string) => Promise<ScanResult>;
+
+export const defaultScanner: Scanner = async (root) => (await import('../dataset/scan')).scanDataset(root);
+
+/** Stable id from the dataset's absolute path: readable name + hash. */
+export function projectIdFor(absRoot: string): string {
+  const slug = path.basename(absRoot).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'dataset';
+  return `${slug}-${crypto.createHash('sha256').update(path.resolve(absRoot)).digest('hex').slice(0, 12)}`;
+}
+
+export function projectDir(dataDir: string, id: string): string { return path.join(dataDir, 'projects', id); }
+export function runsDir(dataDir: string, id: string): string { return path.join(projectDir(dataDir, id), 'runs'); }
+
+interface ProjectMeta { root: string; activeRunId: string | null; externalRuns: Record<string, string> }
+
+export interface RecentEntry { path: string; name: string; openedAt: string }
+
+export function readRecent(dataDir: string): RecentEntry[] {
+  try {
+    const v = JSON.parse(fs.readFileSync(path.join(dataDir, 'recent.json'), 'utf8'));
+    return Array.isArray(v) ? v.filter((e) => e && typeof e.path === 'string') : [];
+  } catch { return []; }
+}
+
+export function touchRecent(dataDir: string, root: string, name: string): void {
+  const list = readRecent(dataDir).filter((e) => e.path !== root);
+  list.unshift({ path: root, name, openedAt: new Date().toISOString() });
+  fs.mkdirSync(dataDir, { recursive: true });
+  writeAtomicSync(path.join(dataDir, 'recent.json'), JSON.stringify(list.slice(0, 20), null, 1));
+}
+
+export interface ExportRow { rel: string; abs: string; given: string; finalLabel: string | null; source: string }
+
+export class Project {
+  readonly id: string;
+  readonly name: string;
+  readonly journal: Journal;
+  table: SampleTable;
+  query: QueryEngine;
+  reconcile: ProjectSummary['reconcile'] = null;
+  /** One-line notes from opening (journal recovery, unreadable runs). */
+  readonly warnings: string[] = [];
+  activeRun: { id: string; dir: string } | null = null;
+  /** rel path -> row of the active table. */
+  private rowOfPath = new Map<string, number>();
+  /** Runs this process is training right now: their live state overrides run.json. */
+  readonly live = new Map<string, Partial<RunSummary>>();
+  private meta: ProjectMeta;
+
+  private constructor(readonly root: string, readonly dataDir: string, public scan: ScanResult) {
+    this.id = projectIdFor(root);
+    this.name = path.basename(root);
+    const dir = projectDir(dataDir, this.id);
+    fs.mkdirSync(path.join(dir, 'runs'), { recursive: true });
+    this.journal = Journal.open(path.join(dir, 'journal.jsonl'));
+    this.warnings.push(...this.journal.warnings);
+    this.meta = { root, activeRunId: null, externalRuns: {} };
+    try { Object.assign(this.meta, JSON.parse(fs.readFileSync(path.join(dir, 'project.json'), 'utf8'))); } catch { /* new project */ }
+    this.meta.root = root;
+    this.table = buildTable([]);
+    this.query = new QueryEngine(this.table);
+  }
+
+  /**
+   * Opens a dataset folder, or a run folder (then its dataset, with the run registered and active).
+   * Loads the active (else newest finished) run and applies the journal.
+   */
+  static async open(p: string, dataDir: string, scanner: Scanner = defaultScanner): Promise<Project> {
+    let root = path.resolve(p);
+    let runDir: string | null = null;
+    if (isRunFolder(root)) {
+      const ds = runDatasetRoot(root);
+      if (!ds) throw new Error(`${path.join(root, 'run.json')}: no dataset path in it; open the dataset folder instead`);
+      runDir = root;
+      root = path.resolve(ds);
+    }
+    const scan = await scanner(root);
+    const prj = new Project(scan.root, dataDir, scan);
+    if (runDir) {
+      const inside = path.dirname(runDir) === runsDir(dataDir, prj.id);
+      const id = inside ? path.basename(runDir) : prj.externalId(runDir);
+      prj.meta.activeRunId = id;
+    }
+    const finished = prj.runs().filter((r) => fs.existsSync(path.join(r.dir, 'samples.csv'))).reverse();
+    const active = finished.findIndex((r) => r.id === prj.meta.activeRunId);
+    if (active > 0) finished.unshift(...finished.splice(active, 1));
+    let loaded = false;
+    for (const r of finished) {
+      try { prj.loadRun(r.id); loaded = true; break; } catch (e) {
+        // A broken run must not lock the person out of the project: say so, try the next one.
+        if (runDir) throw e;
+        prj.warnings.push(String((e as Error).message).split('\n')[0]);
+      }
+    }
+    if (!loaded) prj.loadScanOnly();
+    prj.saveMeta();
+    touchRecent(dataDir, prj.root, prj.name);
+    return prj;
+  }
+
+  private externalId(dir: string): string {
+    for (const [id, d] of Object.entries(this.meta.externalRuns)) if (d === dir) return id;
+    const id = `ext-${path.basename(dir).replace(/[^A-Za-z0-9._-]/g, '_')}-${crypto.createHash('sha256').update(dir).digest('hex').slice(0, 6)}`;
+    this.meta.externalRuns[id] = dir;
+    return id;
+  }
+
+  private saveMeta(): void {
+    writeAtomicSync(path.join(projectDir(this.dataDir, this.id), 'project.json'), JSON.stringify(this.meta, null, 1));
+  }
+
+  get runsRoot(): string { return runsDir(this.dataDir, this.id); }
+
+  runDir(runId: string): string | null {
+    if (this.meta.externalRuns[runId]) return this.meta.externalRuns[runId];
+    if (!/^[A-Za-z0-9._-]+$/.test(runId) || runId.startsWith('.')) return null;
+    const d = path.join(this.runsRoot, runId);
+    return fs.existsSync(d) ? d : null;
+  }
+
+  runs(): RunSummary[] {
+    const out: RunSummary[] = [];
+    let names: string[] = [];
+    try { names = fs.readdirSync(this.runsRoot).filter((n) => !n.startsWith('.')); } catch { /* none yet */ }
+    for (const n of names) {
+      const d = path.join(this.runsRoot, n);
+      if (fs.statSync(d).isDirectory()) out.push(runSummary(d, n, this.live.get(n)));
+    }
+    for (const [id, d] of Object.entries(this.meta.externalRuns)) if (fs.existsSync(d)) out.push(runSummary(d, id, this.live.get(id)));
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  /** Makes `runId` the run whose suggestions the grid shows. */
+  loadRun(runId: string): void {
+    const dir = this.runDir(runId);
+    if (!dir) throw new Error(`run "${runId}" not found in project ${this.id}`);
+    const table = loadSamples(dir, runClasses(dir) ?? this.scan.classes);
+    this.activeRun = { id: runId, dir };
+    this.meta.activeRunId = runId;
+    this.install(table);
+    this.saveMeta();
+  }
+
+  /** Before any run: the grid shows the scanned files with their folder labels. */
+  private loadScanOnly(): void {
+    this.activeRun = null;
+    this.install(buildTable(this.scan.samples.map((s) => ({
+      path: s.rel, given: s.label, suggested: s.label, status: 'clean' as const, confidence: 0, oodScore: 0,
+    })), this.scan.classes));
+  }
+
+  private install(table: SampleTable): void {
+    this.table = table;
+    this.rowOfPath = new Map(table.paths.map((p, i) => [p, i]));
+    for (const [p, d] of this.journal.decisions) {
+      const r = this.rowOfPath.get(p);
+      if (r !== undefined) setDecision(table, r, d);
+    }
+    this.reconcileWithScan();
+    this.query = new QueryEngine(table, () => this.journal.version);
+  }
+
+  /** Files added / removed (a rename counts as one of each) since the run; decisions of files still there stay. */
+  private reconcileWithScan(): void {
+    const onDisk = new Set(this.scan.samples.map((s) => s.rel));
+    let kept = 0, removed = 0;
+    for (let i = 0; i < this.table.n; i++) {
+      const here = onDisk.has(this.table.paths[i]);
+      this.table.present[i] = here ? 1 : 0;
+      if (here) kept++; else removed++;
+    }
+    const added = onDisk.size - kept;
+    this.reconcile = this.activeRun ? { added, removed, kept } : null;
+  }
+
+  /** Re-scans the folder (files changed on disk) and reconciles the active run with it. */
+  async rescan(scanner: Scanner = defaultScanner): Promise<void> {
+    this.scan = await scanner(this.root);
+    if (this.activeRun) this.loadRun(this.activeRun.id); else this.loadScanOnly();
+  }
+
+  get reviewed(): number {
+    let n = 0;
+    for (let i = 0; i < this.table.n; i++) if (this.table.present[i] && this.table.dKind[i] >= 0) n++;
+    return n;
+  }
+
+  private refreshRows(paths: readonly string[]): void {
+    for (const p of paths) {
+      const r = this.rowOfPath.get(p);
+      if (r !== undefined) setDecision(this.table, r, this.journal.get(p));
+    }
+  }
+
+  pathOf(id: number): string {
+    if (!Number.isInteger(id) || id < 0 || id >= this.table.n) throw new RangeError(`sample id ${id} is not in the active run (0..${this.table.n - 1})`);
+    return this.table.paths[id];
+  }
+
+  /** Durable (fsync'ed) when it returns. */
+  apply(ids: readonly number[], action: DecisionAction): number {
+    const paths = ids.map((id) => this.pathOf(id));
+    const n = this.journal.apply(paths, action);
+    this.refreshRows(paths);
+    return n;
+  }
+
+  undo(): number { const p = this.journal.undo(); this.refreshRows(p); return p.length; }
+  redo(): number { const p = this.journal.redo(); this.refreshRows(p); return p.length; }
+
+  detail(id: number): SampleDetail {
+    this.pathOf(id);
+    const row = rowOf(this.table, id);
+    let classScores: SampleDetail['classScores'] = [];
+    if (this.activeRun) {
+      const q = readQRow(this.activeRun.dir, this.table.n, id);
+      if (q) {
+        const names = runClasses(this.activeRun.dir) ?? this.scan.classes;
+        classScores = Array.from(q, (score, k) => ({ label: names[k] ?? `class ${k}`, score })).sort((a, b) => b.score - a.score);
+      }
+    }
+    return { ...row, classScores, history: this.journal.historyOf(row.path) };
+  }
+
+  /** Rows for export: present files of the active table with their final labels. */
+  exportRows(): ExportRow[] {
+    const out: ExportRow[] = [];
+    for (let i = 0; i < this.table.n; i++) {
+      if (!this.table.present[i]) continue;
+      const r = rowOf(this.table, i);
+      out.push({ rel: r.path, abs: path.join(this.root, ...r.path.split('/')), given: r.given, finalLabel: r.finalLabel, source: r.source });
+    }
+    return out;
+  }
+
+  /** Human decisions for a retrain: fixed labels and excluded (OOD) paths. */
+  decisionsForTraining(): { fixedLabels: Record<string, string>; excluded: string[] } {
+    const fixedLabels: Record<string, string> = {};
+    const excluded: string[] = [];
+    for (let i = 0; i < this.table.n; i++) {
+      if (this.table.dKind[i] < 0 || !this.table.present[i]) continue;
+      const r = rowOf(this.table, i);
+      if (r.finalLabel === null) excluded.push(r.path); else fixedLabels[r.path] = r.finalLabel;
+    }
+    // Decisions on files the active run does not list (e.g. made before this run) still count.
+    for (const [p, d] of this.journal.decisions) {
+      if (this.rowOfPath.has(p)) continue;
+      if (d.kind === 'ood') excluded.push(p);
+      else if (d.kind === 'override') fixedLabels[p] = d.label;
+    }
+    return { fixedLabels, excluded };
+  }
+
+  summary(): ProjectSummary {
+    return {
+      id: this.id, root: this.root, name: this.name,
+      classes: this.scan.classes, imageCount: this.scan.samples.length, skipped: this.scan.skipped,
+      runs: this.runs(), activeRunId: this.activeRun?.id ?? null,
+      reconcile: this.reconcile, reviewed: this.reviewed,
+    };
+  }
+
+  close(): void { this.journal.close(); }
+}

@@ -1,0 +1,464 @@
+// The review grid's state: query (filter + sort), the lazily paged rows, focus, selection,
+// decisions with undo/redo, and the detail of the focused sample.
+//
+// No optimistic UI: a decision is shown only after `decisions.apply` resolved (the server has
+// flushed it to the journal by then) and the affected rows were re-read. Decisions run one after
+// another, so a fast double key press acts on whatever is focused once the first one landed.
+import { defineStore } from 'pinia';
+import { computed, markRaw, ref, shallowRef, watch } from 'vue';
+import type { ApiEvent, DecisionAction, SampleDetail, SampleFilter, SampleRow, SampleSort } from '../../../src-main/api/contract';
+import { transport } from '../api/client';
+import { moveIndex, type Move } from '../lib/keymap';
+import { RowPager } from '../lib/row-pager';
+import { useAppStore } from './app';
+
+export const PAGE_SIZE = 150;
+
+export type ViewName = SampleFilter['view'];
+
+export const views: { id: ViewName; label: string }[] = [
+  { id: 'all', label: 'All' },
+  { id: 'suggestions', label: 'Suggestions' },
+  { id: 'relabeled', label: 'Suggested relabels' },
+  { id: 'ood', label: 'OOD candidates' },
+  { id: 'clean', label: 'Clean' },
+  { id: 'unreviewed', label: 'Unreviewed' },
+  { id: 'reviewed', label: 'Reviewed' },
+];
+
+/** Drops empty optional fields so the server sees exactly the active filter. */
+export function cleanFilter(f: SampleFilter): SampleFilter {
+  const out: SampleFilter = { view: f.view };
+  if (f.given) out.given = f.given;
+  if (f.suggested) out.suggested = f.suggested;
+  for (const k of ['minConfidence', 'maxConfidence', 'minOod', 'maxOod'] as const) {
+    const v = f[k];
+    if (typeof v === 'number' && Number.isFinite(v)) out[k] = Math.min(1, Math.max(0, v));
+  }
+  if (f.search?.trim()) out.search = f.search.trim();
+  if (f.ids) out.ids = f.ids;
+  return out;
+}
+
+/** The status line after a decision. */
+export function describeAction(a: DecisionAction, n: number): string {
+  const what = n === 1 ? '1 image' : `${n.toLocaleString('en-US')} images`;
+  switch (a.kind) {
+    case 'accept':
+      return `Accepted the suggestion for ${what}`;
+    case 'keep':
+      return `Kept the given label for ${what}`;
+    case 'override':
+      return `Set ${what} to “${a.label}”`;
+    case 'ood':
+      return `Marked ${what} out-of-distribution`;
+    case 'restore':
+      return `Restored ${what} to the model's suggestion`;
+  }
+}
+
+export const useReviewStore = defineStore('review', () => {
+  const app = useAppStore();
+  const filter = ref<SampleFilter>({ view: 'all' });
+  const sort = ref<SampleSort>({ key: 'path', dir: 'asc' });
+  const version = ref(0); //           bumps whenever rows changed (pager is not reactive)
+  const total = ref<number | null>(null);
+  const cols = ref(1);
+  const visibleRows = ref(8); //       grid rows that fit on screen (for PageUp/PageDown)
+  const focusIndex = ref(0);
+  const selectionVersion = ref(0);
+  const selection = markRaw(new Set<number>());
+  const anchor = ref<number | null>(null);
+  const detail = shallowRef<SampleDetail | null>(null);
+  const reviewed = ref(0);
+  const canUndo = ref(false);
+  const canRedo = ref(false);
+  const status = ref<string>('');
+  const deciding = ref(false);
+  const lastQueryMs = ref<number | null>(null);
+  const loadError = ref<string | null>(null);
+  let visible = { start: 0, end: PAGE_SIZE };
+  let queue: Promise<void> = Promise.resolve();
+
+  const projectId = computed(() => app.project?.id ?? null);
+  const hasRun = computed(() => !!app.project?.activeRunId);
+  const classes = computed(() => app.project?.classes ?? []);
+  const imageCount = computed(() => app.project?.imageCount ?? 0);
+  const selectedCount = computed(() => (selectionVersion.value, selection.size));
+
+  const pager = markRaw(
+    new RowPager(
+      async (offset, limit) => {
+        const t0 = performance.now();
+        const res = await transport().api.call('samples.query', {
+          projectId: projectId.value!,
+          filter: cleanFilter(filter.value),
+          sort: sort.value,
+          offset,
+          limit,
+        });
+        lastQueryMs.value = Math.round(performance.now() - t0);
+        return res;
+      },
+      PAGE_SIZE,
+      () => {
+        total.value = pager.total;
+        version.value++;
+      },
+    ),
+  );
+
+  function rowAt(i: number): SampleRow | undefined {
+    void version.value; // dependency for the grid's render
+    return pager.rowAt(i);
+  }
+  const focusedRow = computed(() => rowAt(focusIndex.value));
+
+  function isSelected(id: number): boolean {
+    void selectionVersion.value;
+    return selection.has(id);
+  }
+
+  // ---- loading ---------------------------------------------------------------------------
+  async function ensureVisible(): Promise<void> {
+    if (!projectId.value || !hasRun.value) return;
+    try {
+      loadError.value = null;
+      await pager.ensure(visible.start, visible.end);
+    } catch (err) {
+      loadError.value = (err as Error).message;
+      app.fail(err);
+    }
+  }
+
+  function setVisibleRange(start: number, end: number): void {
+    visible = { start, end: Math.max(end, start + 1) };
+    void ensureVisible();
+  }
+
+  /** New query (project, run, filter or sort changed): start from the top. */
+  async function reload(): Promise<void> {
+    pager.reset();
+    focusIndex.value = 0;
+    anchor.value = null;
+    detail.value = null;
+    visible = { start: 0, end: Math.max(visible.end - visible.start, PAGE_SIZE) };
+    await ensureVisible();
+    scheduleDetail();
+  }
+
+  function setFilter(patch: Partial<SampleFilter>): void {
+    filter.value = { ...filter.value, ...patch };
+    void reload();
+  }
+
+  function resetFilter(): void {
+    filter.value = { view: 'all' };
+    void reload();
+  }
+
+  function setSort(s: Partial<SampleSort>): void {
+    sort.value = { ...sort.value, ...s };
+    void reload();
+  }
+
+  /** Re-read what is on screen after data changed under the same query. */
+  async function refreshRows(): Promise<void> {
+    pager.invalidate(visible);
+    await ensureVisible();
+    if (total.value !== null && focusIndex.value >= total.value) focusIndex.value = Math.max(0, total.value - 1);
+  }
+
+  // ---- focus and selection ----------------------------------------------------------------
+  function focus(i: number): void {
+    const n = total.value ?? 0;
+    focusIndex.value = n === 0 ? 0 : Math.min(n - 1, Math.max(0, i));
+    scheduleDetail();
+  }
+
+  function move(m: Move, extend: boolean): void {
+    const from = focusIndex.value;
+    const to = moveIndex(from, m, cols.value, total.value ?? 0, visibleRows.value);
+    if (extend) {
+      if (anchor.value === null) anchor.value = from;
+      focus(to);
+      void selectRange(anchor.value, to, false);
+    } else {
+      anchor.value = null;
+      focus(to);
+    }
+  }
+
+  function toggleSelect(i = focusIndex.value): void {
+    const r = rowAt(i);
+    if (!r) return;
+    if (selection.has(r.id)) selection.delete(r.id);
+    else selection.add(r.id);
+    anchor.value = i;
+    selectionVersion.value++;
+  }
+
+  /** Selects positions lo..hi of the current list, fetching rows that are not loaded yet. */
+  async function selectRange(a: number, b: number, additive: boolean): Promise<void> {
+    const lo = Math.min(a, b);
+    const hi = Math.max(a, b);
+    if (!additive) selection.clear();
+    const missing: number[] = [];
+    for (let i = lo; i <= hi; i++) {
+      const r = pager.rowAt(i);
+      if (r) selection.add(r.id);
+      else missing.push(i);
+    }
+    selectionVersion.value++;
+    if (missing.length === 0 || !projectId.value) return;
+    try {
+      for (let off = missing[0]!; off <= missing[missing.length - 1]!; off += 5000) {
+        const res = await transport().api.call('samples.query', {
+          projectId: projectId.value,
+          filter: cleanFilter(filter.value),
+          sort: sort.value,
+          offset: off,
+          limit: Math.min(5000, hi - off + 1),
+        });
+        for (const r of res.rows) selection.add(r.id);
+      }
+      selectionVersion.value++;
+    } catch (err) {
+      app.fail(err);
+    }
+  }
+
+  function clickCell(i: number, mods: { shift: boolean; toggle: boolean }): void {
+    if (mods.shift) {
+      const from = anchor.value ?? focusIndex.value;
+      anchor.value = from;
+      focus(i);
+      void selectRange(from, i, mods.toggle);
+      return;
+    }
+    if (mods.toggle) {
+      focus(i);
+      toggleSelect(i);
+      return;
+    }
+    anchor.value = i;
+    focus(i);
+  }
+
+  async function selectAll(): Promise<void> {
+    if (!projectId.value) return;
+    try {
+      const { ids } = await transport().api.call('samples.ids', { projectId: projectId.value, filter: cleanFilter(filter.value) });
+      selection.clear();
+      for (const id of ids) selection.add(id);
+      selectionVersion.value++;
+      status.value = `Selected ${ids.length.toLocaleString('en-US')} images`;
+    } catch (err) {
+      app.fail(err);
+    }
+  }
+
+  function clearSelection(): void {
+    selection.clear();
+    anchor.value = null;
+    selectionVersion.value++;
+  }
+
+  // ---- detail -----------------------------------------------------------------------------
+  let detailTimer: ReturnType<typeof setTimeout> | null = null;
+  let detailSeq = 0;
+  function scheduleDetail(delay = 60): void {
+    if (detailTimer) clearTimeout(detailTimer);
+    // Holding an arrow key should not fire one request per repeat.
+    detailTimer = setTimeout(() => void loadDetail(), delay);
+  }
+  async function loadDetail(): Promise<void> {
+    const row = pager.rowAt(focusIndex.value);
+    const seq = ++detailSeq;
+    if (!row || !projectId.value) {
+      if (!row && total.value !== null && total.value > 0) {
+        await pager.ensure(focusIndex.value, focusIndex.value + 1).catch(() => undefined);
+        if (seq === detailSeq && pager.rowAt(focusIndex.value)) return loadDetail();
+      }
+      if (seq === detailSeq) detail.value = null;
+      return;
+    }
+    try {
+      const d = await transport().api.call('samples.get', { projectId: projectId.value, id: row.id });
+      if (seq === detailSeq) detail.value = d;
+    } catch (err) {
+      if (seq === detailSeq) detail.value = null;
+      app.fail(err);
+    }
+  }
+
+  // ---- decisions --------------------------------------------------------------------------
+  function enqueue(job: () => Promise<void>): Promise<void> {
+    const next = queue.then(job, job);
+    queue = next.catch(() => undefined);
+    return next;
+  }
+
+  function setCounters(r: { reviewed: number; canUndo: boolean; canRedo: boolean }): void {
+    reviewed.value = r.reviewed;
+    canUndo.value = r.canUndo;
+    canRedo.value = r.canRedo;
+  }
+
+  /** Applies to the selection when there is one, else to the focused image. */
+  function decide(action: DecisionAction): Promise<void> {
+    return enqueue(async () => {
+      const pid = projectId.value;
+      if (!pid) return;
+      const bulk = selection.size > 0;
+      const focused = pager.rowAt(focusIndex.value);
+      const ids = bulk ? [...selection] : focused ? [focused.id] : [];
+      if (ids.length === 0) return;
+      const nextRow = bulk ? undefined : pager.rowAt(focusIndex.value + 1);
+      deciding.value = true;
+      try {
+        const r = await transport().api.call('decisions.apply', { projectId: pid, ids, action });
+        setCounters(r);
+        await refreshRows();
+        if (bulk) clearSelection();
+        else if (nextRow) {
+          // Move on to the image that followed, wherever it sits now (it may have shifted up
+          // when the decided one left the filter).
+          const at = pager.indexOfId(nextRow.id);
+          focus(at >= 0 ? at : focusIndex.value);
+        }
+        scheduleDetail(0);
+        status.value = describeAction(action, r.applied);
+      } catch (err) {
+        app.fail(err);
+      } finally {
+        deciding.value = false;
+      }
+    });
+  }
+
+  function overrideToIndex(k: number): Promise<void> {
+    const label = classes.value[k];
+    if (!label) {
+      app.notify('error', `There is no class ${k === 9 ? 0 : k + 1}: this dataset has ${classes.value.length} classes.`);
+      return Promise.resolve();
+    }
+    return decide({ kind: 'override', label });
+  }
+
+  function undo(): Promise<void> {
+    return enqueue(async () => {
+      if (!projectId.value) return;
+      try {
+        const r = await transport().api.call('decisions.undo', { projectId: projectId.value });
+        setCounters(r);
+        await refreshRows();
+        scheduleDetail(0);
+        status.value = r.undone ? `Undid the last action (${r.undone.toLocaleString('en-US')} image${r.undone === 1 ? '' : 's'})` : 'Nothing to undo';
+      } catch (err) {
+        app.fail(err);
+      }
+    });
+  }
+
+  function redo(): Promise<void> {
+    return enqueue(async () => {
+      if (!projectId.value) return;
+      try {
+        const r = await transport().api.call('decisions.redo', { projectId: projectId.value });
+        setCounters(r);
+        await refreshRows();
+        scheduleDetail(0);
+        status.value = r.redone ? `Redid ${r.redone.toLocaleString('en-US')} image${r.redone === 1 ? '' : 's'}` : 'Nothing to redo';
+      } catch (err) {
+        app.fail(err);
+      }
+    });
+  }
+
+  /** Decisions made elsewhere (another window, the CLI) or echoes of ours. */
+  function onEvent(e: ApiEvent): void {
+    if (e.type !== 'decisions.changed' || e.projectId !== projectId.value) return;
+    const changed = e.reviewed !== reviewed.value || e.canUndo !== canUndo.value || e.canRedo !== canRedo.value;
+    setCounters(e);
+    if (changed && !deciding.value) void enqueue(refreshRows);
+  }
+
+  function thumbUrl(path: string): string {
+    return projectId.value ? transport().api.imageUrl(projectId.value, path, 'thumb') : '';
+  }
+  function fullUrl(path: string): string {
+    return projectId.value ? transport().api.imageUrl(projectId.value, path, 'full') : '';
+  }
+
+  app.onEvent(onEvent);
+  watch(
+    () => [app.project?.id, app.project?.activeRunId] as const,
+    ([id, run], old) => {
+      reviewed.value = app.project?.reviewed ?? 0;
+      if (id !== old?.[0] || run !== old?.[1]) {
+        clearSelection();
+        status.value = '';
+        // Unknown until the first answer; the journal survives restarts, so assume undo works.
+        canUndo.value = (app.project?.reviewed ?? 0) > 0;
+        canRedo.value = false;
+        void reload();
+      }
+    },
+  );
+  watch(
+    () => app.project?.reviewed,
+    (n) => {
+      if (typeof n === 'number') reviewed.value = n;
+    },
+  );
+
+  return {
+    filter,
+    sort,
+    version,
+    total,
+    cols,
+    visibleRows,
+    focusIndex,
+    focusedRow,
+    selectionVersion,
+    selectedCount,
+    anchor,
+    detail,
+    reviewed,
+    canUndo,
+    canRedo,
+    status,
+    deciding,
+    lastQueryMs,
+    loadError,
+    hasRun,
+    classes,
+    imageCount,
+    rowAt,
+    isSelected,
+    setVisibleRange,
+    reload,
+    setFilter,
+    resetFilter,
+    setSort,
+    refreshRows,
+    focus,
+    move,
+    toggleSelect,
+    selectRange,
+    clickCell,
+    selectAll,
+    clearSelection,
+    loadDetail,
+    decide,
+    overrideToIndex,
+    undo,
+    redo,
+    thumbUrl,
+    fullUrl,
+    /** Resolves once every queued decision has landed (tests, export). */
+    settled: () => queue,
+  };
+});

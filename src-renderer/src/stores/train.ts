@@ -1,0 +1,181 @@
+// Training runs of the open project: presets, start/stop/resume, live progress and per-epoch numbers.
+import { defineStore } from 'pinia';
+import { computed, reactive, ref, shallowRef, watch } from 'vue';
+import type { ApiEvent, EpochStats, ProgressEvent, RunSummary, TrainConfig } from '../../../src-main/api/contract';
+import { transport } from '../api/client';
+import { useAppStore } from './app';
+
+export interface Preset {
+  id: 'quick' | 'balanced' | 'thorough';
+  label: string;
+  hint: string;
+  epochs: number;
+}
+
+// Epoch counts sized for a CPU backend on a few thousand images; a GPU box can afford more.
+export const presets: Preset[] = [
+  { id: 'quick', label: 'Quick', hint: 'a first look in minutes', epochs: 3 },
+  { id: 'balanced', label: 'Balanced', hint: 'good suggestions for most folders', epochs: 15 },
+  { id: 'thorough', label: 'Thorough', hint: 'full warm-up and cleaning schedule', epochs: 40 },
+];
+
+export interface TrainForm {
+  preset: Preset['id'] | 'custom';
+  method: 'mopro' | 'ce';
+  epochs: number;
+  backend: TrainConfig['backend'];
+  batchSize: number | null;
+  imageSize: number | null;
+  seed: number | null;
+  useDecisions: boolean;
+}
+
+/** Form -> API config; empty optional fields are left to the engine's defaults. */
+export function configFromForm(f: TrainForm): TrainConfig {
+  const c: TrainConfig = { method: f.method, epochs: f.epochs, backend: f.backend, useDecisions: f.useDecisions };
+  if (f.batchSize) c.batchSize = f.batchSize;
+  if (f.imageSize) c.imageSize = f.imageSize;
+  if (f.seed !== null && Number.isFinite(f.seed)) c.seed = f.seed;
+  return c;
+}
+
+/** Adds or replaces one epoch's numbers, keeping the list ordered by epoch. */
+export function mergeEpoch(list: EpochStats[], s: EpochStats): EpochStats[] {
+  const out = list.filter((x) => x.epoch !== s.epoch);
+  out.push(s);
+  out.sort((a, b) => a.epoch - b.epoch);
+  return out;
+}
+
+export const useTrainStore = defineStore('train', () => {
+  const app = useAppStore();
+  const form = reactive<TrainForm>({
+    preset: 'quick',
+    method: 'mopro',
+    epochs: presets[0]!.epochs,
+    backend: 'auto',
+    batchSize: null,
+    imageSize: null,
+    seed: null,
+    useDecisions: false,
+  });
+  const runId = ref<string | null>(null);
+  const summary = shallowRef<RunSummary | null>(null);
+  const epochs = shallowRef<EpochStats[]>([]);
+  const progress = shallowRef<ProgressEvent | null>(null);
+  const busy = ref(false);
+
+  const running = computed(() => summary.value?.state === 'running');
+  const backend = computed(() => summary.value?.backend ?? null);
+
+  function applyPreset(id: Preset['id']): void {
+    const p = presets.find((x) => x.id === id)!;
+    form.preset = id;
+    form.epochs = p.epochs;
+  }
+
+  async function loadRun(id: string): Promise<void> {
+    try {
+      const r = await transport().api.call('runs.get', { runId: id });
+      runId.value = id;
+      summary.value = r.summary;
+      epochs.value = [...r.epochs].sort((a, b) => a.epoch - b.epoch);
+      if (r.summary.state !== 'running') progress.value = null;
+    } catch (err) {
+      app.fail(err);
+    }
+  }
+
+  /** Shows the running run, else the active one, else the newest. */
+  async function attachToProject(): Promise<void> {
+    const p = app.project;
+    runId.value = null;
+    summary.value = null;
+    epochs.value = [];
+    progress.value = null;
+    if (!p || p.runs.length === 0) return;
+    const newest = [...p.runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    const pick = newest.find((r) => r.state === 'running') ?? p.runs.find((r) => r.id === p.activeRunId) ?? newest[0]!;
+    await loadRun(pick.id);
+  }
+
+  async function start(): Promise<void> {
+    const p = app.project;
+    if (!p || busy.value) return;
+    busy.value = true;
+    try {
+      const { runId: id } = await transport().api.call('train.start', { projectId: p.id, config: configFromForm(form) });
+      runId.value = id;
+      epochs.value = [];
+      progress.value = null;
+      await loadRun(id);
+      await app.refreshProject();
+    } catch (err) {
+      app.fail(err);
+    } finally {
+      busy.value = false;
+    }
+  }
+
+  async function stop(): Promise<void> {
+    if (!runId.value) return;
+    busy.value = true;
+    try {
+      await transport().api.call('train.stop', { runId: runId.value });
+    } catch (err) {
+      app.fail(err);
+    } finally {
+      busy.value = false;
+    }
+  }
+
+  async function resume(): Promise<void> {
+    if (!runId.value) return;
+    busy.value = true;
+    try {
+      const { runId: id } = await transport().api.call('train.resume', { runId: runId.value });
+      await loadRun(id);
+      await app.refreshProject();
+    } catch (err) {
+      app.fail(err);
+    } finally {
+      busy.value = false;
+    }
+  }
+
+  async function onEvent(e: ApiEvent): Promise<void> {
+    if (e.type !== 'train.progress' && e.type !== 'train.epoch' && e.type !== 'train.done') return;
+    // A run started elsewhere (CLI, another window) for this project: follow it.
+    if (e.runId !== runId.value) {
+      if (!app.project?.runs.some((r) => r.id === e.runId)) await app.refreshProject();
+      if (!app.project?.runs.some((r) => r.id === e.runId)) return;
+      if (summary.value?.state === 'running') return;
+      await loadRun(e.runId);
+    }
+    if (e.type === 'train.progress') {
+      progress.value = e;
+      if (summary.value && summary.value.state !== 'running') summary.value = { ...summary.value, state: 'running' };
+    } else if (e.type === 'train.epoch') {
+      epochs.value = mergeEpoch(epochs.value, e.stats);
+      if (summary.value) summary.value = { ...summary.value, epochsDone: Math.max(summary.value.epochsDone, e.stats.epoch + 1) };
+    } else {
+      progress.value = null;
+      await loadRun(e.runId);
+      await app.refreshProject();
+      if (e.state === 'done') {
+        if (app.project && app.project.activeRunId !== e.runId) await app.setActiveRun(e.runId);
+        app.notify('info', 'Training finished: the suggestions are ready to review.');
+      } else if (e.state === 'failed') {
+        app.notify('error', `Training failed: ${e.error ?? 'see run.json in the run folder'}`);
+      }
+    }
+  }
+
+  app.onEvent((e) => void onEvent(e));
+  watch(
+    () => app.project?.id,
+    () => void attachToProject(),
+  );
+
+  return { form, runId, summary, epochs, progress, busy, running, backend, applyPreset, loadRun, attachToProject, start, stop, resume };
+});
