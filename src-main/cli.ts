@@ -131,7 +131,7 @@ export function buildProgram(): Command {
     .option('--port <n>', 'port (default: a free one)', int('--port', 0))
     .option('--dataset <dir>', 'dataset to open first')
     .action(async (o: { port?: number; dataset?: string }) => {
-      const { serveCommand } = await import('./server/server');
+      const { serveCommand } = await import('./server/commands');
       await serveCommand({ port: o.port, dataset: o.dataset ? path.resolve(o.dataset) : undefined });
     });
   program.command('export')
@@ -142,7 +142,7 @@ export function buildProgram(): Command {
     .option('--ood', 'also write OOD images to <dir>/_ood/')
     .action(async (source: string, o: { to?: string; mode: 'copy' | 'hardlink' | 'manifest'; ood?: boolean }) => {
       if (!o.to) throw new UsageError('export needs --to <dir>');
-      const { exportCommand } = await import('./server/server');
+      const { exportCommand } = await import('./server/commands');
       await exportCommand({ source: path.resolve(source), to: path.resolve(o.to), mode: o.mode, includeOod: Boolean(o.ood) });
     });
   return program;

@@ -70,7 +70,7 @@ describe('api service', () => {
     expect(r).toEqual({ redone: 3, reviewed: 3, canUndo: true, canRedo: false });
     expect(events.filter((e) => e.type === 'decisions.changed')).toHaveLength(3);
     const d = (await svc.call('samples.get', { projectId: prj.id, id: 1 })) as MethodResults['samples.get'];
-    expect(d).toMatchObject({ finalLabel: null, source: 'ood', decision: { kind: 'ood' } });
+    expect(d).toMatchObject({ finalLabel: null, source: 'ood', decision: { kind: 'ood' }, width: 8, height: 8 });
     expect(d.history.map((h) => h.action.kind)).toEqual(['ood', 'restore', 'ood']);
     const ids = (await svc.call('samples.ids', { projectId: prj.id, filter: { view: 'reviewed' } })) as MethodResults['samples.ids'];
     expect(ids.ids).toEqual([0, 1, 2]);

@@ -229,7 +229,19 @@ export function createService(opts: CreateServiceOptions): ApiService {
       (await project(projectId)).query.page(filter, sort, offset, limit),
     'samples.ids': async ({ projectId, filter }) =>
       ({ ids: Array.from((await project(projectId)).query.ids(filter)) }),
-    'samples.get': async ({ projectId, id }) => (await project(projectId)).detail(id),
+    'samples.get': async ({ projectId, id }) => {
+      const p = await project(projectId);
+      const d = p.detail(id);
+      try {
+        // Header only (no decode): cheap, and bounded by the same pixel guard as thumbnails.
+        const real = fs.realpathSync(path.join(p.root, ...d.path.split('/')));
+        if (!isInside(fs.realpathSync(p.root), real)) return d; // a symlink out of the dataset: not even its size
+        const { default: sharp } = await import('sharp');
+        const m = await sharp(real, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
+        if (m.width && m.height) { d.width = m.width; d.height = m.height; }
+      } catch { /* missing or undecodable: the detail panel shows no size */ }
+      return d;
+    },
     'decisions.apply': async ({ projectId, ids, action }) => {
       const p = await project(projectId);
       const applied = p.apply(ids, action);

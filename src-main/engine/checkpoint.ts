@@ -26,7 +26,11 @@ export function saveCheckpoint(out: string, t: Trainer, history: EpochStats[], w
   arrays.push({ name: 'protos', shape: [t.protos.length], data: t.protos });
   if (t.queue) arrays.push({ name: 'queue', shape: [t.queue.data.length], data: t.queue.data });
   if (s.perm) arrays.push({ name: 'perm', shape: [s.perm.length], data: Float32Array.from(s.perm) });
-  if (s.classSum) arrays.push({ name: 'classSum', shape: [s.classSum.length], data: Float32Array.from(s.classSum) });
+  if (s.classSum) {
+    // float64 sums stored exactly as float32 hi + lo parts (a rounded sum would change the resumed run)
+    const hi = Float32Array.from(s.classSum), lo = Float32Array.from(s.classSum, (v, i) => v - hi[i]);
+    arrays.push({ name: 'classSum', shape: [hi.length], data: hi }, { name: 'classSumLo', shape: [lo.length], data: lo });
+  }
   const meta: CheckpointMeta = { config: t.cfg, epoch: s.epoch, step: s.step, rngState: t.rng.state, queuePtr: t.queue?.ptr ?? 0, history, wallSeconds, classSumLen: s.classSum?.length ?? 0 };
   writeStore(path.join(out, CHECKPOINT_DIR), 'checkpoint', meta as unknown as Record<string, unknown>, arrays);
 }
@@ -67,6 +71,6 @@ export function loadCheckpoint(out: string, t: Trainer): CheckpointMeta {
   const perm = arrays.get('perm');
   const cs = arrays.get('classSum');
   t.state = { epoch: m.epoch, step: m.step, perm: perm ? Int32Array.from(perm.data) : null, rngState: m.rngState, protos: t.protos, queuePtr: m.queuePtr,
-    classSum: cs ? Float64Array.from(cs.data) : null };
+    classSum: cs ? Float64Array.from(cs.data, (v, i) => v + (arrays.get('classSumLo')?.data[i] ?? 0)) : null };
   return m;
 }

@@ -18,6 +18,8 @@ export interface ArchSpec {
 // the stem, which cuts the 28x28 work ~3x for a small accuracy cost; 'resnet18' is for 224 px on a GPU.
 export const ARCHS: Record<string, ArchSpec> = {
   'resnet-tiny': { stem: { ch: 32, k: 3, stride: 1, pool: false }, stages: [[64, 2, 1], [128, 2, 1]], note: 'stem 32, blocks 64/s2, 128/s2; for 28-32 px on CPU' },
+  'resnet-narrow': { stem: { ch: 24, k: 3, stride: 1, pool: false }, stages: [[48, 2, 1], [96, 2, 1]], note: 'stem 24, blocks 48/s2, 96/s2' },
+  'resnet-micro': { stem: { ch: 16, k: 3, stride: 1, pool: false }, stages: [[32, 2, 1], [64, 2, 1]], note: 'stem 16, blocks 32/s2, 64/s2' },
   'resnet-s': { stem: { ch: 32, k: 3, stride: 1, pool: false }, stages: [[32, 1, 1], [64, 2, 1], [128, 2, 1]], note: 'stem 32, blocks 32, 64/s2, 128/s2 (the PyTorch reference net)' },
   'resnet-m': { stem: { ch: 32, k: 3, stride: 1, pool: false }, stages: [[64, 2, 2], [128, 2, 2]], note: 'stem 32, 2x64/s2, 2x128/s2' },
   'resnet18': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 2], [128, 2, 2], [256, 2, 2], [512, 2, 2]], note: 'ResNet-18 for 224 px (GPU)' },

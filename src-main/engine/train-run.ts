@@ -51,7 +51,9 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
   let cfg: EngineConfig, adaptations: string[];
   if (resume) {
     cfg = readCheckpointMeta(out).config;
-    adaptations = ['resumed from checkpoint: configuration of the original run'];
+    let prev: string[] = [];
+    try { prev = (JSON.parse(fs.readFileSync(path.join(out, RUN_JSON), 'utf8')) as { adaptations?: string[] }).adaptations ?? []; } catch { /* run.json missing: only the note below */ }
+    adaptations = [...prev.filter((a) => !a.startsWith('resumed')), 'resumed from checkpoint: configuration of the original run'];
     if (opts.epochs && opts.epochs !== cfg.epochs) { cfg = { ...cfg, epochs: opts.epochs }; adaptations.push(`epochs changed to ${opts.epochs} on resume`); }
   } else {
     ({ config: cfg, adaptations } = resolveConfig({ method: opts.method, epochs: opts.epochs, batchSize: opts.batchSize, imageSize: opts.imageSize, arch: opts.arch, seed: opts.seed,

@@ -81,8 +81,7 @@ export function writeProjectRun(dataDir: string, projectId: string, runId: strin
 
 /** A scanner that returns a fixed list instead of reading the disk (bench: 100k rows without 100k files). */
 export function listScanner(root: string, classes: string[], files: { rel: string; label: string }[]): (r: string) => Promise<ScanResult> {
-  return async () => ({
-    root, classes, skipped: [], warnings: [],
-    samples: files.map((f) => ({ rel: f.rel, abs: path.join(root, f.rel), label: f.label, classIndex: classes.indexOf(f.label), bytes: 100, mtimeMs: 0 })),
-  });
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const samples = files.map((f) => ({ rel: f.rel, abs: `${root}${path.sep}${f.rel}`, label: f.label, classIndex: index.get(f.label) ?? -1, bytes: 100, mtimeMs: 0 }));
+  return async () => ({ root, classes, skipped: [], warnings: [], samples: [...samples] });
 }

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { DecisionAction } from '../api/contract';
 
 export type JournalLine =
-  | { seq: number; at: string; op: 'apply'; paths: string[]; action: DecisionAction }
+  // fp[i]: "<bytes>:<mtime ms>" of paths[i] when decided, so a renamed file can be recognised.
+  | { seq: number; at: string; op: 'apply'; paths: string[]; action: DecisionAction; fp?: string[] }
   | { seq: number; at: string; op: 'undo'; target: number }
   | { seq: number; at: string; op: 'redo'; target: number };
 
@@ -34,6 +35,8 @@ export class Journal {
   /** path -> current decision ('restore' is stored as absence). */
   readonly decisions = new Map<string, DecisionAction>();
   private readonly history = new Map<string, HistoryItem[]>();
+  /** path -> file fingerprint at its latest decision. */
+  private readonly fps = new Map<string, string>();
   private undoStack: Batch[] = [];
   private redoStack: Batch[] = [];
   private seq = 0;
@@ -79,6 +82,7 @@ export class Journal {
       const parsed = DecisionAction.safeParse(line.action);
       if (!parsed.success || !Array.isArray(line.paths)) return false;
       this.doApply(line.seq, line.at, line.paths, parsed.data);
+      if (Array.isArray(line.fp)) this.rememberFp(line.paths, line.fp);
       return true;
     }
     if (line.op === 'undo') return this.doUndo(line.at, line.target) !== null;
@@ -134,18 +138,29 @@ export class Journal {
     fs.fsyncSync(this.fd);
   }
 
-  /** Records one batch; durable on disk when this returns. Paths are deduplicated. */
-  apply(paths: string[], action: DecisionAction): number {
+  private rememberFp(paths: string[], fp: unknown[]): void {
+    for (let i = 0; i < paths.length; i++) if (typeof fp[i] === 'string' && fp[i]) this.fps.set(paths[i], fp[i] as string);
+  }
+
+  /**
+   * Records one batch; durable on disk when this returns. Paths are deduplicated.
+   * `fingerprint` (optional) gives each path's "<bytes>:<mtime>" so a later rename can be matched.
+   */
+  apply(paths: string[], action: DecisionAction, fingerprint?: (p: string) => string | undefined): number {
     const uniq = [...new Set(paths)];
     if (!uniq.length) return 0;
     const seq = this.seq + 1;
     const at = new Date().toISOString();
+    const fp = fingerprint ? uniq.map((p) => fingerprint(p) ?? '') : undefined;
     // Write first: if the disk write fails, memory must not claim a decision the disk lacks.
-    this.append({ seq, at, op: 'apply', paths: uniq, action });
+    this.append(fp ? { seq, at, op: 'apply', paths: uniq, action, fp } : { seq, at, op: 'apply', paths: uniq, action });
     this.seq = seq;
     this.doApply(seq, at, uniq, action);
+    if (fp) this.rememberFp(uniq, fp);
     return uniq.length;
   }
+
+  fingerprintOf(pathRel: string): string | null { return this.fps.get(pathRel) ?? null; }
 
   /** Undoes the latest batch; returns the paths it touched (empty when nothing to undo). */
   undo(): string[] {

@@ -4,11 +4,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DecisionAction, ProjectSummary, RunSummary, SampleDetail } from '../api/contract';
-import type { ScanResult } from '../dataset/types';
+import type { DatasetSample, ScanResult } from '../dataset/types';
 import { writeAtomicSync } from '../util/atomic';
 import { Journal } from './journal';
 import { QueryEngine } from './query';
-import { isRunFolder, loadSamples, readQRow, runClasses, runDatasetRoot, runSummary } from './runs';
+import { isRunFolder, readQRow, readSamples, runClasses, runDatasetRoot, runSummary } from './runs';
 import { buildTable, rowOf, setDecision, type SampleTable } from './table';
 
 export type Scanner = (root: string) => Promise<ScanResult>;
@@ -20,6 +20,9 @@ export function projectIdFor(absRoot: string): string {
   const slug = path.basename(absRoot).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'dataset';
   return `${slug}-${crypto.createHash('sha256').update(path.resolve(absRoot)).digest('hex').slice(0, 12)}`;
 }
+
+/** What a rename or move keeps: size and modification time. */
+export function fingerprint(s: Pick<DatasetSample, 'bytes' | 'mtimeMs'>): string { return `${s.bytes}:${Math.round(s.mtimeMs)}`; }
 
 export function projectDir(dataDir: string, id: string): string { return path.join(dataDir, 'projects', id); }
 export function runsDir(dataDir: string, id: string): string { return path.join(projectDir(dataDir, id), 'runs'); }
@@ -53,7 +56,13 @@ export class Project {
   reconcile: ProjectSummary['reconcile'] = null;
   /** One-line notes from opening (journal recovery, unreadable runs). */
   readonly warnings: string[] = [];
-  activeRun: { id: string; dir: string } | null = null;
+  /** The run shown; `rows` = how many table rows come from its samples.csv (the rest are files added since). */
+  activeRun: { id: string; dir: string; rows: number } | null = null;
+  /** Files renamed since the run whose decision followed them (also counted in added/removed). */
+  renamed = 0;
+  /** new path -> old path, for renamed decided files. */
+  private readonly aliasOf = new Map<string, string>();
+  private onDisk = new Map<string, DatasetSample>();
   /** rel path -> row of the active table. */
   private rowOfPath = new Map<string, number>();
   /** Runs this process is training right now: their live state overrides run.json. */
@@ -143,14 +152,23 @@ export class Project {
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
-  /** Makes `runId` the run whose suggestions the grid shows. */
+  /**
+   * Makes `runId` the run whose suggestions the grid shows. Files added on disk since the run are
+   * appended as rows without a model opinion (folder label, scores 0), so they are reviewed and
+   * exported too; files gone from disk stay in the table, hidden (present = 0).
+   */
   loadRun(runId: string): void {
     const dir = this.runDir(runId);
     if (!dir) throw new Error(`run "${runId}" not found in project ${this.id}`);
-    const table = loadSamples(dir, runClasses(dir) ?? this.scan.classes);
-    this.activeRun = { id: runId, dir };
+    const inputs = readSamples(dir);
+    const runRows = inputs.length;
+    const inRun = new Set(inputs.map((r) => r.path));
+    for (const s of this.scan.samples) {
+      if (!inRun.has(s.rel)) inputs.push({ path: s.rel, given: s.label, suggested: s.label, status: 'clean', confidence: 0, oodScore: 0 });
+    }
+    this.activeRun = { id: runId, dir, rows: runRows };
     this.meta.activeRunId = runId;
-    this.install(table);
+    this.install(buildTable(inputs, runClasses(dir) ?? this.scan.classes));
     this.saveMeta();
   }
 
@@ -165,25 +183,64 @@ export class Project {
   private install(table: SampleTable): void {
     this.table = table;
     this.rowOfPath = new Map(table.paths.map((p, i) => [p, i]));
+    this.reconcileWithScan();
     for (const [p, d] of this.journal.decisions) {
       const r = this.rowOfPath.get(p);
       if (r !== undefined) setDecision(table, r, d);
     }
-    this.reconcileWithScan();
+    this.carryRenames();
     this.query = new QueryEngine(table, () => this.journal.version);
   }
 
-  /** Files added / removed (a rename counts as one of each) since the run; decisions of files still there stay. */
+  /** Counts files added / removed since the run (a rename is one of each) and marks rows present. */
   private reconcileWithScan(): void {
-    const onDisk = new Set(this.scan.samples.map((s) => s.rel));
+    this.onDisk = new Map(this.scan.samples.map((s) => [s.rel, s]));
+    const runRows = this.activeRun?.rows ?? this.table.n;
     let kept = 0, removed = 0;
     for (let i = 0; i < this.table.n; i++) {
-      const here = onDisk.has(this.table.paths[i]);
+      const here = this.onDisk.has(this.table.paths[i]);
       this.table.present[i] = here ? 1 : 0;
-      if (here) kept++; else removed++;
+      if (i < runRows) { if (here) kept++; else removed++; }
     }
-    const added = onDisk.size - kept;
-    this.reconcile = this.activeRun ? { added, removed, kept } : null;
+    this.reconcile = this.activeRun ? { added: this.table.n - runRows, removed, kept } : null;
+  }
+
+  /**
+   * A decided file that is gone, and exactly one undecided file that appeared with the same size
+   * and modification time (what a rename or move keeps): the decision follows the file.
+   */
+  private carryRenames(): void {
+    this.aliasOf.clear();
+    this.renamed = 0;
+    const fresh = new Map<string, string[]>();
+    // With a run, a rename target is a file the run does not list; before any run, any undecided file.
+    for (let i = this.activeRun?.rows ?? 0; i < this.table.n; i++) {
+      const p = this.table.paths[i];
+      if (!this.table.present[i] || this.journal.get(p)) continue;
+      const s = this.onDisk.get(p)!;
+      const key = fingerprint(s);
+      const list = fresh.get(key);
+      if (list) list.push(p); else fresh.set(key, [p]);
+    }
+    for (const [p, d] of this.journal.decisions) {
+      if (this.onDisk.has(p)) continue;
+      const fp = this.journal.fingerprintOf(p);
+      const cands = fp ? fresh.get(fp) : undefined;
+      if (!cands || cands.length !== 1) continue;
+      const to = cands[0];
+      this.aliasOf.set(to, p);
+      fresh.delete(fp!);
+      setDecision(this.table, this.rowOfPath.get(to)!, d);
+      this.renamed++;
+    }
+  }
+
+  /** The decision that applies to a path: its own, else the one of the file it was renamed from. */
+  private decisionFor(p: string): DecisionAction | null {
+    const own = this.journal.get(p);
+    if (own) return own;
+    const from = this.aliasOf.get(p);
+    return from ? this.journal.get(from) : null;
   }
 
   /** Re-scans the folder (files changed on disk) and reconciles the active run with it. */
@@ -199,9 +256,11 @@ export class Project {
   }
 
   private refreshRows(paths: readonly string[]): void {
-    for (const p of paths) {
+    const touched = new Set(paths);
+    for (const [to, from] of this.aliasOf) if (touched.has(from)) touched.add(to);
+    for (const p of touched) {
       const r = this.rowOfPath.get(p);
-      if (r !== undefined) setDecision(this.table, r, this.journal.get(p));
+      if (r !== undefined) setDecision(this.table, r, this.decisionFor(p));
     }
   }
 
@@ -213,7 +272,7 @@ export class Project {
   /** Durable (fsync'ed) when it returns. */
   apply(ids: readonly number[], action: DecisionAction): number {
     const paths = ids.map((id) => this.pathOf(id));
-    const n = this.journal.apply(paths, action);
+    const n = this.journal.apply(paths, action, (p) => { const s = this.onDisk.get(p); return s ? fingerprint(s) : undefined; });
     this.refreshRows(paths);
     return n;
   }
@@ -226,7 +285,7 @@ export class Project {
     const row = rowOf(this.table, id);
     let classScores: SampleDetail['classScores'] = [];
     if (this.activeRun) {
-      const q = readQRow(this.activeRun.dir, this.table.n, id);
+      const q = id < this.activeRun.rows ? readQRow(this.activeRun.dir, this.activeRun.rows, id) : null;
       if (q) {
         const names = runClasses(this.activeRun.dir) ?? this.scan.classes;
         classScores = Array.from(q, (score, k) => ({ label: names[k] ?? `class ${k}`, score })).sort((a, b) => b.score - a.score);
@@ -254,12 +313,6 @@ export class Project {
       if (this.table.dKind[i] < 0 || !this.table.present[i]) continue;
       const r = rowOf(this.table, i);
       if (r.finalLabel === null) excluded.push(r.path); else fixedLabels[r.path] = r.finalLabel;
-    }
-    // Decisions on files the active run does not list (e.g. made before this run) still count.
-    for (const [p, d] of this.journal.decisions) {
-      if (this.rowOfPath.has(p)) continue;
-      if (d.kind === 'ood') excluded.push(p);
-      else if (d.kind === 'override') fixedLabels[p] = d.label;
     }
     return { fixedLabels, excluded };
   }

@@ -11,6 +11,7 @@ export class QueryEngine {
   private pathRank: Int32Array | null = null;
   private lower: string[] | null = null;
   private cache: { key: string; version: number; ids: Int32Array } | null = null;
+  private warmed = false;
 
   /** `version()` changes whenever decisions change (views 'reviewed'/'unreviewed' depend on them). */
   constructor(readonly t: SampleTable, private version: () => number = () => 0) {}
@@ -69,6 +70,12 @@ export class QueryEngine {
     return order;
   }
 
+  /** Builds every sort order and the search index now (called when the event loop is idle after open). */
+  warm(): void {
+    for (const k of ['path', 'confidence', 'oodScore', 'given', 'suggested'] as const) this.order(k);
+    this.lower ??= this.t.paths.map((p) => p.toLowerCase());
+  }
+
   /** Row ids matching `filter`, in `sort` order. */
   ids(filter: SampleFilter, sort: SampleSort = { key: 'path', dir: 'asc' }): Int32Array {
     const key = JSON.stringify([filter, sort.key, sort.dir]);
@@ -76,6 +83,12 @@ export class QueryEngine {
     if (this.cache && this.cache.key === key && this.cache.version === version) return this.cache.ids;
     const ids = this.compute(filter, sort);
     this.cache = { key, version, ids };
+    if (!this.warmed) {
+      // Once the first page is out, build the other sort orders while the person looks at it,
+      // so the first filter or sort change is as quick as the rest.
+      this.warmed = true;
+      setTimeout(() => this.warm(), 20).unref();
+    }
     return ids;
   }
 

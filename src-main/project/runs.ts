@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { EpochStats, RunSummary, SampleStatus } from '../api/contract';
 import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../run-format';
 import { parseCsv } from '../util/csv';
-import { buildTable, type SampleTable } from './table';
+import { buildTable, type SampleTable, type TableInput } from './table';
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
@@ -79,18 +79,20 @@ export function runSummary(dir: string, id: string, live?: Partial<RunSummary>):
 const STATUSES = new Set(['clean', 'relabeled', 'ood']);
 
 /**
- * samples.csv without any quote character is plain comma-split (~5x faster than the general
- * RFC 4180 parser at 100k rows); anything quoted goes through csv-parse. Null = use the general one.
+ * samples.csv without any quote character is split on commas straight into rows (~5x faster than
+ * the general RFC 4180 parser at 100k rows); anything quoted goes through csv-parse.
  */
-function fastCsv(text: string, file: string): Record<string, string>[] | null {
+function fastRows(text: string, file: string): Record<string, string>[] | null {
   if (text.includes('"')) return null;
-  const lines = text.split(/\r?\n/);
-  const header = lines[0].replace(/^\uFEFF/, '').split(',');
+  const lines = text.split('\n');
+  const header = lines[0].replace(/^\uFEFF/, '').replace(/\r$/, '').split(',');
   for (const c of SAMPLES_HEADER) if (!header.includes(c)) throw new Error(`${file}: missing column "${c}"`);
   const out: Record<string, string>[] = [];
   for (let i = 1; i < lines.length; i++) {
-    if (!lines[i]) continue;
-    const f = lines[i].split(',');
+    let line = lines[i];
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (!line) continue;
+    const f = line.split(',');
     if (f.length !== header.length) throw new Error(`${file}: row ${i + 1} has ${f.length} fields, the header has ${header.length}`);
     const rec: Record<string, string> = {};
     for (let k = 0; k < header.length; k++) rec[header[k]] = f[k];
@@ -99,25 +101,32 @@ function fastCsv(text: string, file: string): Record<string, string>[] | null {
   return out;
 }
 
-/** Parses samples.csv; throws one line naming the file and what is wrong. */
+/** samples.csv as a SampleTable. */
 export function loadSamples(dir: string, classes: readonly string[] = []): SampleTable {
+  return buildTable(readSamples(dir), classes);
+}
+
+/** Parses samples.csv; throws one line naming the file and what is wrong. */
+export function readSamples(dir: string): TableInput[] {
   const file = path.join(dir, SAMPLES_CSV);
   let text: string;
   try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
     throw new Error(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? e}); is the run finished?`);
   }
-  const recs = fastCsv(text, file) ?? parseCsv(text, SAMPLES_HEADER, file);
-  const rows = recs.map((r, i) => {
+  const recs = fastRows(text, file) ?? parseCsv(text, SAMPLES_HEADER, file);
+  const rows = new Array<TableInput>(recs.length);
+  for (let i = 0; i < recs.length; i++) {
+    const r = recs[i];
     if (!STATUSES.has(r.status)) throw new Error(`${file}: row ${i + 2} has status "${r.status}"; expected clean, relabeled or ood`);
-    return {
+    rows[i] = {
       path: r.path, given: r.given_label,
       suggested: r.status === 'ood' ? null : (r.corrected_label || r.given_label),
       status: r.status as SampleStatus,
       confidence: Number(r.confidence) || 0,
       oodScore: Number(r.ood_score) || 0,
     };
-  });
-  return buildTable(rows, classes);
+  }
+  return rows;
 }
 
 /** Row `i` of arrays/q.f32 (N x K float32 LE), or null when the file is missing or does not fit. */

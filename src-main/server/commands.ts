@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { appDataDir } from '../paths';
 import { Project, projectDir } from '../project/project';
-import { exportDataset, type ExportMode, type ExportResult } from '../project/export';
+import { checkTarget, exportDataset, type ExportMode, type ExportResult } from '../project/export';
 import { startServer, type RunningServer, type StartServerOptions } from './server';
 
 /** Starts browser mode, prints the URL (with token) and stops cleanly on Ctrl-C / SIGTERM. */
@@ -37,6 +37,7 @@ export async function exportCommand(o: { source: string; to: string; mode: Expor
   }
   const prj = await Project.open(path.resolve(src), dataDir);
   try {
+    checkTarget(path.resolve(o.to), prj.root); // refuse before printing anything else
     if (!prj.activeRun) process.stderr.write(`note: ${prj.root} has no finished run; exporting folder labels with your decisions\n`);
     let last = 0;
     const r = await exportDataset({

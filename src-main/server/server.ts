@@ -136,23 +136,26 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
 
   app.all('/api/*', (c) => fail(c, 404, 'NOT_FOUND', 'unknown API route'));
 
-  // The renderer. index.html only with the token, so another local user cannot learn it from /.
+  // The renderer. The token goes into index.html only when the request already carries it, so
+  // nobody learns it from '/'; a reload (token stripped from the address bar, kept in the tab's
+  // sessionStorage by the page) gets the same page without it.
   const indexFile = path.join(staticDir, 'index.html');
   const sendIndex = (c: Context) => {
-    if (!tokenOk(tokenBuf, c.req.query('token'))) {
-      return c.html('<!doctype html><meta charset="utf-8"><title>MoPro Studio</title><p>Open the URL that <code>mopro serve</code> printed (it carries the access token).</p>', 401);
-    }
+    const withToken = tokenOk(tokenBuf, c.req.query('token'));
     let html: string;
     try { html = fs.readFileSync(indexFile, 'utf8'); } catch {
       return c.html(`<!doctype html><meta charset="utf-8"><title>MoPro Studio</title><p>The UI is not built: run <code>npm run build</code> (looked in ${staticDir}). The API is up.</p>`, 503 as 500);
     }
-    const meta = `<meta name="mopro-token" content="${token}">`;
-    html = html.includes('<head>') ? html.replace('<head>', `<head>${meta}`) : meta + html;
+    if (withToken) {
+      const meta = `<meta name="mopro-token" content="${token}">`;
+      html = html.includes('<head>') ? html.replace('<head>', `<head>${meta}`) : meta + html;
+    }
     c.header('Cache-Control', 'no-store');
     c.header('Content-Security-Policy', [
-      "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data: blob:",
-      `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`, "font-src 'self' data:", "object-src 'none'",
-      "base-uri 'none'", "frame-ancestors 'none'", "form-action 'none'",
+      // Same policy as src-renderer/index.html's meta tag, plus this server's WebSocket origin.
+      "default-src 'none'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data: blob:",
+      `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`, "font-src 'self' data:", "worker-src 'self' blob:",
+      "object-src 'none'", "base-uri 'none'", "frame-src 'none'", "frame-ancestors 'none'", "form-action 'none'",
     ].join('; '));
     return c.html(html);
   };

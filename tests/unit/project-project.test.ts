@@ -74,9 +74,41 @@ describe('project', () => {
     const p = await Project.open(root, dataDir);
     expect(p.reconcile).toEqual({ added: 2, removed: 2, kept: 28 });
     expect(p.summary().reviewed).toBe(3);
-    const all = p.query.ids({ view: 'all' }, { key: 'path', dir: 'asc' });
-    expect(all.length).toBe(28); // missing files are hidden from the grid
-    expect(p.exportRows().map((r) => r.rel)).not.toContain(undecided[0]);
+    const all = Array.from(p.query.ids({ view: 'all' }, { key: 'path', dir: 'asc' }), (i) => p.table.paths[i]);
+    expect(all.length).toBe(30); // 28 kept + 2 new files (folder label, no model opinion); missing ones hidden
+    expect(all).toContain('fox/new.png');
+    expect(all).not.toContain(undecided[0]);
+    const exported = p.exportRows().map((r) => r.rel);
+    expect(exported).not.toContain(undecided[0]);
+    expect(exported).toContain('dog/renamed.png');
+    const fresh = p.detail(p.table.paths.indexOf('fox/new.png'));
+    expect(fresh).toMatchObject({ given: 'fox', finalLabel: 'fox', source: 'model', classScores: [] });
+    p.close();
+  });
+
+  it('a decided file that is renamed or moved keeps its decision (same size and mtime, unique match)', async () => {
+    const when = new Date('2024-05-06T07:08:09.123Z'); // tiny fixture PNGs share sizes: give this one its own mtime
+    fs.utimesSync(path.join(root, 'cat/cat_0009.png'), when, when);
+    const p0 = await Project.open(root, dataDir);
+    const id = p0.table.paths.indexOf('cat/cat_0009.png');
+    p0.apply([id], { kind: 'override', label: 'lynx' });
+    const reviewedBefore = p0.summary().reviewed;
+    p0.close();
+    fs.renameSync(path.join(root, 'cat/cat_0009.png'), path.join(root, 'fox/moved-cat.png'));
+    const p = await Project.open(root, dataDir);
+    expect(p.renamed).toBe(1);
+    const row = p.table.paths.indexOf('fox/moved-cat.png');
+    expect(p.detail(row)).toMatchObject({ decision: { kind: 'override', label: 'lynx' }, finalLabel: 'lynx', source: 'overridden' });
+    expect(p.summary().reviewed).toBe(reviewedBefore);
+    expect(p.decisionsForTraining().fixedLabels['fox/moved-cat.png']).toBe('lynx');
+    // undo of the original batch follows the file too
+    p.undo();
+    expect(p.detail(row).decision).toBeNull();
+    p.redo();
+    expect(p.detail(row).finalLabel).toBe('lynx');
+    // its own decision wins over the carried one
+    p.apply([row], { kind: 'keep' });
+    expect(p.detail(row)).toMatchObject({ finalLabel: 'fox', source: 'kept' });
     p.close();
   });
 
@@ -104,5 +136,20 @@ describe('project', () => {
     expect(() => p.loadRun('zz-bad')).toThrow(/samples\.csv: missing column "corrected_label"/);
     p.close();
     fs.rmSync(dir, { recursive: true });
+  });
+
+  it('reads an RFC 4180 samples.csv (quoted names with commas and quotes) as well as the plain fast path', async () => {
+    const r2 = path.join(base, 'ds-quoted');
+    fs.mkdirSync(path.join(r2, 'a'), { recursive: true });
+    fs.mkdirSync(path.join(r2, 'b'), { recursive: true });
+    const names = [{ rel: 'a/x,"y".png', label: 'a' }, { rel: 'a/plain.png', label: 'a' }, { rel: 'b/new\nline.png', label: 'b' }];
+    for (const n of names) fs.copyFileSync(path.join(root, files[0].rel), path.join(r2, n.rel));
+    const rows = syntheticRows(names, ['a', 'b'], 11);
+    writeProjectRun(dataDir, projectIdFor(r2), 'q1', r2, ['a', 'b'], rows);
+    const p = await Project.open(r2, dataDir);
+    expect(p.table.paths).toEqual(names.map((n) => n.rel));
+    expect(p.reconcile).toEqual({ added: 0, removed: 0, kept: 3 });
+    expect(p.detail(0).given).toBe('a');
+    p.close();
   });
 });
