@@ -73,7 +73,10 @@ export function judge(out: InferOut, given: Int32Array, K: number, opts: { metho
   return { rows, q: r.q, protos, counts };
 }
 
-export function writeRunArrays(out: string, samples: { rel: string; label: string }[], classes: string[], res: FinalResult, emb: Float32Array): void {
+/** arrays/logits.f32 (N x K classifier logits) is written beside the contract's arrays for analysis tools. */
+export const LOGITS_F32 = 'arrays/logits.f32';
+
+export function writeRunArrays(out: string, samples: { rel: string; label: string }[], classes: string[], res: FinalResult, emb: Float32Array, logits?: Float32Array): void {
   fs.mkdirSync(path.join(out, ARRAYS_DIR), { recursive: true });
   const csvRows = samples.map((s, i) => {
     const r = res.rows[i];
@@ -84,4 +87,5 @@ export function writeRunArrays(out: string, samples: { rel: string; label: strin
   writeAtomicSync(path.join(out, Q_F32), f32(res.q));
   writeAtomicSync(path.join(out, EMBEDDINGS_F32), f32(emb));
   writeAtomicSync(path.join(out, PROTOTYPES_F32), f32(res.protos));
+  if (logits) writeAtomicSync(path.join(out, LOGITS_F32), f32(logits));
 }

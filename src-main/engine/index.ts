@@ -13,7 +13,10 @@ export type { PredictResult } from './predict';
 
 function workerFile(): { file: string; ts: boolean } {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const name of ['worker.js', 'worker.mjs']) if (fs.existsSync(path.join(here, name))) return { file: path.join(here, name), ts: false };
+  // Built by electron-vite, this module may sit in out/main/chunks/ while the worker entry is out/main/worker.js.
+  for (const dir of [here, path.dirname(here)]) {
+    for (const name of ['worker.js', 'worker.mjs']) if (fs.existsSync(path.join(dir, name))) return { file: path.join(dir, name), ts: false };
+  }
   return { file: path.join(here, 'worker.ts'), ts: true };
 }
 
