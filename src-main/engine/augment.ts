@@ -37,13 +37,13 @@ export function cropBatch(x: tf.Tensor4D, rng: Rng, p: CropParams = DEFAULT_CROP
   return tf.tidy(() => tf.image.cropAndResize(x, tf.tensor2d(boxes, [B, 4]), tf.range(0, B, 1, 'int32') as tf.Tensor1D, [H, W], 'bilinear'));
 }
 
-export function weakAugment(x: tf.Tensor4D, rng: Rng): tf.Tensor4D {
-  return cropBatch(x, rng);
+export function weakAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2): tf.Tensor4D {
+  return cropBatch(x, rng, { ...DEFAULT_CROP, scale: [scaleMin, 1] });
 }
 
 const perSample = (vals: number[], B: number) => tf.tensor4d(vals, [B, 1, 1, 1]);
 
-export function strongAugment(x: tf.Tensor4D, rng: Rng, jitter = 0.4, grayP = 0.2): tf.Tensor4D {
+export function strongAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2, jitter = 0.4, grayP = 0.2): tf.Tensor4D {
   const B = x.shape[0], C = x.shape[3];
   const bright: number[] = [], contr: number[] = [], sat: number[] = [], gray: number[] = [];
   for (let i = 0; i < B; i++) {
@@ -54,7 +54,7 @@ export function strongAugment(x: tf.Tensor4D, rng: Rng, jitter = 0.4, grayP = 0.
   }
   const hueShift: number[] = [];
   for (let i = 0; i < B; i++) hueShift.push(rng.uniform(-jitter, jitter) * 0.5); // torchvision hue in [-0.5,0.5] of the circle
-  const cropped = cropBatch(x, rng);
+  const cropped = cropBatch(x, rng, { ...DEFAULT_CROP, scale: [scaleMin, 1] });
   return tf.tidy(() => {
     let h: tf.Tensor4D = tf.mul(cropped, perSample(bright, B));
     // contrast: blend with the per-image mean grey level

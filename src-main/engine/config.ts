@@ -15,7 +15,9 @@ export interface EngineConfig {
   weightDecay: number;
   tau: number;
   alpha: number;
-  threshold: number; //        T (pseudo_th)
+  threshold: number; //        T (pseudo_th) of the online rule
+  finalAlpha: number; //       alpha of the final pass (official offline cleaning: 0.5)
+  finalThreshold: number; //   T of the final pass (official offline cleaning: 0.8)
   keyMomentum: number; //      m of the key encoder EMA
   protoMomentum: number; //    m_p
   queueSize: number;
@@ -25,6 +27,8 @@ export interface EngineConfig {
   wIns: number;
   wPro: number;
   oodScore: string; //         which ood_score formula the final pass writes (see final-pass.ts)
+  cropScaleMin: number; //     weak view RandomResizedCrop scale lower bound (paper 0.2)
+  strongCropScaleMin: number; // strong (key) view crop scale lower bound (paper 0.2)
 }
 
 export interface ResolveInput {
@@ -65,9 +69,13 @@ export function resolveConfig(inp: ResolveInput): { config: EngineConfig; adapta
   const config: EngineConfig = {
     method: inp.method, arch, epochs, batchSize, imageSize, channels: inp.channels, seed: inp.seed ?? 1,
     lr, lrSchedule: 'cosine', lrWarmupEpochs: 1, momentum: 0.9, weightDecay: 5e-4,
-    tau: 0.1, alpha: 0.5, threshold: 0.8, keyMomentum, protoMomentum, queueSize,
-    protoStartEpoch: 1, cleanStartEpoch, protoInit: 'class-mean', wIns: 1, wPro: 1, oodScore: 'proto',
+    tau: 0.1, alpha: 0.5, threshold: 0.8, finalAlpha: 0.5, finalThreshold: 0.8, keyMomentum, protoMomentum, queueSize,
+    protoStartEpoch: 1, cleanStartEpoch, protoInit: 'class-mean', wIns: 1, wPro: 1, oodScore: 'knn-label',
+    // on small images a 20% crop keeps a few pixels of the object: measured CE test top-1 on 3k noisy
+    // Fashion-MNIST, 10 epochs: scale 0.2 -> 63.7%, 0.6 -> 69.0%, 0.9 -> 71.7%
+    cropScaleMin: imageSize <= 64 ? 0.8 : 0.2, strongCropScaleMin: 0.2,
   };
+  if (imageSize <= 64) a.push('weak-view crop scale (0.8, 1) for small images (paper (0.2, 1)); the strong key view keeps (0.2, 1)');
   a.push('weight decay 5e-4 (paper 1e-4): small data overfits noisy labels faster');
   a.push('prototypes re-initialised to class-mean embeddings at the start of cleaning (CAPro-style; MoPro: EMA from zero)');
   Object.assign(config, inp.overrides ?? {});

@@ -9,7 +9,7 @@ import { toCsv } from '../util/csv';
 import { writeAtomicSync } from '../util/atomic';
 import { EMBED_DIM, forward, type Encoder } from './model';
 import { cleanRule, softmaxRows, type Status } from './noise-cleaning';
-import { oodScores } from './ood-score';
+import { oodScores, type OodBank } from './ood-score';
 import { classMeanPrototypes } from './prototypes';
 
 export interface InferOut { logits: Float32Array; emb: Float32Array }
@@ -37,6 +37,8 @@ export interface FinalResult {
   q: Float32Array;
   protos: Float32Array;
   counts: { clean: number; relabeled: number; ood: number };
+  /** training embeddings + given labels, kept in the model for predict's ood_score */
+  bank: OodBank;
 }
 
 /**
@@ -61,7 +63,16 @@ export function judge(out: InferOut, given: Int32Array, K: number, opts: { metho
   }
   const s = softmaxRows(pl, n, K, opts.tau);
   const r = cleanRule(p, s, given, K, alpha, opts.threshold, Array.from(fixed, (f) => f === 1));
-  const ood = oodScores(opts.oodScore, out.emb, protos, r.q, n, K, d);
+  // the bank for the neighbour-label score: every usable training sample with its given label
+  const use = Int32Array.from([...Array(n).keys()].filter((i) => !excluded[i]));
+  const bankEmb = new Float32Array(use.length * d);
+  use.forEach((i, j) => bankEmb.set(out.emb.subarray(i * d, (i + 1) * d), j * d));
+  const bank = { emb: bankEmb, labels: Int32Array.from(use, (i) => given[i]), n: use.length };
+  // knn() skips self by index: score the bank rows in bank order, then scatter back
+  const oodBank = oodScores(opts.oodScore, bankEmb, protos, Float32Array.from(Array.from(use).flatMap((i) => Array.from(r.q.subarray(i * K, (i + 1) * K)))), use.length, K, d, bank, 0);
+  const ood = new Float32Array(n).fill(1);
+  use.forEach((i, j) => { ood[i] = oodBank[j]; });
+
   const rows: FinalRow[] = [];
   const counts = { clean: 0, relabeled: 0, ood: 0 };
   for (let i = 0; i < n; i++) {
@@ -70,7 +81,7 @@ export function judge(out: InferOut, given: Int32Array, K: number, opts: { metho
     rows.push({ status: st, label, confidence: st === 'ood' ? 1 - r.q[i * K + given[i]] : r.q[i * K + label], ood: excluded[i] ? 1 : ood[i] });
     counts[st]++;
   }
-  return { rows, q: r.q, protos, counts };
+  return { rows, q: r.q, protos, counts, bank };
 }
 
 /** arrays/logits.f32 (N x K classifier logits) is written beside the contract's arrays for analysis tools. */

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { MODEL_DIR } from '../run-format';
 import { createEncoder, type Encoder } from './model';
 import { readStore, writeStore, type StoredArray } from './tensor-store';
+import type { OodBank } from './ood-score';
 
 export interface ModelMeta {
   format: 'mopro-studio-model/1';
@@ -13,15 +14,25 @@ export interface ModelMeta {
   mean: number[]; std: number[]; tau: number; alpha: number; threshold: number; oodScore: string;
 }
 
-export function saveModel(runDir: string, meta: ModelMeta, enc: Encoder, protos: Float32Array): void {
+/** At most this many training embeddings are kept for predict's neighbour-label ood_score (5 MB at 10k). */
+export const BANK_MAX = 20000;
+
+export function saveModel(runDir: string, meta: ModelMeta, enc: Encoder, protos: Float32Array, bank?: OodBank): void {
   const arrays: StoredArray[] = [];
   for (const [n, v] of enc.params) arrays.push({ name: n, shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) });
   for (const [n, v] of enc.buffers) arrays.push({ name: n, shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) });
   arrays.push({ name: 'prototypes', shape: [meta.classes.length, protos.length / meta.classes.length], data: protos });
+  if (bank && bank.n) {
+    // evenly spaced subset when the dataset is large (deterministic)
+    const m = Math.min(bank.n, BANK_MAX), d = bank.emb.length / bank.n;
+    const e = new Float32Array(m * d), l = new Float32Array(m);
+    for (let j = 0; j < m; j++) { const i = Math.floor((j * bank.n) / m); e.set(bank.emb.subarray(i * d, (i + 1) * d), j * d); l[j] = bank.labels[i]; }
+    arrays.push({ name: 'bank/embeddings', shape: [m, d], data: e }, { name: 'bank/labels', shape: [m], data: l });
+  }
   writeStore(path.join(runDir, MODEL_DIR), 'model', meta as unknown as Record<string, unknown>, arrays);
 }
 
-export function loadModel(runDir: string): { meta: ModelMeta; enc: Encoder; protos: Float32Array } {
+export function loadModel(runDir: string): { meta: ModelMeta; enc: Encoder; protos: Float32Array; bank?: OodBank } {
   const { meta, arrays } = readStore(path.join(runDir, MODEL_DIR), 'model');
   const m = meta as unknown as ModelMeta;
   if (m.format !== 'mopro-studio-model/1') throw new Error(`${path.join(runDir, MODEL_DIR, 'model.json')}: unknown model format; train again with this version`);
@@ -33,5 +44,7 @@ export function loadModel(runDir: string): { meta: ModelMeta; enc: Encoder; prot
       v.assign(tf.tensor(a.data, v.shape));
     }
   });
-  return { meta: m, enc, protos: arrays.get('prototypes')!.data };
+  const be = arrays.get('bank/embeddings'), bl = arrays.get('bank/labels');
+  const bank = be && bl ? { emb: be.data, labels: Int32Array.from(bl.data), n: bl.data.length } : undefined;
+  return { meta: m, enc, protos: arrays.get('prototypes')!.data, bank };
 }

@@ -21,7 +21,7 @@ export interface PredictResult { out: string; count: number; skipped: { path: st
 export async function runPredict(opts: PredictOptions, emit: (e: EngineEvent) => void = () => {}): Promise<PredictResult> {
   const backend = await selectBackend(opts.backend ?? 'auto');
   emit({ type: 'backend', ...backend });
-  const { meta, enc, protos } = loadModel(opts.run);
+  const { meta, enc, protos, bank } = loadModel(opts.run);
   const listed = await listImages(opts.folder);
   const files = listed.files;
   const load = await loadImages(files, { size: meta.imageSize, channels: meta.channels, cacheDir: opts.cacheDir ?? defaultCacheDir(),
@@ -43,7 +43,7 @@ export async function runPredict(opts: PredictOptions, emit: (e: EngineEvent) =>
   const s = softmaxRows(pl, n, K, meta.tau);
   const q = new Float32Array(n * K);
   for (let t = 0; t < n * K; t++) q[t] = meta.alpha * p[t] + (1 - meta.alpha) * s[t];
-  const ood = oodScores(meta.oodScore, inf.emb, protos, q, n, K, d);
+  const ood = oodScores(meta.oodScore, inf.emb, protos, q, n, K, d, bank);
   const rows = okIdx.map((fi, i) => {
     let am = 0; for (let k = 1; k < K; k++) if (q[i * K + k] > q[i * K + am]) am = k;
     return [files[fi].rel, meta.classes[am], q[i * K + am].toFixed(6), ood[i].toFixed(6)];

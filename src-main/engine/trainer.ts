@@ -117,10 +117,10 @@ export class Trainer {
     const mopro = c.method === 'mopro';
     tf.tidy(() => {
       const raw = this.batch(idx);
-      const weak = this.normalise(weakAugment(raw, this.rng));
+      const weak = this.normalise(weakAugment(raw, this.rng, c.cropScaleMin));
       let keys: tf.Tensor2D | null = null;
       if (mopro) {
-        const strong = this.normalise(strongAugment(raw, this.rng));
+        const strong = this.normalise(strongAugment(raw, this.rng, c.strongCropScaleMin));
         // (2) EMA of the key encoder before its forward; its BN runs in train mode on its own statistics
         emaUpdate(this.key!, this.query, c.keyMomentum);
         keys = forward(this.key!, strong, true).emb;

@@ -117,3 +117,23 @@ describe('wasm training kernels equal the cpu backend', () => {
     });
   });
 });
+
+describe('neighbour-label ood_score', () => {
+  it('knn skips self and labelImpurity weighs neighbours; mixed-label clusters rank first', async () => {
+    await useBackend('wasm');
+    const { knn, labelImpurity, oodScores } = await import('../../src-main/engine/ood-score');
+    // 2-d unit vectors: cluster A near (1,0) all label 0; cluster B near (0,1) labels 0,1,2,3
+    const ang = [0, 0.05, 0.1, 0.15, Math.PI / 2, Math.PI / 2 + 0.05, Math.PI / 2 + 0.1, Math.PI / 2 + 0.15];
+    const emb = new Float32Array(ang.flatMap((a) => [Math.cos(a), Math.sin(a)]));
+    const labels = Int32Array.from([0, 0, 0, 0, 0, 1, 2, 3]);
+    const nb = knn(emb, 8, emb, 8, 2, 3, 0);
+    expect(Array.from(nb.idx.slice(0, 3))).toEqual([1, 2, 3]); // self (0) skipped, nearest first
+    expect(nb.sim[0]).toBeCloseTo(Math.cos(0.05), 5);
+    const plain = labelImpurity(nb, 3, labels, 4, Infinity);
+    expect(plain[0]).toBe(0); //                      all neighbours label 0
+    expect(plain[4]).toBeCloseTo(2 / 3, 6); //        neighbours 5,6,7: labels 1,2,3
+    const s = oodScores('knn-label', emb, new Float32Array([1, 0, 0, 1, 0, 0, 0, 0]), new Float32Array(32), 8, 4, 2,
+      { emb, labels, n: 8 }, 0);
+    for (const i of [4, 5, 6, 7]) for (const j of [0, 1, 2, 3]) expect(s[i]).toBeGreaterThan(s[j]);
+  });
+});

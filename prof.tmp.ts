@@ -1,0 +1,12 @@
+import { clusteredEmbeddings } from './src-main/insights/fixture';
+import { umapLayout } from './src-main/insights/layout';
+const n = 100000, d = 128;
+const classOf = Int32Array.from({ length: n }, (_, i) => i % 10);
+const { emb, protos } = clusteredEmbeddings(classOf, 10, d, 3, 0.6);
+let last = performance.now(), worst = 0, worstAt = '';
+let phase = '';
+const timer = setInterval(() => { const now = performance.now(); if (now - last > worst) { worst = now - last; worstAt = phase; } last = now; }, 5);
+const t = performance.now();
+await umapLayout(emb, n, d, protos, 10, { onProgress: (p) => { phase = p; } });
+clearInterval(timer);
+console.log('total', (performance.now() - t).toFixed(0), 'worst event-loop stall', worst.toFixed(0), 'ms during', worstAt);
