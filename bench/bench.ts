@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ARCHS } from '../src-main/engine/model';
 
 const root = path.resolve(import.meta.dirname, '..');
 const shared = path.resolve(root, '..', 'shared');
@@ -112,7 +113,8 @@ function trainThroughput(runDir: string) {
 function torchThroughput(runJson: RunJsonLike): { ips: number | null; note: string } {
   const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
   if (!py) return { ips: null, note: 'PyTorch not installed (apt-get install python3-torch): not measured' };
-  const spec = (runJson.config ?? {}) as Record<string, unknown>;
+  const spec = { ...(runJson.config ?? {}) } as Record<string, unknown>;
+  spec.spec = ARCHS[String(spec.arch)];
   const r = spawnSync(py, [path.join(root, 'bench', 'torch_throughput.py'), JSON.stringify(spec)], { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) return { ips: null, note: `PyTorch run failed: ${(r.stderr || '').trim().split('\n').pop()}` };
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!);

@@ -1,18 +1,14 @@
 #!/usr/bin/env python3
 """Times the engine's default CPU network in PyTorch on this machine (Debian python3-torch):
 forward + backward + SGD step of plain cross-entropy, which is the like-for-like of `--method ce`.
-Usage: torch_throughput.py '<json: {"arch":..., "imageSize":..., "batchSize":..., "channels":...}>'
-Prints one JSON line {imagesPerSec, note}. The architectures mirror src-main/engine/model.ts ARCHS."""
+Usage: torch_throughput.py '<json: {"arch":..., "spec": ArchSpec, "imageSize":..., "batchSize":..., "channels":...}>'
+Prints one JSON line {imagesPerSec, note}. The architecture is src-main/engine/model.ts's ArchSpec for that arch."""
 import json, os, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ARCHS = {  # stem (ch, k, stride, pool), stages [(ch, stride, blocks)]
-    'resnet-tiny': ((32, 3, 1, False), [(64, 2, 1), (128, 2, 1)]),
-    'resnet-s': ((32, 3, 1, False), [(32, 1, 1), (64, 2, 1), (128, 2, 1)]),
-    'resnet-m': ((32, 3, 1, False), [(64, 2, 2), (128, 2, 2)]),
-}
+ARCHS = {}  # filled from the engine's own ArchSpec (passed in by bench.ts), so both sides run one network
 
 class Block(nn.Module):
     def __init__(self, ci, co, s):
@@ -45,8 +41,12 @@ class Net(nn.Module):
 def main():
     spec = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     arch = spec.get('arch') or 'resnet-s'
+    a = spec.get('spec')
+    if a:
+        st = a['stem']
+        ARCHS[arch] = ((st['ch'], st['k'], st['stride'], st['pool']), [tuple(x) for x in a['stages']])
     if arch not in ARCHS:
-        print(json.dumps({'imagesPerSec': None, 'note': f'arch {arch} not mirrored in torch_throughput.py'})); return
+        print(json.dumps({'imagesPerSec': None, 'note': f'arch {arch} has no spec'})); return
     size = int(spec.get('imageSize') or 28); bs = int(spec.get('batchSize') or 128)
     cin = int(spec.get('channels') or spec.get('inChannels') or 1); k = int(spec.get('numClasses') or 10)
     torch.set_num_threads(os.cpu_count() or 2)

@@ -187,6 +187,9 @@ export async function umapLayout(emb: Float32Array, n: number, d: number, protos
       knnD.push(Array.from(gd.subarray(t * nn, t * nn + nn), (v) => Math.sqrt(Math.max(0, v))));
     }
     umap.setPrecomputedKNN(knnI, knnD);
+    // The search graph only serves umap.transform(), which we never call (see placement below);
+    // building it is umap-js's slowest sparse-matrix step.
+    (umap as unknown as { makeSearchGraph: () => null }).makeSearchGraph = () => null;
     const epochs = umap.initializeFit(X);
     let last = Date.now();
     for (let e = 0; e < epochs; e++) {

@@ -64,6 +64,12 @@ describe.runIf(haveChromium && haveUi)('insights in Chromium', () => {
     await expect.poll(() => map.getAttribute('data-method'), { timeout: 60_000 }).toBe('umap');
     await expect.poll(() => map.getAttribute('data-point-count')).toBe(String(fx.n));
     await shot('map');
+    // Colour by status: the legend switches to the three statuses, every point still drawn.
+    await page.getByTestId('map-color').selectOption('status');
+    await expect.poll(() => page.locator('.imap-legend li').allTextContents()).toEqual(['clean', 'relabeled', 'OOD', 'prototype']);
+    expect(await map.getAttribute('data-point-count')).toBe(String(fx.n));
+    await shot('map-status');
+    await page.getByTestId('map-color').selectOption('given');
   });
 
   it('a box selection on the map filters the review grid to those samples', async () => {
