@@ -23,6 +23,15 @@ const K = 10;
 const ms = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`);
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 const rows: [string, string, string][] = [];
+
+// What the page offers the functions passed to page.evaluate (this file typechecks without DOM types).
+interface ScatterLike { drawn: number; resize(w: number, h: number, dpr: number): void; setData(p: Float32Array, c: Uint32Array, protos: []): void; fit(): void; draw(): void; pan(x: number, y: number): void }
+interface PageGlobals {
+  ScatterLib: { Scatter: new (canvas: unknown) => ScatterLike; toPixel(argb: number): number };
+  scatter: ScatterLike;
+  document: { getElementById(id: string): unknown };
+  requestAnimationFrame(cb: (t: number) => void): number;
+}
 const round = (v: number): number => Math.round(v * 1e4) / 1e4;
 
 async function bundleScatter(): Promise<string> {
@@ -46,10 +55,11 @@ async function newPage(): Promise<{ page: Page; close: () => Promise<void> }> {
 /** In the page: parse the map JSON, build colours, fit and draw; resolves after the frame is presented. */
 async function firstPaint(page: Page, json: string): Promise<{ total: number; draw: number; drawn: number }> {
   return page.evaluate(async (text) => {
-    const L = (window as unknown as { ScatterLib: typeof import('../src-renderer/src/insights/scatter') }).ScatterLib;
+    const g = globalThis as unknown as PageGlobals;
+    const L = g.ScatterLib;
     const t0 = performance.now();
     const m = JSON.parse(text) as { points: number[]; given: number[] };
-    const canvas = document.getElementById('c') as HTMLCanvasElement;
+    const canvas = g.document.getElementById('c');
     const s = new L.Scatter(canvas);
     s.resize(1280, 760, 1);
     const pal = [0xff4e79a7, 0xfff28e2b, 0xffe15759, 0xff76b7b2, 0xff59a14f, 0xffedc948, 0xffb07aa1, 0xffff9da7, 0xff9c755f, 0xffbab0ac];
@@ -60,8 +70,8 @@ async function firstPaint(page: Page, json: string): Promise<{ total: number; dr
     const d0 = performance.now();
     s.draw();
     const draw = performance.now() - d0;
-    await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-    (window as unknown as { scatter: unknown }).scatter = s;
+    await new Promise((r) => g.requestAnimationFrame(() => setTimeout(r, 0)));
+    g.scatter = s;
     return { total: performance.now() - t0, draw, drawn: s.drawn };
   }, json);
 }
@@ -69,7 +79,8 @@ async function firstPaint(page: Page, json: string): Promise<{ total: number; dr
 /** Pans the drawn map for `frames` animation frames; returns the intervals between frames and draw times. */
 async function panFrames(page: Page, frames: number): Promise<{ intervals: number[]; draws: number[] }> {
   return page.evaluate(async (n) => {
-    const s = (window as unknown as { scatter: { pan(x: number, y: number): void; draw(): void } }).scatter;
+    const g = globalThis as unknown as PageGlobals;
+    const s = g.scatter;
     const intervals: number[] = [], draws: number[] = [];
     let last = 0;
     await new Promise<void>((done) => {
@@ -81,9 +92,9 @@ async function panFrames(page: Page, frames: number): Promise<{ intervals: numbe
         s.pan(k % 120 < 60 ? 6 : -6, k % 80 < 40 ? 3 : -3);
         s.draw();
         draws.push(performance.now() - d0);
-        if (++k < n) requestAnimationFrame(step); else done();
+        if (++k < n) g.requestAnimationFrame(step); else done();
       };
-      requestAnimationFrame(step);
+      g.requestAnimationFrame(step);
     });
     return { intervals, draws };
   }, frames);

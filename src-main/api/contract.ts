@@ -136,7 +136,83 @@ export type ApiEvent =
   | { type: 'scan.progress'; projectId: string; done: number; total: number }
   | { type: 'export.progress'; jobId: string; done: number; total: number }
   | { type: 'export.done'; jobId: string; ok: boolean; error?: string; dir: string }
-  | { type: 'decisions.changed'; projectId: string; reviewed: number; canUndo: boolean; canRedo: boolean };
+  | { type: 'decisions.changed'; projectId: string; reviewed: number; canUndo: boolean; canRedo: boolean }
+  | InsightsProgress;
+
+// ---- insights: result shapes of the insights.* methods (issue 6)
+export interface ClassHealthRow {
+  label: string;
+  count: number;
+  relabeled: number;
+  ood: number;
+  noiseRate: number; //       relabeled / count (the run's estimate of label noise)
+  oodRate: number; //         ood / count
+  meanConfidence: number;
+}
+
+export interface Confusion {
+  rows: string[]; //          given labels
+  cols: (string | null)[]; // corrected labels; null = OOD (last column)
+  counts: number[][]; //      rows x cols
+}
+
+export interface ClassHealth { classes: ClassHealthRow[]; confusion: Confusion; total: number }
+
+export interface ClassDelta {
+  label: string;
+  a: ClassHealthRow | null;
+  b: ClassHealthRow | null;
+  dNoiseRate: number;
+  dOodRate: number;
+  dMeanConfidence: number;
+}
+
+export interface EmbeddingMap {
+  runId: string;
+  method: 'pca' | 'umap';
+  /** Points = rows 0..n-1 of the run's samples.csv = sample ids of the review grid. */
+  n: number;
+  /** n x 2 interleaved (x0, y0, x1, y1, ...). */
+  points: number[];
+  labels: string[]; //        vocabulary for given / corrected
+  given: number[]; //         index into labels
+  corrected: number[]; //     index into labels, -1 = OOD
+  status: number[]; //        0 clean, 1 relabeled, 2 ood
+  prototypes: { label: string; x: number; y: number }[];
+  seconds: number; //         time the layout took on the server
+}
+
+export interface DuplicateSide { id: number; path: string; given: string }
+export interface DuplicatePairInfo {
+  a: DuplicateSide;
+  b: DuplicateSide;
+  cosine: number;
+  sameClass: boolean; //      false = the same picture in two classes: a label conflict
+  hamming: number | null; //  dHash bits that differ, when image hashes were checked
+}
+export interface Duplicates {
+  runId: string;
+  threshold: number;
+  exact: boolean; //          every pair checked (else LSH candidates, each checked exactly)
+  maxHamming: number | null; // image-hash check applied, if any
+  candidates: number; //      embedding pairs considered before the image-hash check
+  truncated: boolean; //      the image-hash check stopped at its time budget
+  pairs: DuplicatePairInfo[];
+  seconds: number;
+}
+
+export interface InsightsProgress {
+  type: 'insights.progress';
+  projectId: string;
+  runId: string;
+  phase: 'pca' | 'fit' | 'place';
+  done: number;
+  total: number;
+}
+
+/** One side of insights.compareRuns; health is null for a run without samples.csv (unfinished). */
+export interface RunInsight { summary: RunSummary; epochs: EpochStats[]; health: ClassHealthRow[] | null }
+// ---- end insights
 
 // ---- methods --------------------------------------------------------------------------------
 const ProjectRef = z.object({ projectId: z.string().min(1).max(200) });
@@ -172,6 +248,22 @@ export const methods = {
     mode: z.enum(['copy', 'hardlink', 'manifest']).default('copy'),
     includeOod: z.boolean().default(false),
   }),
+  // ---- insights (issue 6): embedding map, class health, near duplicates, run comparison
+  /** 2-D layout of the active run's embeddings; 'umap' takes seconds and emits insights.progress. */
+  'insights.embedding': ProjectRef.extend({ method: z.enum(['pca', 'umap']).default('pca') }),
+  /** Per-class numbers and the given -> corrected confusion matrix (default: the active run). */
+  'insights.classHealth': ProjectRef.extend({ runId: z.string().min(1).max(200).optional() }),
+  /**
+   * Pairs of the active run whose embeddings have cosine >= threshold; with maxHamming, only pairs
+   * whose images' 64-bit dHash differ in at most that many bits (the same picture, not a look-alike).
+   */
+  'insights.duplicates': ProjectRef.extend({
+    threshold: z.number().min(0.5).max(1).default(0.98),
+    maxPairs: z.number().int().min(1).max(10_000).default(500),
+    maxHamming: z.number().int().min(0).max(64).optional(),
+  }),
+  'insights.compareRuns': ProjectRef.extend({ runA: z.string().min(1).max(200), runB: z.string().min(1).max(200) }),
+  // ---- end insights
 } as const;
 
 export type MethodName = keyof typeof methods;
@@ -195,6 +287,12 @@ export interface MethodResults {
   'decisions.undo': { undone: number; reviewed: number; canUndo: boolean; canRedo: boolean };
   'decisions.redo': { redone: number; reviewed: number; canUndo: boolean; canRedo: boolean };
   'export.start': { jobId: string };
+  // ---- insights
+  'insights.embedding': EmbeddingMap;
+  'insights.classHealth': ClassHealth & { runId: string };
+  'insights.duplicates': Duplicates;
+  'insights.compareRuns': { a: RunInsight; b: RunInsight; deltas: ClassDelta[] };
+  // ---- end insights
 }
 export type MethodResult<M extends MethodName> = MethodResults[M];
 

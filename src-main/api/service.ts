@@ -14,6 +14,7 @@ import { Project, projectDir, readRecent, type Scanner, defaultScanner } from '.
 import { checkTarget, exportDataset, ExportError } from '../project/export';
 import { readRunJson, runEpochs, runSummary } from '../project/runs';
 import { appRoot, sampleDatasetDir } from '../paths';
+import { insightsHandlers } from '../insights/handlers';
 
 export interface CreateServiceOptions extends ServiceOptions {
   /** Tests and the bench inject a scanner; default is dataset/scan.ts. */
@@ -272,6 +273,7 @@ export function createService(opts: CreateServiceOptions): ApiService {
       );
       return { jobId };
     },
+    ...insightsHandlers({ project, emit: opts.emit }), // insights.* (src-main/insights/handlers.ts)
   };
 
   async function thumbnail(abs: string, st: fs.Stats): Promise<string> {

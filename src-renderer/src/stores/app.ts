@@ -6,7 +6,7 @@ import type { ApiEvent, MethodResult, ProjectSummary } from '../../../src-main/a
 import { transport } from '../api/client';
 import { toApiError } from '../api/errors';
 
-export type Tab = 'train' | 'review';
+export type Tab = 'train' | 'review' | 'insights';
 
 export interface Notice {
   id: number;
@@ -18,7 +18,7 @@ export interface Notice {
 export function parseHash(hash: string): { project: string | null; tab: Tab | null } {
   const q = new URLSearchParams(hash.replace(/^#/, ''));
   const tab = q.get('tab');
-  return { project: q.get('project'), tab: tab === 'train' || tab === 'review' ? tab : null };
+  return { project: q.get('project'), tab: tab === 'train' || tab === 'review' || tab === 'insights' ? tab : null };
 }
 
 export function formatHash(project: string | null, tab: Tab): string {

@@ -60,6 +60,7 @@ export const useInsightsStore = defineStore('insights', () => {
     pca.value = umap.value = health.value = dups.value = comparison.value = null;
     mapError.value = healthError.value = dupError.value = compareError.value = null;
     umapProgress.value = null;
+    mapLoading.value = dupLoading.value = false; // answers for the old run are dropped by generation
     selection.value = [];
     dropped.value = new Set();
     method.value = 'pca';
