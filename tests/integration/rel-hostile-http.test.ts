@@ -41,6 +41,8 @@ function raw(method: string, pathAndQuery: string, headers: Record<string, strin
     }
     // The server may answer 413 and close before the whole body is sent: that is a refusal.
     req.on('error', (e) => resolve({ status: -2, headers: {}, body: String(e.message) }));
+    // A request the server never answers is a failure (a hang is a denial of service), not a test hang.
+    req.setTimeout(5000, () => { req.destroy(); resolve({ status: -3, headers: {}, body: 'no answer within 5 s' }); });
     if (body !== undefined) req.end(body); else req.end();
   });
 }
