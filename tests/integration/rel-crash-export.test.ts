@@ -22,7 +22,7 @@ const repo = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(repo, 'bin', 'mopro.mjs');
 const PER_CLASS = 500;
 let base: string, root: string, env: NodeJS.ProcessEnv;
-const hashes = new Map<string, string>(); // content hash -> true source exists
+const hashes = new Map<string, string>(); // rel path -> sha1 of the source file
 
 const sha = (f: string) => crypto.createHash('sha1').update(fs.readFileSync(f)).digest('hex');
 function snapshot(dir: string): string {
