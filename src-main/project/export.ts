@@ -87,11 +87,27 @@ export function safeDirName(label: string): string {
 
 export interface ExportResult { dir: string; files: number; ood: number; manifest: string }
 
+/**
+ * Creates `dir` one missing level at a time. Node 20's recursive mkdir never returns for some
+ * pseudo-filesystem targets (e.g. /proc/self/<new>), which would freeze the server or the app.
+ */
+function mkdirSteps(dir: string): void {
+  const missing: string[] = [];
+  let d = dir;
+  while (!fs.existsSync(d)) {
+    missing.unshift(d);
+    const up = path.dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  for (const m of missing) fs.mkdirSync(m);
+}
+
 export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
   checkTarget(o.to, o.datasetRoot);
   const to = path.resolve(o.to);
   try {
-    fs.mkdirSync(to, { recursive: true });
+    mkdirSteps(to);
     fs.accessSync(to, fs.constants.W_OK);
     fs.writeFileSync(path.join(to, INCOMPLETE_MARKER), `MoPro Studio export in progress or interrupted; started ${new Date().toISOString()}.\nDo not use this folder as a finished export.\n`);
   } catch (e) {
@@ -117,7 +133,7 @@ export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
     if (!names) {
       names = new Set([INCOMPLETE_MARKER.toLowerCase(), 'labels.csv']);
       used.set(dirName, names);
-      fs.mkdirSync(dir, { recursive: true });
+      fs.mkdirSync(dir); // one level under `to`, which we created and checked empty
     }
     const dest = path.join(dir, uniqueName(names, path.basename(r.rel)));
     try {
