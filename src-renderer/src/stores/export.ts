@@ -82,6 +82,8 @@ export const useExportStore = defineStore('export', () => {
       total.value = e.total;
     } else if (e.type === 'export.done' && (jobId.value === null || e.jobId === jobId.value)) {
       state.value = e.ok ? 'done' : 'failed';
+      // Progress events are throttled, so the last one may fall short: a finished export is full.
+      if (e.ok) done.value = total.value;
       error.value = e.ok ? null : (e.error ?? 'Export failed.');
       resultDir.value = e.dir;
       if (e.ok) app.notify('info', `Exported to ${e.dir}`);
