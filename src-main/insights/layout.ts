@@ -5,6 +5,7 @@
 // Long loops yield to the event loop, so the process serving the UI stays responsive.
 import { UMAP } from 'umap-js';
 import { fitPca, projectPca, sampleRows } from './pca';
+import { Rng } from '../engine/rng';
 
 export interface Layout2D {
   /** n x 2 interleaved (x, y). */
@@ -29,14 +30,8 @@ export function pcaLayout(emb: Float32Array, n: number, d: number, protos: Float
 
 /** Seeded PRNG (mulberry32): the same run gives the same map every time. */
 export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed); // the engine's mulberry32: one implementation for every seeded stream
+  return () => r.next();
 }
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));

@@ -5,17 +5,12 @@ import type { ScanResult } from '../dataset/types';
 import { toCsv } from '../util/csv';
 import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../run-format';
 import { runsDir } from './project';
+import { Rng } from '../engine/rng';
 
 /** Deterministic PRNG (mulberry32) so fixtures are reproducible. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed); // the engine's mulberry32: one implementation for every seeded stream
+  return () => r.next();
 }
 
 /** A tiny valid 8x8 grey PNG (different bytes per seed). */
