@@ -99,48 +99,45 @@ export const useTrainStore = defineStore('train', () => {
     await loadRun(pick.id);
   }
 
+  /** Runs one train action with the buttons disabled; a failure becomes a notice, never an unhandled rejection. */
+  async function busyWhile(action: () => Promise<void>): Promise<void> {
+    busy.value = true;
+    try {
+      await action();
+    } catch (err) {
+      app.fail(err);
+    } finally {
+      busy.value = false;
+    }
+  }
+
   async function start(): Promise<void> {
     const p = app.project;
     if (!p || busy.value) return;
-    busy.value = true;
-    try {
+    await busyWhile(async () => {
       const { runId: id } = await transport().api.call('train.start', { projectId: p.id, config: configFromForm(form) });
       runId.value = id;
       epochs.value = [];
       progress.value = null;
       await loadRun(id);
       await app.refreshProject();
-    } catch (err) {
-      app.fail(err);
-    } finally {
-      busy.value = false;
-    }
+    });
   }
 
   async function stop(): Promise<void> {
     if (!runId.value) return;
-    busy.value = true;
-    try {
-      await transport().api.call('train.stop', { runId: runId.value });
-    } catch (err) {
-      app.fail(err);
-    } finally {
-      busy.value = false;
-    }
+    const id = runId.value;
+    await busyWhile(async () => { await transport().api.call('train.stop', { runId: id }); });
   }
 
   async function resume(): Promise<void> {
     if (!runId.value) return;
-    busy.value = true;
-    try {
-      const { runId: id } = await transport().api.call('train.resume', { runId: runId.value });
+    const from = runId.value;
+    await busyWhile(async () => {
+      const { runId: id } = await transport().api.call('train.resume', { runId: from });
       await loadRun(id);
       await app.refreshProject();
-    } catch (err) {
-      app.fail(err);
-    } finally {
-      busy.value = false;
-    }
+    });
   }
 
   async function onEvent(e: ApiEvent): Promise<void> {
