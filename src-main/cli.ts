@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { EngineEvent, TrainOptions } from './engine/types';
+import { writeAtomicSync } from './util/atomic';
 
 class UsageError extends Error {}
 
@@ -71,7 +72,12 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
     seed: o.seed as number | undefined,
     arch: o.arch as string | undefined,
     resume: Boolean(o.resume),
+    sampling: o.sampling as TrainOptions['sampling'],
+    init: o.init ? path.resolve(String(o.init)) : undefined,
+    pretrain: o.pretrain as TrainOptions['pretrain'],
+    pretrainEpochs: o.pretrainEpochs as number | undefined,
   };
+  Object.assign(opts, await decisionsFor(opts, o));
   const handle = startTraining(opts, progressPrinter());
   let interrupts = 0;
   const onSig = () => {
@@ -93,12 +99,82 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
   }
 }
 
+const DECISIONS_JSON = 'decisions.json';
+
+/**
+ * Human decisions for a training run: --decisions <file.json> ({ fixedLabels: {path: label}, excluded: [path] }),
+ * or --use-decisions (the app's review decisions for this dataset). Kept beside the run as decisions.json, so
+ * --resume trains with the same decisions; a resume without either flag reads that file.
+ */
+async function decisionsFor(opts: TrainOptions, o: Record<string, unknown>): Promise<Pick<TrainOptions, 'fixedLabels' | 'excluded'>> {
+  const side = path.join(opts.out, DECISIONS_JSON);
+  let dec: Pick<TrainOptions, 'fixedLabels' | 'excluded'> | null = null;
+  if (o.decisions && o.useDecisions) throw new UsageError('give --decisions <file> or --use-decisions, not both');
+  if (o.decisions) {
+    const f = path.resolve(String(o.decisions));
+    try { dec = JSON.parse(fs.readFileSync(f, 'utf8')); } catch (e) { throw new Error(`${f}: ${(e as Error).message}; expected JSON {"fixedLabels": {"<path>": "<class>"}, "excluded": ["<path>"]}`); }
+    if (typeof dec !== 'object' || dec === null || (dec.fixedLabels !== undefined && typeof dec.fixedLabels !== 'object') || (dec.excluded !== undefined && !Array.isArray(dec.excluded))) {
+      throw new Error(`${f}: expected JSON {"fixedLabels": {"<path>": "<class>"}, "excluded": ["<path>"]}`);
+    }
+  } else if (o.useDecisions) {
+    const { Project } = await import('./project/project');
+    const { appDataDir } = await import('./paths');
+    const p = await Project.open(opts.dataset, appDataDir());
+    try { dec = p.decisionsForTraining(); } finally { p.close(); }
+  } else if (opts.resume && fs.existsSync(side)) {
+    return JSON.parse(fs.readFileSync(side, 'utf8'));
+  }
+  if (!dec) return {};
+  const out = { fixedLabels: dec.fixedLabels ?? {}, excluded: dec.excluded ?? [] };
+  fs.mkdirSync(opts.out, { recursive: true });
+  fs.writeFileSync(side, JSON.stringify(out));
+  process.stderr.write(`decisions: ${Object.keys(out.fixedLabels).length} confirmed label(s) fixed, ${out.excluded.length} image(s) excluded as OOD\n`);
+  return out;
+}
+
+async function retrainCmd(run: string, o: Record<string, unknown>) {
+  const { retrainClassifier } = await import('./engine/retrain-classifier');
+  const r = await retrainClassifier({ run: path.resolve(run), out: o.out ? path.resolve(String(o.out)) : undefined, epochs: o.epochs as number | undefined,
+    backend: o.backend as TrainOptions['backend'] }, progressPrinter());
+  process.stdout.write(`wrote ${r.out}: classifier re-trained on ${r.trainRows} cleaned samples; ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood\n`);
+}
+
+async function probeCmd(run: string, folder: string, o: Record<string, unknown>) {
+  const { runProbe } = await import('./engine/probe');
+  const shots = String(o.shots).split(',').map((v) => Number(v));
+  if (shots.some((k) => !Number.isInteger(k) || k < 1)) throw new UsageError('--shots takes positive integers, e.g. --shots 1,2,4,8,16');
+  const r = await runProbe({ run: path.resolve(run), folder: path.resolve(folder), shots, draws: o.draws as number, seed: o.seed as number | undefined,
+    backend: o.backend as TrainOptions['backend'] }, progressPrinter());
+  if (o.out) { writeAtomicSync(path.resolve(String(o.out)), JSON.stringify(r, null, 2)); }
+  process.stdout.write(`${r.classes.length} classes, ${r.images} images, ${r.featureDim}-d features, ${r.draws} draws\n`);
+  for (const x of r.results) process.stdout.write(`${x.shots}-shot: ${(100 * x.mean).toFixed(1)}% +- ${(100 * x.std).toFixed(1)} (test ${x.testImages} images)\n`);
+}
+
+/** The run summary keeps every labelled-folder evaluation (top-1, ECE) so the app can show calibration. */
+function recordEvaluation(run: string, e: Record<string, unknown>) {
+  const f = path.join(run, 'run.json');
+  try {
+    const j = JSON.parse(fs.readFileSync(f, 'utf8')) as { evaluations?: Record<string, unknown>[] };
+    j.evaluations = [...(j.evaluations ?? []).filter((x) => !(x.folder === e.folder && x.crops === e.crops)), e];
+    writeAtomicSync(f, JSON.stringify(j, null, 2));
+  } catch (err) {
+    process.stderr.write(`warning: could not record the evaluation in ${f}: ${(err as Error).message}\n`);
+  }
+}
+
 async function predictCmd(run: string, folder: string, o: Record<string, unknown>) {
   if (!o.out) throw new UsageError('predict needs --out <file.csv>');
   const { predict } = await import('./engine/index');
-  const r = await predict({ run: path.resolve(run), folder: path.resolve(folder), out: path.resolve(String(o.out)), backend: o.backend as TrainOptions['backend'] });
-  const n = (r as { count?: number } | undefined)?.count;
-  process.stdout.write(`wrote ${path.resolve(String(o.out))}${n != null ? ` (${n} images)` : ''}\n`);
+  const crops = Number(o.crops) as 1 | 10 | 144;
+  const r = await predict({ run: path.resolve(run), folder: path.resolve(folder), out: path.resolve(String(o.out)), backend: o.backend as TrainOptions['backend'], crops },
+    progressPrinter());
+  process.stdout.write(`wrote ${path.resolve(String(o.out))} (${r.count} images, ${crops} crop${crops > 1 ? 's' : ''} each)\n`);
+  if (r.labelled) {
+    const c = r.labelled.calibration;
+    recordEvaluation(path.resolve(run), { folder: path.resolve(folder), crops, images: r.labelled.labelled, accuracy: r.labelled.accuracy, ece: c.ece, mce: c.mce,
+      summary: `${path.resolve(String(o.out))}.summary.json`, at: new Date().toISOString() });
+    process.stdout.write(`labelled folder: ${r.labelled.labelled} images, top-1 ${(100 * r.labelled.accuracy).toFixed(2)}%, ECE (${c.bins.length} bins) ${(100 * c.ece).toFixed(2)}%, MCE ${(100 * c.mce).toFixed(2)}%; reliability diagram in ${path.resolve(String(o.out))}.summary.json\n`);
+  }
 }
 
 export function buildProgram(): Command {
@@ -118,12 +194,36 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'random seed', int('--seed', 0))
     .option('--arch <name>', 'backbone (default depends on backend and image size)')
     .option('--resume', 'continue from the run folder\'s last checkpoint')
+    .addOption(new Option('--sampling <mode>', 'epoch order: uniform shuffle, or class-balanced draws (weight N / N_class)').choices(['uniform', 'balanced']).default('uniform'))
+    .option('--init <run>', 'start from an earlier run\'s encoder (its arch and image size)')
+    .addOption(new Option('--pretrain <task>', 'self-supervised warm start before training').choices(['none', 'permutation']).default('none'))
+    .option('--pretrain-epochs <n>', 'epochs of --pretrain (default 3)', int('--pretrain-epochs'))
+    .option('--decisions <file.json>', 'human decisions: {"fixedLabels": {path: class}, "excluded": [path]}')
+    .option('--use-decisions', 'train with the review decisions made in the app for this dataset')
     .action(trainCmd);
+  program.command('retrain-classifier')
+    .description('cRT: freeze the run\'s encoder, re-train the classifier on its cleaned labels with class-rebalanced resampling; writes a new run folder')
+    .argument('<run>', 'finished run folder')
+    .option('--out <run>', 'new run folder (default <run>-crt)')
+    .option('--epochs <n>', 'epochs (default 15)', int('--epochs'))
+    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .action(retrainCmd);
+  program.command('probe')
+    .description('low-shot linear probe: k labelled images per class on the run\'s frozen features, mean accuracy over draws')
+    .argument('<run>', 'finished run folder')
+    .argument('<folder>', 'labelled folder (one sub-folder per class)')
+    .option('--shots <k,...>', 'images per class, e.g. 1,2,4,8,16', '1,2,4,8,16')
+    .option('--draws <n>', 'random draws per k', int('--draws'), 5)
+    .option('--seed <n>', 'random seed', int('--seed', 0))
+    .option('--out <file.json>', 'write the results as JSON')
+    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .action(probeCmd);
   program.command('predict')
     .description('classify every image under <folder> (recursively) with the run\'s model')
     .argument('<run>', 'run folder written by train')
     .argument('<folder>', 'images to classify')
     .option('--out <file.csv>', 'predictions CSV to write')
+    .addOption(new Option('--crops <n>', 'test-time crops averaged per image: 1 (whole image), 10 (corners + centre, mirrored), 144 (4 scales x 3 squares x 6 x 2)').choices(['1', '10', '144']).default('1'))
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .action(predictCmd);
   program.command('serve')

@@ -68,6 +68,8 @@ export const TrainConfig = z.object({
   arch: z.string().max(64).optional(),
   /** Use the project's human decisions: confirmed labels fixed, confirmed OOD excluded. */
   useDecisions: z.boolean().default(false),
+  /** Class-balanced sampling for class-imbalanced folders. */
+  sampling: z.enum(['uniform', 'balanced']).default('uniform'),
 });
 export type TrainConfig = z.infer<typeof TrainConfig>;
 
@@ -126,7 +128,7 @@ export interface ProgressEvent {
   loss: number;
   imagesPerSec: number;
   etaSeconds: number | null;
-  phase: 'scan' | 'decode' | 'train' | 'final-pass' | 'writing';
+  phase: 'scan' | 'decode' | 'pretrain' | 'train' | 'final-pass' | 'writing';
 }
 
 export type ApiEvent =

@@ -29,6 +29,7 @@ export interface EngineConfig {
   oodScore: string; //         which ood_score formula the final pass writes (see final-pass.ts)
   cropScaleMin: number; //     weak view RandomResizedCrop scale lower bound (paper 0.2)
   strongCropScaleMin: number; // strong (key) view crop scale lower bound (paper 0.2)
+  sampling?: 'uniform' | 'balanced'; // epoch order: shuffle, or class-balanced draws (seed 002); absent = uniform
 }
 
 export interface ResolveInput {

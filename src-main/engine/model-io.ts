@@ -2,6 +2,7 @@
 // input normalisation, prototypes and the cleaning constants). model.json + model.bin hold the query
 // encoder in TF.js's weightsManifest layout, prototypes included as the array 'prototypes'.
 import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
 import path from 'node:path';
 import { MODEL_DIR } from '../run-format';
 import { createEncoder, type Encoder } from './model';
@@ -47,4 +48,13 @@ export function loadModel(runDir: string): { meta: ModelMeta; enc: Encoder; prot
   const be = arrays.get('bank/embeddings'), bl = arrays.get('bank/labels');
   const bank = be && bl ? { emb: be.data, labels: Int32Array.from(bl.data), n: bl.data.length } : undefined;
   return { meta: m, enc, protos: arrays.get('prototypes')!.data, bank };
+}
+
+/** The model's meta only (no weights): arch, classes, image size, channels. */
+export function readModelMeta(runDir: string): ModelMeta {
+  const jf = path.join(runDir, MODEL_DIR, 'model.json');
+  if (!fs.existsSync(jf)) throw new Error(`${jf} not found: ${runDir} is not a finished run folder (train it to the end first)`);
+  const m = JSON.parse(fs.readFileSync(jf, 'utf8')) as ModelMeta;
+  if (m.format !== 'mopro-studio-model/1') throw new Error(`${jf}: unknown model format; train again with this version`);
+  return m;
 }

@@ -14,8 +14,10 @@ import { hasCheckpoint, loadCheckpoint, readCheckpointMeta, saveCheckpoint } fro
 import { resolveConfig, type EngineConfig } from './config';
 import { inferAll, judge, writeRunArrays } from './final-pass';
 import { probeImages } from './image-info';
-import { ARCHS, paramCount } from './model';
-import { saveModel } from './model-io';
+import { ARCHS, disposeEncoder, paramCount } from './model';
+import { loadModel, readModelMeta, saveModel } from './model-io';
+import { copyEncoderWeights } from './init-from-run';
+import { samplingSummary } from './sampling';
 import { Trainer, type TrainData } from './trainer';
 import type { EngineEvent, RunResult, TrainOptions } from './types';
 
@@ -56,8 +58,19 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
     adaptations = [...prev.filter((a) => !a.startsWith('resumed')), 'resumed from checkpoint: configuration of the original run'];
     if (opts.epochs && opts.epochs !== cfg.epochs) { cfg = { ...cfg, epochs: opts.epochs }; adaptations.push(`epochs changed to ${opts.epochs} on resume`); }
   } else {
-    ({ config: cfg, adaptations } = resolveConfig({ method: opts.method, epochs: opts.epochs, batchSize: opts.batchSize, imageSize: opts.imageSize, arch: opts.arch, seed: opts.seed,
+    // --init: the earlier run's model fixes the arch and, unless given, the image size
+    const initMeta = opts.init ? readModelMeta(path.resolve(opts.init)) : null;
+    if (initMeta && initMeta.channels !== probe.channels) {
+      throw new Error(`--init ${opts.init}: that model takes ${initMeta.channels}-channel images, this dataset has ${probe.channels}; pick a run trained on ${probe.channels === 1 ? 'greyscale' : 'colour'} images`);
+    }
+    if (initMeta && opts.arch && opts.arch !== initMeta.arch) throw new Error(`--init ${opts.init} is a ${initMeta.arch} model: drop --arch ${opts.arch} or pick a ${opts.arch} run`);
+    ({ config: cfg, adaptations } = resolveConfig({ method: opts.method, epochs: opts.epochs, batchSize: opts.batchSize, imageSize: opts.imageSize ?? initMeta?.imageSize,
+      arch: opts.arch ?? initMeta?.arch, seed: opts.seed,
       backend: backend.name, n: scan.samples.length, k: scan.classes.length, channels: probe.channels, nativeSize: probe.nativeSize, overrides: ctl.overrides }));
+    if (opts.sampling === 'balanced') {
+      cfg.sampling = 'balanced';
+      adaptations.push('class-balanced sampling: image i drawn with weight N / N_class(i), N draws per epoch with replacement (seed 002; MoPro: uniform)');
+    }
   }
   if (!ARCHS[cfg.arch]) throw new Error(`unknown --arch "${cfg.arch}": use one of ${Object.keys(ARCHS).join(', ')}`);
   emit({ type: 'log', level: 'info', message: `${scan.samples.length} images, ${scan.classes.length} classes; ${cfg.method} ${cfg.arch} ${cfg.imageSize}px x${cfg.channels}, ${cfg.epochs} epochs, batch ${cfg.batchSize}, backend ${backend.name}` });
@@ -84,6 +97,36 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
   const trainer = new Trainer(cfg, data, norm);
   let history: EpochStats[] = [];
   let wallBefore = 0;
+  let initInfo: Record<string, unknown> | null = null, pretrainInfo: Record<string, unknown> | null = null;
+  if (!resume && opts.init) {
+    const src = loadModel(path.resolve(opts.init));
+    const sameClasses = src.meta.classes.join('\u0000') === scan.classes.join('\u0000');
+    const rep = copyEncoderWeights(src.enc, trainer.query, { head: sameClasses });
+    if (trainer.key) copyEncoderWeights(trainer.query, trainer.key, { head: true });
+    disposeEncoder(src.enc);
+    initInfo = { run: path.resolve(opts.init), copied: rep.copied, skipped: rep.skipped, classifier: sameClasses ? 'copied (same classes)' : 'new (classes differ)' };
+    adaptations.push(`encoder initialised from ${path.resolve(opts.init)} (${rep.copied} tensors; classifier ${sameClasses ? 'copied' : 'new'})`);
+    emit({ type: 'log', level: 'info', message: `initialised from ${opts.init}: ${rep.copied} tensors copied${rep.skipped.length ? `, ${rep.skipped.length} left new` : ''}` });
+  }
+  if (!resume && opts.pretrain === 'permutation') {
+    const grid = cfg.imageSize < 48 ? 2 : 3, epochs = opts.pretrainEpochs ?? 3;
+    const tp = Date.now();
+    emit({ type: 'log', level: 'info', message: `pre-training: tile permutations, grid ${grid}x${grid}, ${epochs} epoch(s)` });
+    const { pretrainPermutation } = await import('./pretrain-permutation');
+    const pre = await pretrainPermutation(trainer.query, data, norm, { epochs, grid, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, shouldStop: ctl.shouldStop,
+      onStep: (i: { epoch: number; step: number; steps: number }) => emit({ type: 'phase', phase: 'pretrain', done: i.epoch * i.steps + i.step, total: epochs * i.steps }) });
+    // the key encoder starts as a copy of the pre-trained query encoder, as at the start of any run
+    if (trainer.key) copyEncoderWeights(trainer.query, trainer.key, { head: true });
+    pretrainInfo = { task: 'permutation', grid, epochs, seconds: (Date.now() - tp) / 1000, history: pre.history };
+    adaptations.push(`self-supervised warm start: ${epochs} epoch(s) un-shuffling ${grid}x${grid} tiles (Sinkhorn), then ${cfg.method}`);
+    for (const h of pre.history) emit({ type: 'log', level: 'info', message: `pretrain epoch ${h.epoch + 1}: loss ${h.loss.toFixed(4)} tile accuracy ${(100 * h.accuracy).toFixed(1)}% ${h.seconds.toFixed(1)} s` });
+    if (ctl.shouldStop()) {
+      trainer.dispose();
+      emit({ type: 'log', level: 'warn', message: 'stopped during pre-training: nothing to resume, start the run again' });
+      return { out, state: 'stopped', epochsDone: 0, counts: { clean: 0, relabeled: 0, ood: 0 } };
+    }
+  }
+  const sampling = { ...samplingSummary(cfg.sampling ?? 'uniform', trainIdx, labels, scan.classes), drawnFirstEpoch: null as number[] | null };
   if (resume) {
     const m = loadCheckpoint(out, trainer);
     history = m.history; wallBefore = m.wallSeconds;
@@ -97,9 +140,11 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
       normalisation: norm,
       datasetSummary: { classes: scan.classes, counts: scan.classes.map((_, k) => scan.samples.filter((s) => s.classIndex === k).length), images: N,
         used: trainIdx.length, skipped: [...scan.skipped, ...load.skipped], warnings: scan.warnings, fixedLabels: fixed.reduce((a, b) => a + b, 0), excluded: (opts.excluded ?? []).length },
+      sampling, ...(initInfo ? { init: initInfo } : {}), ...(pretrainInfo ? { pretrain: pretrainInfo } : {}),
       epochs: history, wall: { trainSeconds: wallBefore + (Date.now() - t0) / 1000 }, ...extra,
     }, null, 2));
   };
+  if (!resume) sampling.drawnFirstEpoch = trainer.epochDraws();
   runJson('running');
 
   const totalSteps = cfg.epochs * trainer.stepsPerEpoch;

@@ -11,6 +11,7 @@ import { Rng } from './rng';
 import { lrAt } from './schedule';
 import { MomentumSgd } from './sgd';
 import { strongAugment, weakAugment } from './augment';
+import { classCounts, epochOrder } from './sampling';
 
 export interface TrainData {
   pixels: Uint8Array; //  N x H x W x C
@@ -86,20 +87,32 @@ export class Trainer {
   /** Starts an epoch's order if needed (resumed mid-epoch runs keep their saved order). */
   beginEpoch(): void {
     if (this.state.perm) return;
-    const order = this.rng.permutation(this.data.trainIdx.length);
-    this.state.perm = Int32Array.from(order, (j) => this.data.trainIdx[j]);
+    this.state.perm = epochOrder(this.cfg.sampling ?? 'uniform', this.data.trainIdx, this.data.labels, this.K, this.rng);
     const c = this.cfg;
     if (c.method === 'mopro' && c.protoInit === 'class-mean') {
-      if (this.state.epoch === c.cleanStartEpoch - 1) this.state.classSum = new Float64Array(this.K * (EMBED_DIM + 1));
+      // classSum: [all samples | human-fixed samples only], K x (d + 1) each (sum of embeddings, count)
+      if (this.state.epoch === c.cleanStartEpoch - 1) this.state.classSum = new Float64Array(2 * this.K * (EMBED_DIM + 1));
       if (this.state.epoch === c.cleanStartEpoch && this.state.classSum) {
-        const s = this.state.classSum, d = EMBED_DIM, mean = new Float32Array(this.K * d);
-        for (let k = 0; k < this.K; k++) { const cnt = s[k * (d + 1) + d]; if (cnt) for (let t = 0; t < d; t++) mean[k * d + t] = s[k * (d + 1) + t] / cnt; }
+        const s = this.state.classSum, d = EMBED_DIM, mean = new Float32Array(this.K * d), half = this.K * (d + 1);
+        const has: boolean[] = [];
+        for (let k = 0; k < this.K; k++) {
+          // a class with human-confirmed images is seeded from those alone: they are the trusted examples
+          const o = s.length >= 2 * half && s[half + k * (d + 1) + d] > 0 ? half + k * (d + 1) : k * (d + 1);
+          const cnt = s[o + d];
+          has.push(cnt > 0);
+          if (cnt) for (let t = 0; t < d; t++) mean[k * d + t] = s[o + t] / cnt;
+        }
         const labels = Int32Array.from({ length: this.K }, (_, k) => k);
-        const has = Array.from({ length: this.K }, (_, k) => s[k * (d + 1) + d] > 0);
         this.protos = classMeanPrototypes(this.protos, this.K, d, mean, labels, has);
         this.state.classSum = null;
       }
     }
+  }
+
+  /** Images drawn per class in the current epoch's order (the run summary's "after" of balanced sampling). */
+  epochDraws(): number[] {
+    this.beginEpoch();
+    return classCounts(this.state.perm!, this.data.labels, this.K);
   }
 
   /** One optimisation step (mopro.md §3 order); advances state.step / state.epoch. */
@@ -169,9 +182,13 @@ export class Trainer {
       this.queue!.enqueue(keysArr, idx.length);
       const cs = this.state.classSum;
       if (cs) for (let i = 0; i < idx.length; i++) {
-        const k = given[i];
+        const k = given[i], half = K * (d + 1);
         for (let t = 0; t < d; t++) cs[k * (d + 1) + t] += embArr[i * d + t];
         cs[k * (d + 1) + d]++;
+        if (fixed[i] && cs.length >= 2 * half) {
+          for (let t = 0; t < d; t++) cs[half + k * (d + 1) + t] += embArr[i * d + t];
+          cs[half + k * (d + 1) + d]++;
+        }
       }
     }
     if (!Number.isFinite(info.loss)) throw new Error(`training diverged (loss ${info.loss}) at epoch ${epoch + 1}; try a smaller learning rate or batch size`);

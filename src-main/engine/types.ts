@@ -17,12 +17,19 @@ export interface TrainOptions {
   fixedLabels?: Record<string, string>;
   /** Human decisions: rel paths confirmed OOD; excluded from training. */
   excluded?: string[];
+  /** Epoch order: plain shuffle (default) or class-balanced draws, weight N / N_class (seed 002). */
+  sampling?: 'uniform' | 'balanced';
+  /** Start from this earlier run's encoder (backbone, BN statistics, projection; the classifier when the classes match). */
+  init?: string;
+  /** Self-supervised warm start before MoPro: un-shuffle image tiles (seed 002). */
+  pretrain?: 'none' | 'permutation';
+  pretrainEpochs?: number;
 }
 
 export type EngineEvent =
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'backend'; name: string; reason: string; skipped: { name: string; why: string }[] }
-  | { type: 'phase'; phase: 'scan' | 'decode' | 'train' | 'final-pass' | 'writing'; done: number; total: number }
+  | { type: 'phase'; phase: 'scan' | 'decode' | 'pretrain' | 'train' | 'final-pass' | 'writing'; done: number; total: number }
   | { type: 'step'; epoch: number; epochs: number; step: number; steps: number; loss: number; imagesPerSec: number; etaSeconds: number | null }
   | { type: 'epoch'; stats: EpochStats }
   | { type: 'checkpoint'; epoch: number };

@@ -4,6 +4,7 @@ import { computed, reactive, ref, shallowRef, watch } from 'vue';
 import type { ApiEvent, EpochStats, ProgressEvent, RunSummary, TrainConfig } from '../../../src-main/api/contract';
 import { transport } from '../api/client';
 import { useAppStore } from './app';
+import { runDetails, type RunDetails } from '../lib/run-details';
 
 export interface Preset {
   id: 'quick' | 'balanced' | 'thorough';
@@ -28,11 +29,12 @@ export interface TrainForm {
   imageSize: number | null;
   seed: number | null;
   useDecisions: boolean;
+  balanced: boolean;
 }
 
 /** Form -> API config; empty optional fields are left to the engine's defaults. */
 export function configFromForm(f: TrainForm): TrainConfig {
-  const c: TrainConfig = { method: f.method, epochs: f.epochs, backend: f.backend, useDecisions: f.useDecisions };
+  const c: TrainConfig = { method: f.method, epochs: f.epochs, backend: f.backend, useDecisions: f.useDecisions, sampling: f.balanced ? 'balanced' : 'uniform' };
   if (f.batchSize) c.batchSize = f.batchSize;
   if (f.imageSize) c.imageSize = f.imageSize;
   if (f.seed !== null && Number.isFinite(f.seed)) c.seed = f.seed;
@@ -58,11 +60,13 @@ export const useTrainStore = defineStore('train', () => {
     imageSize: null,
     seed: null,
     useDecisions: false,
+    balanced: false,
   });
   const runId = ref<string | null>(null);
   const summary = shallowRef<RunSummary | null>(null);
   const epochs = shallowRef<EpochStats[]>([]);
   const progress = shallowRef<ProgressEvent | null>(null);
+  const details = shallowRef<RunDetails | null>(null);
   const busy = ref(false);
 
   const running = computed(() => summary.value?.state === 'running');
@@ -80,6 +84,7 @@ export const useTrainStore = defineStore('train', () => {
       runId.value = id;
       summary.value = r.summary;
       epochs.value = [...r.epochs].sort((a, b) => a.epoch - b.epoch);
+      details.value = runDetails(r.runJson);
       if (r.summary.state !== 'running') progress.value = null;
     } catch (err) {
       app.fail(err);
@@ -91,6 +96,7 @@ export const useTrainStore = defineStore('train', () => {
     const p = app.project;
     runId.value = null;
     summary.value = null;
+    details.value = null;
     epochs.value = [];
     progress.value = null;
     if (!p || p.runs.length === 0) return;
@@ -174,5 +180,5 @@ export const useTrainStore = defineStore('train', () => {
     () => void attachToProject(),
   );
 
-  return { form, runId, summary, epochs, progress, busy, running, backend, applyPreset, loadRun, attachToProject, start, stop, resume };
+  return { form, runId, summary, epochs, progress, details, busy, running, backend, applyPreset, loadRun, attachToProject, start, stop, resume };
 });
