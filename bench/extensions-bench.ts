@@ -2,7 +2,7 @@
 // plain run it modifies (design.md §5 case: 10k noisy Fashion-MNIST, 40% noise, 10% OOD, 2k clean test images).
 //
 //   npm run bench:extensions -- [--only crops,crt,decisions,balanced,probe,pretrain] [--epochs 15] [--short 4]
-//                               [--backend auto] [--reviewed 500]
+//                               [--backend auto] [--reviewed 500] [--jobs 2]
 //
 // Reuses the MoPro and CE runs of `npm run bench` (bench-data/runs/*-<case>) when present, else trains them.
 // Independent trainings run two at a time: wasm is single-threaded in Node, so each uses one core.
@@ -30,6 +30,7 @@ const backend = String(args.backend ?? 'auto');
 const epochs = Number(args.epochs ?? 15);
 const short = Number(args.short ?? 4);
 const reviewed = Number(args.reviewed ?? 500);
+const jobs = Number(args.jobs ?? 2); // trainings at once (wasm: one core each)
 const tag = 'n10000-noise0.4-ood0.1-test2000-seed1';
 const dataDir = path.join(root, 'bench-data');
 const noisy = path.join(dataDir, `fm-noisy-${tag}`), test = path.join(dataDir, `fm-test-${tag}`), truthFile = `${noisy}.truth.jsonl`;
@@ -99,7 +100,7 @@ async function main() {
   fs.mkdirSync(work, { recursive: true });
   type Truth = { path: string; given: string; true: string | null; kind: string };
   const truth = new Map(fs.readFileSync(truthFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Truth).map((t) => [t.path, t] as const));
-  const [mopro, ce] = await pool([() => baseRun('mopro'), () => baseRun('ce')]);
+  const [mopro, ce] = await pool([() => baseRun('mopro'), () => baseRun('ce')], jobs);
   const lines: string[] = [];
   const results: Record<string, unknown> = {};
   const base = evaluate(path.join(mopro, 'samples.csv'), path.join(mopro, 'test-predictions.csv'));
@@ -158,7 +159,7 @@ async function main() {
       const rj = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
       const pc = perClass(pred);
       res[mode] = { ...ev, perClass: pc, worstClass: Math.min(...Object.values(pc)), sampling: rj.sampling, trainWall: tr.wall };
-    }), 2);
+    }), jobs);
     results.balanced = res;
     const u = res.uniform as Record<string, any>, b = res.balanced as Record<string, any>;
     lines.push(`\n## class-balanced sampling (long-tailed copy: ${u.sampling.before.join('/')} images per class, ${short * 2} epochs, MoPro)`,
@@ -230,7 +231,7 @@ async function main() {
       `k      MoPro            CE`, ...r('mopro').map((x, i) => `${String(x.shots).padEnd(6)} ${`${pct(x.mean)} +- ${(100 * x.std).toFixed(1)}`.padStart(14)}   ${`${pct(r('ce')[i].mean)} +- ${(100 * r('ce')[i].std).toFixed(1)}`.padStart(14)}`));
   });
 
-  await pool(tasks, 2);
+  await pool(tasks, jobs);
   if (results.pretrain) {
     const p = results.pretrain as Record<string, any>;
     lines.push(`\n## self-supervised warm start (${short}-epoch MoPro; pretrain: 2 epochs of 2x2 tile permutations)`,

@@ -43,6 +43,10 @@ def main():
     arch = spec.get('arch') or 'resnet-s'
     a = spec.get('spec')
     if a:
+        # only the basic-block ResNets are rebuilt here; the GPU backbones (bottleneck ResNets, DenseNet) are not
+        kind = 'dense' if a.get('dense') else a.get('block', 'basic')
+        if kind != 'basic':
+            raise SystemExit(f'torch_throughput.py builds basic-block ResNets only; arch {arch} is a {kind} network: not measured')
         st = a['stem']
         ARCHS[arch] = ((st['ch'], st['k'], st['stride'], st['pool']), [tuple(x) for x in a['stages']])
     if arch not in ARCHS:

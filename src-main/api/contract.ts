@@ -70,6 +70,8 @@ export const TrainConfig = z.object({
   useDecisions: z.boolean().default(false),
   /** Class-balanced sampling for class-imbalanced folders. */
   sampling: z.enum(['uniform', 'balanced']).default('uniform'),
+  /** Optional self-supervised warm start (tile permutations) before training. */
+  pretrain: z.enum(['none', 'permutation']).default('none'),
 });
 export type TrainConfig = z.infer<typeof TrainConfig>;
 

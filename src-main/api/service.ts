@@ -169,7 +169,7 @@ export function createService(opts: CreateServiceOptions): ApiService {
   }
 
   function trainOptions(c: TrainConfig): Omit<TrainOptions, 'dataset' | 'out'> {
-    return { method: c.method, epochs: c.epochs, batchSize: c.batchSize, imageSize: c.imageSize, backend: c.backend, seed: c.seed, arch: c.arch, sampling: c.sampling };
+    return { method: c.method, epochs: c.epochs, batchSize: c.batchSize, imageSize: c.imageSize, backend: c.backend, seed: c.seed, arch: c.arch, sampling: c.sampling, pretrain: c.pretrain };
   }
 
   const handlers: Handlers = {

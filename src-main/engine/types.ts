@@ -53,4 +53,6 @@ export interface PredictOptions {
   out: string; //            predictions.csv
   backend?: TrainOptions['backend'];
   cacheDir?: string;
+  /** Test-time crops averaged per image (multicrop.ts): 1 (default, the whole image), 10 or 144. */
+  crops?: 1 | 10 | 144;
 }

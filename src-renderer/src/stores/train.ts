@@ -30,11 +30,12 @@ export interface TrainForm {
   seed: number | null;
   useDecisions: boolean;
   balanced: boolean;
+  pretrain: boolean;
 }
 
 /** Form -> API config; empty optional fields are left to the engine's defaults. */
 export function configFromForm(f: TrainForm): TrainConfig {
-  const c: TrainConfig = { method: f.method, epochs: f.epochs, backend: f.backend, useDecisions: f.useDecisions, sampling: f.balanced ? 'balanced' : 'uniform' };
+  const c: TrainConfig = { method: f.method, epochs: f.epochs, backend: f.backend, useDecisions: f.useDecisions, sampling: f.balanced ? 'balanced' : 'uniform', pretrain: f.pretrain ? 'permutation' : 'none' };
   if (f.batchSize) c.batchSize = f.batchSize;
   if (f.imageSize) c.imageSize = f.imageSize;
   if (f.seed !== null && Number.isFinite(f.seed)) c.seed = f.seed;
@@ -61,6 +62,7 @@ export const useTrainStore = defineStore('train', () => {
     seed: null,
     useDecisions: false,
     balanced: false,
+    pretrain: false,
   });
   const runId = ref<string | null>(null);
   const summary = shallowRef<RunSummary | null>(null);
