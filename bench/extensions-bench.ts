@@ -169,8 +169,8 @@ async function main() {
       `${'worst-class test acc'.padEnd(22)} ${pct(u.worstClass).padStart(9)}    ${pct(b.worstClass).padStart(9)}`,
       `${'noise F1'.padEnd(22)} ${pct(u.noise.f1).padStart(9)}    ${pct(b.noise.f1).padStart(9)}`,
       `${'cleaned label acc'.padEnd(22)} ${pct(u.cleaned_label_acc).padStart(9)}    ${pct(b.cleaned_label_acc).padStart(9)}`,
-      `per-class test acc (tail last) uniform: ${Object.values(u.perClass as Record<string, number>).map(pct).join(' ')}`,
-      `per-class test acc (tail last) balanced: ${Object.values(b.perClass as Record<string, number>).map(pct).join(' ')}`);
+      `per-class test acc, class (training images): uniform / balanced`,
+      ...u.sampling.classes.map((c: string, k: number) => `  ${`${c} (${u.sampling.before[k]})`.padEnd(20)} ${pct(u.perClass[c]).padStart(7)} / ${pct(b.perClass[c]).padStart(7)}`));
   });
 
   if (only.has('pretrain')) for (const pre of [false, true]) tasks.push(async () => {

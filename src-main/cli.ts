@@ -78,7 +78,9 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
     pretrainEpochs: o.pretrainEpochs as number | undefined,
   };
   Object.assign(opts, await decisionsFor(opts, o));
-  const handle = startTraining(opts, progressPrinter());
+  // tuning aid (not part of the CLI contract): engine config fields as JSON, recorded in run.json adaptations
+  const overrides = process.env.MOPRO_ENGINE_OVERRIDES ? JSON.parse(process.env.MOPRO_ENGINE_OVERRIDES) as Record<string, unknown> : undefined;
+  const handle = startTraining(opts, progressPrinter(), overrides);
   let interrupts = 0;
   const onSig = () => {
     interrupts++;

@@ -30,6 +30,7 @@ export interface EngineConfig {
   cropScaleMin: number; //     weak view RandomResizedCrop scale lower bound (paper 0.2)
   strongCropScaleMin: number; // strong (key) view crop scale lower bound (paper 0.2)
   sampling?: 'uniform' | 'balanced'; // epoch order: shuffle, or class-balanced draws (seed 002); absent = uniform
+  fixedProtoWeight?: number; // weight of human-confirmed images in their class's prototype seed (absent = them alone)
 }
 
 export interface ResolveInput {

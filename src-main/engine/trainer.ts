@@ -95,12 +95,15 @@ export class Trainer {
       if (this.state.epoch === c.cleanStartEpoch && this.state.classSum) {
         const s = this.state.classSum, d = EMBED_DIM, mean = new Float32Array(this.K * d), half = this.K * (d + 1);
         const has: boolean[] = [];
+        // human-confirmed images count fixedProtoWeight times in their class's seed (they are already in the
+        // all-images sum once, under their confirmed label); Infinity = seeded from them alone
+        const w = c.fixedProtoWeight ?? Infinity;
         for (let k = 0; k < this.K; k++) {
-          // a class with human-confirmed images is seeded from those alone: they are the trusted examples
-          const o = s.length >= 2 * half && s[half + k * (d + 1) + d] > 0 ? half + k * (d + 1) : k * (d + 1);
-          const cnt = s[o + d];
+          const a = k * (d + 1), f = half + k * (d + 1), nf = s.length >= 2 * half ? s[f + d] : 0;
+          const only = nf > 0 && !Number.isFinite(w), extra = nf > 0 && Number.isFinite(w) ? w - 1 : 0;
+          const cnt = only ? nf : s[a + d] + extra * nf;
           has.push(cnt > 0);
-          if (cnt) for (let t = 0; t < d; t++) mean[k * d + t] = s[o + t] / cnt;
+          if (cnt) for (let t = 0; t < d; t++) mean[k * d + t] = (only ? s[f + t] : s[a + t] + extra * (nf ? s[f + t] : 0)) / cnt;
         }
         const labels = Int32Array.from({ length: this.K }, (_, k) => k);
         this.protos = classMeanPrototypes(this.protos, this.K, d, mean, labels, has);

@@ -222,6 +222,22 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     expect(fs.readdirSync(dataset).sort()).toEqual(fs.readdirSync(SAMPLE).sort());
     expect(pageErrors).toEqual([]);
   });
+
+  it('retrains with my decisions from the Train panel; the run says how many were used', async () => {
+    await page.keyboard.press('Escape'); // closes the export dialog of the test before
+    await expect.poll(() => page.getByTestId('export-dialog').count()).toBe(0);
+    await page.getByTestId('tab-train').click();
+    await page.getByTestId('train-epochs').fill('1');
+    await page.getByTestId('train-use-decisions').check();
+    await page.getByTestId('train-start').click();
+    await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000, interval: 1000 }).toBe('done');
+    const text = (await page.getByTestId('run-details').textContent()) ?? '';
+    const m = /Trained with your decisions: (\d+) confirmed label\(s\) fixed, (\d+) OOD image\(s\) left out/.exec(text.replace(/\s+/g, ' '));
+    expect(m, text).toBeTruthy();
+    expect(Number(m![1]) + Number(m![2])).toBe(decided.size);
+    await shot('train-with-decisions');
+    expect(pageErrors).toEqual([]);
+  }, 130_000);
 });
 
 // Perf on a synthetic 100k-sample project: a real run folder (samples.csv + q.f32), a synthesised

@@ -103,5 +103,16 @@ describe('trainer with balanced sampling and fixed labels (wasm)', () => {
     // and the fixed-only seed differs from the all-images mean it replaces (the test can tell them apart)
     expect(Math.max(...Array.from(fixedMean, (v, j) => Math.abs(v - allMean0[j])))).toBeGreaterThan(1e-3);
     t.dispose();
+
+    // fixedProtoWeight w: the fixed images count w times in the class mean (w = 1: the plain class mean)
+    for (const w of [1, 3]) {
+      const u = new Trainer({ ...config, protoStartEpoch: 0, cleanStartEpoch: 1, fixedProtoWeight: w }, data, { mean: [0.3], std: [0.2] });
+      while (!(u.state.epoch === 1 && u.state.step === 0)) u.step();
+      const cs = u.state.classSum!;
+      const want = normaliseRows(Float32Array.from({ length: d }, (_, j) => (cs[j] + (w - 1) * cs[half + j]) / (cs[d] + (w - 1) * cs[half + d])), 1, d);
+      u.beginEpoch();
+      for (let j = 0; j < d; j++) expect(u.protos[j]).toBeCloseTo(want[j], 5);
+      u.dispose();
+    }
   });
 });
