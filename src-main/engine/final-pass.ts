@@ -87,11 +87,26 @@ export function judge(out: InferOut, given: Int32Array, K: number, opts: { metho
 /** arrays/logits.f32 (N x K classifier logits) is written beside the contract's arrays for analysis tools. */
 export const LOGITS_F32 = 'arrays/logits.f32';
 
-export function writeRunArrays(out: string, samples: { rel: string; label: string }[], classes: string[], res: FinalResult, emb: Float32Array, logits?: Float32Array): void {
+/**
+ * samples.csv's status as design.md §3 defines it: `relabeled` exactly when the corrected label differs from the
+ * folder's. The rule's status compares with the label the model trained on, which for a human-fixed sample is
+ * the confirmed label: a confirmed correction is `clean` to the rule but `relabeled` to the file's reader.
+ */
+export function contractStatus(status: Status, given: string, corrected: string): Status {
+  if (status === 'ood') return 'ood';
+  return corrected === given ? 'clean' : 'relabeled';
+}
+
+/** Writes samples.csv and the arrays; returns the counts of samples.csv's statuses. */
+export function writeRunArrays(out: string, samples: { rel: string; label: string }[], classes: string[], res: FinalResult, emb: Float32Array, logits?: Float32Array): FinalResult['counts'] {
   fs.mkdirSync(path.join(out, ARRAYS_DIR), { recursive: true });
+  const counts = { clean: 0, relabeled: 0, ood: 0 };
   const csvRows = samples.map((s, i) => {
     const r = res.rows[i];
-    return [s.rel, s.label, r.status === 'ood' ? '' : classes[r.label], r.status, r.confidence.toFixed(6), r.ood.toFixed(6)];
+    const corrected = r.status === 'ood' ? '' : classes[r.label];
+    const status = contractStatus(r.status, s.label, corrected);
+    counts[status]++;
+    return [s.rel, s.label, corrected, status, r.confidence.toFixed(6), r.ood.toFixed(6)];
   });
   writeAtomicSync(path.join(out, SAMPLES_CSV), toCsv(SAMPLES_HEADER, csvRows));
   const f32 = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -99,4 +114,5 @@ export function writeRunArrays(out: string, samples: { rel: string; label: strin
   writeAtomicSync(path.join(out, EMBEDDINGS_F32), f32(emb));
   writeAtomicSync(path.join(out, PROTOTYPES_F32), f32(res.protos));
   if (logits) writeAtomicSync(path.join(out, LOGITS_F32), f32(logits));
+  return counts;
 }

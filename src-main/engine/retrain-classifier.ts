@@ -110,7 +110,7 @@ export async function retrainClassifier(o: RetrainOptions, emit: (e: EngineEvent
     emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
     const res = judge({ logits, emb: f0.emb }, given, K, { method: meta.method, protos, tau: meta.tau, alpha: meta.alpha, threshold: meta.threshold, oodScore: meta.oodScore }, fixed, excluded);
     fs.mkdirSync(out, { recursive: true });
-    writeRunArrays(out, rows.map((r) => ({ rel: r.path, label: r.given_label })), meta.classes, res, f0.emb, logits);
+    res.counts = writeRunArrays(out, rows.map((r) => ({ rel: r.path, label: r.given_label })), meta.classes, res, f0.emb, logits);
     saveModel(out, meta, enc, res.protos, res.bank);
     const crt = { from: run, epochs, batchSize: 256, lr: '0.01, x0.1 at epochs 5 and 10', momentum: 0.9, weightDecay: 0, trainRows: n, repeatFactors: factors,
       perClass: { before, after }, losses, views: 'image and its mirror, drawn per sample (features precomputed: encoder frozen)' };

@@ -189,7 +189,8 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
   const inf = inferAll(trainer.query, N, (idx) => trainer.plainBatch(idx), 256, (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: N }));
   const res = judge(inf, labels, K, { method: cfg.method, protos: trainer.protos, tau: cfg.tau, alpha: cfg.finalAlpha ?? cfg.alpha, threshold: cfg.finalThreshold ?? cfg.threshold, oodScore: cfg.oodScore }, fixed, excluded);
   emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
-  writeRunArrays(out, scan.samples.map((s) => ({ rel: s.rel, label: scan.classes[s.classIndex] })), scan.classes, res, inf.emb, inf.logits);
+  // counts as samples.csv states them (a human-confirmed correction is 'relabeled' there)
+  res.counts = writeRunArrays(out, scan.samples.map((s) => ({ rel: s.rel, label: scan.classes[s.classIndex] })), scan.classes, res, inf.emb, inf.logits);
   saveModel(out, { format: 'mopro-studio-model/1', arch: cfg.arch, method: cfg.method, classes: scan.classes, imageSize: cfg.imageSize, channels: cfg.channels,
     mean: norm.mean, std: norm.std, tau: cfg.tau, alpha: cfg.method === 'ce' ? 1 : (cfg.finalAlpha ?? cfg.alpha), threshold: cfg.finalThreshold ?? cfg.threshold, oodScore: cfg.oodScore }, trainer.query, res.protos, res.bank);
   const finalSeconds = (Date.now() - tf0) / 1000;

@@ -49,6 +49,9 @@ describe('train with decisions and sampling', () => {
     // fixed labels are never relabelled; the excluded image is reported OOD
     expect(byPath.get(paths[0])!.corrected_label).toBe('Bag');
     expect(byPath.get(paths[1])!.corrected_label).toBe('Bag');
+    // samples.csv's contract: a confirmed label that differs from the folder's is 'relabeled'
+    for (const p of [paths[0], paths[1]]) expect(byPath.get(p)!.status).toBe(byPath.get(p)!.given_label === 'Bag' ? 'clean' : 'relabeled');
+    for (const x of rows) if (x.status !== 'ood') expect(x.status).toBe(x.corrected_label === x.given_label ? 'clean' : 'relabeled');
     expect(byPath.get(paths[2])!.status).toBe('ood');
   }, 300_000);
 

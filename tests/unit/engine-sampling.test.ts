@@ -7,6 +7,7 @@ import { Rng } from '../../src-main/engine/rng';
 import { balancedWeights, classCounts, epochOrder, samplingSummary, weightedDraw } from '../../src-main/engine/sampling';
 import { Trainer, type TrainData } from '../../src-main/engine/trainer';
 import { EMBED_DIM } from '../../src-main/engine/model';
+import { contractStatus } from '../../src-main/engine/final-pass';
 import { useBackend } from './engine-backend-helpers';
 
 // 3 classes with 600 / 300 / 100 images
@@ -114,5 +115,14 @@ describe('trainer with balanced sampling and fixed labels (wasm)', () => {
       for (let j = 0; j < d; j++) expect(u.protos[j]).toBeCloseTo(want[j], 5);
       u.dispose();
     }
+  });
+});
+
+describe('samples.csv status contract (design.md §3)', () => {
+  it('relabeled exactly when the corrected label differs from the folder label, whatever the rule said', () => {
+    expect(contractStatus('clean', 'Coat', 'Shirt')).toBe('relabeled'); // a human-confirmed correction
+    expect(contractStatus('clean', 'Coat', 'Coat')).toBe('clean');
+    expect(contractStatus('relabeled', 'Coat', 'Shirt')).toBe('relabeled');
+    expect(contractStatus('ood', 'Coat', '')).toBe('ood');
   });
 });
