@@ -76,6 +76,7 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
     init: o.init ? path.resolve(String(o.init)) : undefined,
     pretrain: o.pretrain as TrainOptions['pretrain'],
     pretrainEpochs: o.pretrainEpochs as number | undefined,
+    pretrainGrid: o.pretrainGrid as number | undefined,
   };
   Object.assign(opts, await decisionsFor(opts, o));
   // tuning aid (not part of the CLI contract): engine config fields as JSON, recorded in run.json adaptations
@@ -200,6 +201,7 @@ export function buildProgram(): Command {
     .option('--init <run>', 'start from an earlier run\'s encoder (its arch and image size)')
     .addOption(new Option('--pretrain <task>', 'self-supervised warm start before training').choices(['none', 'permutation']).default('none'))
     .option('--pretrain-epochs <n>', 'epochs of --pretrain (default 3)', int('--pretrain-epochs'))
+    .option('--pretrain-grid <n>', 'tiles per side for --pretrain permutation (default 2 below 48 px, else 3)', int('--pretrain-grid', 2))
     .option('--decisions <file.json>', 'human decisions: {"fixedLabels": {path: class}, "excluded": [path]}')
     .option('--use-decisions', 'train with the review decisions made in the app for this dataset')
     .action(trainCmd);

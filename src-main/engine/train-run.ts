@@ -109,7 +109,7 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
     emit({ type: 'log', level: 'info', message: `initialised from ${opts.init}: ${rep.copied} tensors copied${rep.skipped.length ? `, ${rep.skipped.length} left new` : ''}` });
   }
   if (!resume && opts.pretrain === 'permutation') {
-    const grid = cfg.imageSize < 48 ? 2 : 3, epochs = opts.pretrainEpochs ?? 3;
+    const grid = opts.pretrainGrid ?? (cfg.imageSize < 48 ? 2 : 3), epochs = opts.pretrainEpochs ?? 3;
     const tp = Date.now();
     emit({ type: 'log', level: 'info', message: `pre-training: tile permutations, grid ${grid}x${grid}, ${epochs} epoch(s)` });
     const { pretrainPermutation } = await import('./pretrain-permutation');

@@ -24,6 +24,8 @@ export interface TrainOptions {
   /** Self-supervised warm start before MoPro: un-shuffle image tiles (seed 002). */
   pretrain?: 'none' | 'permutation';
   pretrainEpochs?: number;
+  /** Tiles per side for --pretrain permutation (default 2 below 48 px, else 3). */
+  pretrainGrid?: number;
 }
 
 export type EngineEvent =
