@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ARCHS } from '../src-main/engine/model';
+import { evaluate } from './score';
 
 const root = path.resolve(import.meta.dirname, '..');
 const shared = path.resolve(root, '..', 'shared');
@@ -85,11 +86,6 @@ function cli(argv: string[]): Promise<Timed> {
   });
 }
 
-function evaluate(samples: string, predictions: string) {
-  const r = spawnSync(process.execPath, [path.join(shared, 'bench', 'evaluate.mjs'), '--truth', truth, '--samples', samples, '--predictions', predictions, '--json'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`evaluate.mjs failed: ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
 
 interface RunJsonLike {
   backend?: { name?: string } | string;
@@ -138,7 +134,7 @@ async function main() {
     const preds = path.join(run, 'test-predictions.csv');
     const pr = await cli(['predict', run, test, '--out', preds, '--backend', cfg.backend]);
     if (pr.code !== 0) throw new Error(`predict ${method} failed (exit ${pr.code})`);
-    const score = evaluate(path.join(run, 'samples.csv'), preds);
+    const score = evaluate(truth, path.join(run, 'samples.csv'), preds);
     const thr = trainThroughput(run);
     results[method] = { ...score, train_images_per_sec: thr.ips, backend: thr.backend, train_wall_s: tr.wallSeconds, predict_wall_s: pr.wallSeconds, peak_rss_mb: tr.maxRssMB, epochs: thr.runJson.epochs?.length, runJson: thr.runJson };
   }

@@ -14,13 +14,14 @@
 //              uniform vs balanced, <short>x2 epochs each; balanced test folder, worst-class accuracy
 //   probe      low-shot linear probe (k = 1,2,4,8,16, 5 draws) on MNIST digits: MoPro vs CE features
 //   pretrain   --pretrain permutation (2 epochs) then MoPro <short> epochs vs MoPro <short> epochs
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { parseCsv } from '../src-main/util/csv';
+import { evaluate as score } from './score';
 
 const root = path.resolve(import.meta.dirname, '..');
 const shared = path.resolve(root, '..', 'shared');
@@ -53,11 +54,7 @@ function cli(argv: string[], label: string): Promise<{ code: number; wall: numbe
 }
 async function must(argv: string[], label: string) { const r = await cli(argv, label); if (r.code !== 0) throw new Error(`${label} failed`); return r; }
 
-function evaluate(samples: string, predictions: string, truth = truthFile) {
-  const r = spawnSync(process.execPath, [path.join(shared, 'bench', 'evaluate.mjs'), '--truth', truth, '--samples', samples, '--predictions', predictions, '--json'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`evaluate.mjs failed: ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
+const evaluate = (samples: string, predictions: string, truth = truthFile) => score(truth, samples, predictions);
 function summaryOf(predCsv: string) { return JSON.parse(fs.readFileSync(`${predCsv}.summary.json`, 'utf8')); }
 /** Per-class test accuracy from a predictions CSV of a labelled folder (true label = first folder). */
 function perClass(predCsv: string) {

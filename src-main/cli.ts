@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { EngineEvent, TrainOptions } from './engine/types';
+import { z } from 'zod';
+import { DECISIONS_JSON, RUN_JSON } from './run-format';
 import { writeAtomicSync } from './util/atomic';
 
 class UsageError extends Error {}
@@ -102,7 +104,7 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
   }
 }
 
-const DECISIONS_JSON = 'decisions.json';
+const DecisionsFile = z.object({ fixedLabels: z.record(z.string(), z.string()).optional(), excluded: z.array(z.string()).optional() });
 
 /**
  * Human decisions for a training run: --decisions <file.json> ({ fixedLabels: {path: label}, excluded: [path] }),
@@ -115,10 +117,12 @@ async function decisionsFor(opts: TrainOptions, o: Record<string, unknown>): Pro
   if (o.decisions && o.useDecisions) throw new UsageError('give --decisions <file> or --use-decisions, not both');
   if (o.decisions) {
     const f = path.resolve(String(o.decisions));
-    try { dec = JSON.parse(fs.readFileSync(f, 'utf8')); } catch (e) { throw new Error(`${f}: ${(e as Error).message}; expected JSON {"fixedLabels": {"<path>": "<class>"}, "excluded": ["<path>"]}`); }
-    if (typeof dec !== 'object' || dec === null || (dec.fixedLabels !== undefined && typeof dec.fixedLabels !== 'object') || (dec.excluded !== undefined && !Array.isArray(dec.excluded))) {
-      throw new Error(`${f}: expected JSON {"fixedLabels": {"<path>": "<class>"}, "excluded": ["<path>"]}`);
-    }
+    const expected = 'expected JSON {"fixedLabels": {"<path>": "<class>"}, "excluded": ["<path>"]}';
+    let raw: unknown;
+    try { raw = JSON.parse(fs.readFileSync(f, 'utf8')); } catch (e) { throw new Error(`${f}: ${(e as Error).message}; ${expected}`); }
+    const parsed = DecisionsFile.safeParse(raw);
+    if (!parsed.success) throw new Error(`${f}: ${parsed.error.issues[0]?.path.join('.') || 'top level'}: ${parsed.error.issues[0]?.message}; ${expected}`);
+    dec = parsed.data;
   } else if (o.useDecisions) {
     const { Project } = await import('./project/project');
     const { appDataDir } = await import('./paths');
@@ -155,7 +159,7 @@ async function probeCmd(run: string, folder: string, o: Record<string, unknown>)
 
 /** The run summary keeps every labelled-folder evaluation (top-1, ECE) so the app can show calibration. */
 function recordEvaluation(run: string, e: Record<string, unknown>) {
-  const f = path.join(run, 'run.json');
+  const f = path.join(run, RUN_JSON);
   try {
     const j = JSON.parse(fs.readFileSync(f, 'utf8')) as { evaluations?: Record<string, unknown>[] };
     j.evaluations = [...(j.evaluations ?? []).filter((x) => !(x.folder === e.folder && x.crops === e.crops)), e];
@@ -175,8 +179,8 @@ async function predictCmd(run: string, folder: string, o: Record<string, unknown
   if (r.labelled) {
     const c = r.labelled.calibration;
     recordEvaluation(path.resolve(run), { folder: path.resolve(folder), crops, images: r.labelled.labelled, accuracy: r.labelled.accuracy, ece: c.ece, mce: c.mce,
-      summary: `${path.resolve(String(o.out))}.summary.json`, at: new Date().toISOString() });
-    process.stdout.write(`labelled folder: ${r.labelled.labelled} images, top-1 ${(100 * r.labelled.accuracy).toFixed(2)}%, ECE (${c.bins.length} bins) ${(100 * c.ece).toFixed(2)}%, MCE ${(100 * c.mce).toFixed(2)}%; reliability diagram in ${path.resolve(String(o.out))}.summary.json\n`);
+      summary: r.summary, at: new Date().toISOString() });
+    process.stdout.write(`labelled folder: ${r.labelled.labelled} images, top-1 ${(100 * r.labelled.accuracy).toFixed(2)}%, ECE (${c.bins.length} bins) ${(100 * c.ece).toFixed(2)}%, MCE ${(100 * c.mce).toFixed(2)}%; reliability diagram in ${r.summary}\n`);
   }
 }
 
@@ -184,7 +188,7 @@ export function buildProgram(): Command {
   const program = new Command('mopro')
     .description('MoPro Studio: clean a noisy class-per-folder image dataset with momentum prototypes')
     .exitOverride();
-  const backend = new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto');
+  const backend = () => new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto');
   program.command('train')
     .description('scan <dataset>, train, and write the run folder (samples.csv, run.json, model/)')
     .argument('<dataset>', 'folder with one sub-folder per class')
@@ -193,7 +197,7 @@ export function buildProgram(): Command {
     .option('--batch-size <n>', 'mini-batch size', int('--batch-size', 2))
     .option('--image-size <px>', 'training image size', int('--image-size', 8))
     .addOption(new Option('--method <m>', 'training method').choices(['mopro', 'ce']).default('mopro'))
-    .addOption(backend)
+    .addOption(backend())
     .option('--seed <n>', 'random seed', int('--seed', 0))
     .option('--arch <name>', 'backbone (default depends on backend and image size)')
     .option('--resume', 'continue from the run folder\'s last checkpoint')
@@ -210,7 +214,7 @@ export function buildProgram(): Command {
     .argument('<run>', 'finished run folder')
     .option('--out <run>', 'new run folder (default <run>-crt)')
     .option('--epochs <n>', 'epochs (default 15)', int('--epochs'))
-    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .addOption(backend())
     .action(retrainCmd);
   program.command('probe')
     .description('low-shot linear probe: k labelled images per class on the run\'s frozen features, mean accuracy over draws')
@@ -220,7 +224,7 @@ export function buildProgram(): Command {
     .option('--draws <n>', 'random draws per k', int('--draws'), 5)
     .option('--seed <n>', 'random seed', int('--seed', 0))
     .option('--out <file.json>', 'write the results as JSON')
-    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .addOption(backend())
     .action(probeCmd);
   program.command('predict')
     .description('classify every image under <folder> (recursively) with the run\'s model')
@@ -228,7 +232,7 @@ export function buildProgram(): Command {
     .argument('<folder>', 'images to classify')
     .option('--out <file.csv>', 'predictions CSV to write')
     .addOption(new Option('--crops <n>', 'test-time crops averaged per image: 1 (whole image), 10 (corners + centre, mirrored), 144 (4 scales x 3 squares x 6 x 2)').choices(['1', '10', '144']).default('1'))
-    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .addOption(backend())
     .action(predictCmd);
   program.command('serve')
     .description('browser mode: the UI and the API on 127.0.0.1 with a random token')

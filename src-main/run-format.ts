@@ -11,6 +11,8 @@ export const Q_F32 = 'arrays/q.f32'; //                   N x K cleaned soft lab
 export const EMBEDDINGS_F32 = 'arrays/embeddings.f32'; // N x 128 L2-normalised embeddings
 export const PROTOTYPES_F32 = 'arrays/prototypes.f32'; // K x 128 prototypes
 export const CHECKPOINT_DIR = 'checkpoint';
+/** Human decisions a run was trained with ({ fixedLabels, excluded }), so a resume or cRT uses the same ones. */
+export const DECISIONS_JSON = 'decisions.json';
 
 export interface SampleCsvRow {
   path: string;

@@ -14,6 +14,7 @@ import { Project, projectDir, readRecent, type Scanner, defaultScanner } from '.
 import { checkTarget, exportDataset, ExportError } from '../project/export';
 import { readRunJson, runEpochs, runSummary } from '../project/runs';
 import { appRoot, sampleDatasetDir } from '../paths';
+import { DECISIONS_JSON } from '../run-format';
 import { insightsHandlers } from '../insights/handlers';
 
 export interface CreateServiceOptions extends ServiceOptions {
@@ -24,8 +25,6 @@ export interface CreateServiceOptions extends ServiceOptions {
 type Handlers = { [M in MethodName]: (input: MethodParsed<M>) => Promise<MethodResults[M]> | MethodResults[M] };
 
 const THUMB_SIZE = 128;
-/** Human decisions a run was trained with (written by train.start with useDecisions). */
-const DECISIONS_JSON = 'decisions.json';
 /** Decompression-bomb guard for thumbnails (sharp's default allows 268 Mpx). */
 const MAX_INPUT_PIXELS = 64_000_000;
 const MIME: Record<string, string> = {

@@ -7,27 +7,40 @@ import path from 'node:path';
 import { ARRAYS_DIR, EMBEDDINGS_F32, PROTOTYPES_F32, Q_F32, SAMPLES_CSV, SAMPLES_HEADER } from '../run-format';
 import { toCsv } from '../util/csv';
 import { writeAtomicSync } from '../util/atomic';
-import { EMBED_DIM, forward, type Encoder } from './model';
+import { EMBED_DIM, featureDim, forward, type Encoder } from './model';
 import { cleanRule, softmaxRows, type Status } from './noise-cleaning';
 import { oodScores, type OodBank } from './ood-score';
 import { classMeanPrototypes } from './prototypes';
 
-export interface InferOut { logits: Float32Array; emb: Float32Array }
+export interface InferOut { logits: Float32Array; emb: Float32Array; /** pooled backbone features, with opts.feat */ feat?: Float32Array }
 
-/** Eval-mode forward over rows [0, n) produced by `batchOf`, in chunks. */
-export function inferAll(enc: Encoder, n: number, batchOf: (idx: Int32Array) => tf.Tensor4D, chunk = 256, onProgress?: (done: number) => void): InferOut {
-  const K = enc.numClasses, d = EMBED_DIM;
-  const logits = new Float32Array(n * K), emb = new Float32Array(n * d);
+/** Eval-mode forward over rows [0, n) produced by `batchOf`, in chunks (features only on request: 2048-d at 100k is 800 MB). */
+export function inferAll(enc: Encoder, n: number, batchOf: (idx: Int32Array) => tf.Tensor4D, chunk = 256, onProgress?: (done: number) => void,
+  opts: { feat?: boolean } = {}): InferOut {
+  const K = enc.numClasses, d = EMBED_DIM, F = featureDim(enc.arch);
+  const logits = new Float32Array(n * K), emb = new Float32Array(n * d), feat = opts.feat ? new Float32Array(n * F) : undefined;
   for (let s = 0; s < n; s += chunk) {
     const idx = Int32Array.from({ length: Math.min(chunk, n - s) }, (_, i) => s + i);
     tf.tidy(() => {
       const o = forward(enc, batchOf(idx), false);
       logits.set(o.logits.dataSync(), s * K);
       emb.set(o.emb.dataSync(), s * d);
+      feat?.set(o.feat.dataSync(), s * F);
     });
     onProgress?.(Math.min(n, s + chunk));
   }
-  return { logits, emb };
+  return { logits, emb, feat };
+}
+
+/** v_i . c_k for every row and prototype (n x K): the logits of the prototype softmax s (mopro.md §2). */
+export function protoSimilarities(emb: Float32Array, protos: Float32Array, n: number, K: number, d: number): Float32Array {
+  const pl = new Float32Array(n * K);
+  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) {
+    let s = 0;
+    for (let t = 0; t < d; t++) s += emb[i * d + t] * protos[k * d + t];
+    pl[i * K + k] = s;
+  }
+  return pl;
 }
 
 export interface FinalRow { status: Status; label: number; confidence: number; ood: number }
@@ -55,13 +68,7 @@ export function judge(out: InferOut, given: Int32Array, K: number, opts: { metho
     protos = classMeanPrototypes(new Float32Array(K * d), K, d, out.emb, given, Array.from(excluded, (e) => !e));
     alpha = 1;
   }
-  const pl = new Float32Array(n * K);
-  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) {
-    let s = 0;
-    for (let t = 0; t < d; t++) s += out.emb[i * d + t] * protos[k * d + t];
-    pl[i * K + k] = s;
-  }
-  const s = softmaxRows(pl, n, K, opts.tau);
+  const s = softmaxRows(protoSimilarities(out.emb, protos, n, K, d), n, K, opts.tau);
   const r = cleanRule(p, s, given, K, alpha, opts.threshold, Array.from(fixed, (f) => f === 1));
   // the bank for the neighbour-label score: every usable training sample with its given label
   const use = Int32Array.from([...Array(n).keys()].filter((i) => !excluded[i]));

@@ -13,6 +13,8 @@ import { writeAtomicSync } from '../util/atomic';
 import { cacheDir as defaultCacheDir } from '../paths';
 import { selectBackend } from './backend';
 import { calibration } from './calibration';
+import { pixelBatch } from './features';
+import { protoSimilarities } from './final-pass';
 import { EMBED_DIM, disposeEncoder, forward, type Encoder } from './model';
 import { loadModel } from './model-io';
 import { applyCrops, cropBoxes, CROP_SCHEMES, type CropBox, type CropScheme } from './multicrop';
@@ -82,15 +84,8 @@ export function inferCrops(enc: Encoder, n: number, batchOf: (idx: Int32Array) =
       const o = forward(enc, identity ? x : applyCrops(x, boxes, size), false);
       return { logits: o.logits.dataSync() as Float32Array, e: o.emb.dataSync() as Float32Array };
     });
-    // prototype similarities as the final pass computes them (JS, float64 sums): K x d per row is tiny
-    // next to a forward pass
-    const pl = new Float32Array(rows * K);
-    for (let r = 0; r < rows; r++) for (let k = 0; k < K; k++) {
-      let acc = 0;
-      for (let t = 0; t < d; t++) acc += e[r * d + t] * protos[k * d + t];
-      pl[r * K + k] = acc;
-    }
-    const pc = softmaxRows(logits, rows, K), sc = softmaxRows(pl, rows, K, tau);
+    // prototype similarities exactly as the final pass computes them
+    const pc = softmaxRows(logits, rows, K), sc = softmaxRows(protoSimilarities(e, protos, rows, K, d), rows, K, tau);
     for (let i = 0; i < m; i++) {
       const o = (s0 + i) * K;
       for (let k = 0; k < K; k++) {
@@ -135,13 +130,9 @@ export async function runPredict(opts: PredictOptions, emit: (e: EngineEvent) =>
   const load = await loadImages(files, { size: meta.imageSize, channels: meta.channels, cacheDir: opts.cacheDir ?? defaultCacheDir(),
     onProgress: (d, t) => emit({ type: 'phase', phase: 'decode', done: d, total: t }) });
   const okIdx = files.map((_, i) => i).filter((i) => load.ok[i]);
-  const S = meta.imageSize, per = S * S * meta.channels;
+  const S = meta.imageSize;
   const mean = tf.tensor1d(meta.mean), std = tf.tensor1d(meta.std);
-  const batchOf = (idx: Int32Array) => tf.tidy(() => {
-    const buf = new Float32Array(idx.length * per);
-    idx.forEach((j, r) => { const o = okIdx[j] * per; for (let t = 0; t < per; t++) buf[r * per + t] = load.pixels[o + t] / 255; });
-    return tf.div(tf.sub(tf.tensor4d(buf, [idx.length, S, S, meta.channels]), mean), std) as tf.Tensor4D;
-  });
+  const batchOf = (idx: Int32Array) => pixelBatch(load.pixels, Array.from(idx, (j) => okIdx[j]), S, meta.channels, mean, std);
   const n = okIdx.length, K = meta.classes.length, d = EMBED_DIM;
   // The decoder already resized the shorter side to S and centre-cropped S x S (decode.ts, fit 'cover'), so
   // the crops are taken from that square: the 144 scheme's 3 squares coincide for every image here.

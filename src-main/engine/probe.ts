@@ -8,10 +8,11 @@ import { loadImages } from '../dataset/decode';
 import { listImages } from '../dataset/scan';
 import { cacheDir as defaultCacheDir } from '../paths';
 import { selectBackend } from './backend';
-import { extractFeatures, l2NormaliseRows } from './features';
+import { extractFeatures, gatherRows } from './features';
 import { argmaxRows, headLogits, trainLinearHead } from './linear-head';
 import { disposeEncoder } from './model';
 import { loadModel } from './model-io';
+import { normaliseRows } from './prototypes';
 import { Rng } from './rng';
 import type { EngineEvent, TrainOptions } from './types';
 
@@ -34,12 +35,11 @@ export function lowShotSplit(labels: Int32Array, K: number, k: number, rng: Rng)
 
 /** Fits the linear head on (x[train], y[train]) and returns accuracy on test. x rows are L2-normalised features. */
 export function probeAccuracy(x: Float32Array, y: Int32Array, dim: number, K: number, split: { train: Int32Array; test: Int32Array }): number {
-  const pick = (rows: Int32Array) => { const o = new Float32Array(rows.length * dim); rows.forEach((r, j) => o.set(x.subarray(r * dim, (r + 1) * dim), j * dim)); return o; };
-  const xt = pick(split.train), yt = Int32Array.from(split.train, (r) => y[r]);
+  const xt = gatherRows(x, split.train, dim), yt = Int32Array.from(split.train, (r) => y[r]);
   const all = Int32Array.from({ length: yt.length }, (_, i) => i);
   // full batch; unit-norm inputs need a large step; weight decay plays the role of the SVM's C
   const { head } = trainLinearHead(xt, yt, dim, K, { epochs: 300, batchSize: Math.max(1, yt.length), lr: () => 2, momentum: 0.9, weightDecay: 1e-3, order: () => all });
-  const xs = pick(split.test), pred = argmaxRows(headLogits(head, xs, split.test.length), split.test.length, K);
+  const xs = gatherRows(x, split.test, dim), pred = argmaxRows(headLogits(head, xs, split.test.length), split.test.length, K);
   let ok = 0; split.test.forEach((r, j) => { if (pred[j] === y[r]) ok++; });
   return split.test.length ? ok / split.test.length : NaN;
 }
@@ -59,7 +59,7 @@ export async function runProbe(o: ProbeOptions, emit: (e: EngineEvent) => void =
     const rows = Int32Array.from(labelled.map((_, i) => i).filter((i) => load.ok[i]));
     const f = extractFeatures(enc, load.pixels, rows, meta.imageSize, meta.channels, { mean: meta.mean, std: meta.std },
       { onProgress: (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: rows.length }) });
-    const x = l2NormaliseRows(f.feat, rows.length, f.dim);
+    const x = normaliseRows(f.feat, rows.length, f.dim); // in place: f.feat is ours
     const cIdx = new Map(classes.map((c, k) => [c, k] as const));
     const y = Int32Array.from(rows, (i) => cIdx.get(labelled[i].rel.split('/')[0])!);
     const draws = o.draws ?? 5;

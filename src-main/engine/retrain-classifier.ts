@@ -11,11 +11,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadImages } from '../dataset/decode';
 import { cacheDir as defaultCacheDir } from '../paths';
-import { RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../run-format';
+import { DECISIONS_JSON, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../run-format';
 import { parseCsv } from '../util/csv';
 import { writeAtomicSync } from '../util/atomic';
 import { selectBackend } from './backend';
-import { extractFeatures } from './features';
+import { extractFeatures, gatherRows } from './features';
 import { judge, writeRunArrays } from './final-pass';
 import { headLogits, trainLinearHead } from './linear-head';
 import { disposeEncoder } from './model';
@@ -58,8 +58,7 @@ export async function retrainClassifier(o: RetrainOptions, emit: (e: EngineEvent
   if (fs.existsSync(out) && fs.readdirSync(out).length) throw new Error(`${out} is not empty: give a new folder for the re-trained run`);
   const backend = await selectBackend(o.backend ?? 'auto');
   emit({ type: 'backend', ...backend });
-  const { meta, enc, protos, bank } = loadModel(run);
-  void bank;
+  const { meta, enc, protos } = loadModel(run);
   try {
     const rows = parseCsv(fs.readFileSync(path.join(run, SAMPLES_CSV), 'utf8'), SAMPLES_HEADER, path.join(run, SAMPLES_CSV));
     const K = meta.classes.length, classIdx = new Map(meta.classes.map((c, k) => [c, k] as const));
@@ -75,8 +74,7 @@ export async function retrainClassifier(o: RetrainOptions, emit: (e: EngineEvent
     // training rows: the run's cleaned list (clean + relabelled, decodable), labelled with the corrected label
     const use = [...all].filter((i) => load.ok[i] && rows[i].status !== 'ood' && classIdx.has(rows[i].corrected_label));
     const F = f0.dim, n = use.length;
-    const pick = (src: Float32Array) => { const x = new Float32Array(n * F); use.forEach((i, j) => x.set(src.subarray(i * F, (i + 1) * F), j * F)); return x; };
-    const x0 = pick(f0.feat), x1 = pick(f1.feat);
+    const x0 = gatherRows(f0.feat, use, F), x1 = gatherRows(f1.feat, use, F);
     const y = Int32Array.from(use, (i) => classIdx.get(rows[i].corrected_label)!);
     const before = new Array<number>(K).fill(0); for (const k of y) before[k]++;
     const factors = crtRepeatFactors(before);
@@ -97,7 +95,7 @@ export async function retrainClassifier(o: RetrainOptions, emit: (e: EngineEvent
     const given = Int32Array.from(rows, (r) => classIdx.get(r.given_label) ?? 0);
     const excluded = Uint8Array.from(all, (i) => (load.ok[i] ? 0 : 1));
     let fixed = new Uint8Array(N);
-    const decisions = path.join(run, 'decisions.json');
+    const decisions = path.join(run, DECISIONS_JSON);
     if (fs.existsSync(decisions)) {
       const dec = JSON.parse(fs.readFileSync(decisions, 'utf8')) as { fixedLabels?: Record<string, string>; excluded?: string[] };
       const at = new Map(rows.map((r, i) => [r.path, i] as const));
@@ -105,7 +103,7 @@ export async function retrainClassifier(o: RetrainOptions, emit: (e: EngineEvent
       for (const [p, lab] of Object.entries(dec.fixedLabels ?? {})) { const i = at.get(p); if (i !== undefined && classIdx.has(lab)) { fixed[i] = 1; given[i] = classIdx.get(lab)!; } }
       for (const p of dec.excluded ?? []) { const i = at.get(p); if (i !== undefined) excluded[i] = 1; }
       fs.mkdirSync(out, { recursive: true });
-      fs.copyFileSync(decisions, path.join(out, 'decisions.json'));
+      fs.copyFileSync(decisions, path.join(out, DECISIONS_JSON));
     }
     emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
     const res = judge({ logits, emb: f0.emb }, given, K, { method: meta.method, protos, tau: meta.tau, alpha: meta.alpha, threshold: meta.threshold, oodScore: meta.oodScore }, fixed, excluded);

@@ -99,13 +99,13 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
   let wallBefore = 0;
   let initInfo: Record<string, unknown> | null = null, pretrainInfo: Record<string, unknown> | null = null;
   if (!resume && opts.init) {
-    const src = loadModel(path.resolve(opts.init));
+    const initDir = path.resolve(opts.init);
+    const src = loadModel(initDir);
     const sameClasses = src.meta.classes.join('\u0000') === scan.classes.join('\u0000');
     const rep = copyEncoderWeights(src.enc, trainer.query, { head: sameClasses });
-    if (trainer.key) copyEncoderWeights(trainer.query, trainer.key, { head: true });
     disposeEncoder(src.enc);
-    initInfo = { run: path.resolve(opts.init), copied: rep.copied, skipped: rep.skipped, classifier: sameClasses ? 'copied (same classes)' : 'new (classes differ)' };
-    adaptations.push(`encoder initialised from ${path.resolve(opts.init)} (${rep.copied} tensors; classifier ${sameClasses ? 'copied' : 'new'})`);
+    initInfo = { run: initDir, copied: rep.copied, skipped: rep.skipped, classifier: sameClasses ? 'copied (same classes)' : 'new (classes differ)' };
+    adaptations.push(`encoder initialised from ${initDir} (${rep.copied} tensors; classifier ${sameClasses ? 'copied' : 'new'})`);
     emit({ type: 'log', level: 'info', message: `initialised from ${opts.init}: ${rep.copied} tensors copied${rep.skipped.length ? `, ${rep.skipped.length} left new` : ''}` });
   }
   if (!resume && opts.pretrain === 'permutation') {
@@ -115,8 +115,6 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
     const { pretrainPermutation } = await import('./pretrain-permutation');
     const pre = await pretrainPermutation(trainer.query, data, norm, { epochs, grid, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, shouldStop: ctl.shouldStop,
       onStep: (i: { epoch: number; step: number; steps: number }) => emit({ type: 'phase', phase: 'pretrain', done: i.epoch * i.steps + i.step, total: epochs * i.steps }) });
-    // the key encoder starts as a copy of the pre-trained query encoder, as at the start of any run
-    if (trainer.key) copyEncoderWeights(trainer.query, trainer.key, { head: true });
     pretrainInfo = { task: 'permutation', grid, epochs, seconds: (Date.now() - tp) / 1000, history: pre.history };
     adaptations.push(`self-supervised warm start: ${epochs} epoch(s) un-shuffling ${grid}x${grid} tiles (Sinkhorn), then ${cfg.method}`);
     for (const h of pre.history) emit({ type: 'log', level: 'info', message: `pretrain epoch ${h.epoch + 1}: loss ${h.loss.toFixed(4)} tile accuracy ${(100 * h.accuracy).toFixed(1)}% ${h.seconds.toFixed(1)} s` });
@@ -126,6 +124,8 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
       return { out, state: 'stopped', epochsDone: 0, counts: { clean: 0, relabeled: 0, ood: 0 } };
     }
   }
+  // the key encoder starts as a copy of the (initialised / pre-trained) query encoder, as at the start of any run
+  if ((initInfo || pretrainInfo) && trainer.key) copyEncoderWeights(trainer.query, trainer.key, { head: true });
   const sampling = { ...samplingSummary(cfg.sampling ?? 'uniform', trainIdx, labels, scan.classes), drawnFirstEpoch: null as number[] | null };
   if (resume) {
     const m = loadCheckpoint(out, trainer);

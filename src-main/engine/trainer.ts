@@ -100,10 +100,12 @@ export class Trainer {
         const w = c.fixedProtoWeight ?? Infinity;
         for (let k = 0; k < this.K; k++) {
           const a = k * (d + 1), f = half + k * (d + 1), nf = s.length >= 2 * half ? s[f + d] : 0;
-          const only = nf > 0 && !Number.isFinite(w), extra = nf > 0 && Number.isFinite(w) ? w - 1 : 0;
-          const cnt = only ? nf : s[a + d] + extra * nf;
+          // seed = (ca * sum_all + cf * sum_fixed) / (ca * n_all + cf * n_fixed); a checkpoint from before the
+          // fixed half existed has no sum_fixed, hence nf = 0 and the cf guard below
+          const ca = nf > 0 && !Number.isFinite(w) ? 0 : 1, cf = nf === 0 ? 0 : Number.isFinite(w) ? w - 1 : 1;
+          const cnt = ca * s[a + d] + cf * nf;
           has.push(cnt > 0);
-          if (cnt) for (let t = 0; t < d; t++) mean[k * d + t] = (only ? s[f + t] : s[a + t] + extra * (nf ? s[f + t] : 0)) / cnt;
+          if (cnt) for (let t = 0; t < d; t++) mean[k * d + t] = (ca * s[a + t] + (cf ? cf * s[f + t] : 0)) / cnt;
         }
         const labels = Int32Array.from({ length: this.K }, (_, k) => k);
         this.protos = classMeanPrototypes(this.protos, this.K, d, mean, labels, has);
