@@ -1,4 +1,4 @@
-// `npm run bench:extensions` — issue 5's techniques measured on the public case, each side by side with the
+// `npm run bench:extensions` — the techniques beyond the MoPro loop, measured on the public case, each side by side with the
 // plain run it modifies (design.md §5 case: 10k noisy Fashion-MNIST, 40% noise, 10% OOD, 2k clean test images).
 //
 //   npm run bench:extensions -- [--only crops,crt,decisions,balanced,probe,pretrain] [--epochs 15] [--short 4]

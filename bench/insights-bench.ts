@@ -1,4 +1,4 @@
-// Insights performance on synthetic embeddings (issue 6): time to the first map paint and to the
+// Insights performance on synthetic embeddings: time to the first map paint and to the
 // finished 2-D layout for 10k and 100k points, near-duplicate search, and frame times while
 // panning 100k points in Chromium (playwright-core, headless, software canvas).
 // Run: npx tsx bench/insights-bench.ts [--sizes 10000,100000] [--no-browser]

@@ -1,4 +1,4 @@
-// Review workspace performance on a synthetic 100k-sample project (issue 3 targets):
+// Review workspace performance on a synthetic 100k-sample project (targets of the review workspace):
 //   open < 2 s (API side of "first grid paint"), filter/sort change < 150 ms,
 //   decision durable < 50 ms after the request, bulk accept of 10,000 < 1 s, main-process RSS < 1 GB.
 // Run: npx tsx bench/review-bench.ts [--n 100000]

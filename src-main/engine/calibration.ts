@@ -1,4 +1,4 @@
-// Calibration of predicted confidences (issue 5 item 5), Guo et al. 2017 "On Calibration of Modern Neural
+// Calibration of predicted confidences, Guo et al. 2017 "On Calibration of Modern Neural
 // Networks": M equal-width bins on (0, 1], bin b = ((b-1)/M, b/M];
 //   ECE = sum_b |B_b| / n * |acc(B_b) - conf(B_b)|,  MCE = max over non-empty bins of |acc - conf|.
 // A confidence of exactly 0 goes in the first bin (the paper's bins leave 0 out), 1.0 in the last.

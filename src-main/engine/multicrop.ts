@@ -1,4 +1,4 @@
-// Multi-crop test-time evaluation (issue 5 item 2): the crop geometries of the classic ImageNet
+// Multi-crop test-time evaluation: the crop geometries of the classic ImageNet
 // protocols as normalised boxes, and one op that cuts them out of a batch.
 //   1   the whole image (what the final pass sees today).
 //   10  AlexNet/ResNet "10-crop": shorter side resized to 256, 224 crops at the 4 corners and the centre,

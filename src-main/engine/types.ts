@@ -13,7 +13,7 @@ export interface TrainOptions {
   arch?: string;
   resume?: boolean; //       continue from out/checkpoint
   cacheDir?: string; //      decoded-pixel cache
-  /** Human decisions (issue 5 / review): rel path -> fixed label; never relabelled. */
+  /** Human decisions: rel path -> fixed label; never relabelled. */
   fixedLabels?: Record<string, string>;
   /** Human decisions: rel paths confirmed OOD; excluded from training. */
   excluded?: string[];

@@ -1,4 +1,4 @@
-// Issue 5's CLI entries end to end on the bundled sample (16 px, short runs): training with review decisions
+// The engine extensions' CLI entries end to end on the bundled sample (16 px, short runs): training with review decisions
 // made through the project journal (--use-decisions) or a file (--decisions), class-balanced sampling,
 // retrain-classifier, probe, predict --crops with calibration recorded in the run summary; and their bad input.
 import { spawnSync } from 'node:child_process';

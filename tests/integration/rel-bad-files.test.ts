@@ -1,4 +1,4 @@
-// Issue 7, bad files end to end: the base corpus (tests/fixtures/bad-files.ts) plus the extra cases
+// Reliability: bad files end to end: the base corpus (tests/fixtures/bad-files.ts) plus the extra cases
 // (tests/fixtures/bad-files-extra.ts: 10,000 files in one class, a real decompression bomb, hostile
 // names, a folder symlink loop) go through scan, decode, a 1-epoch CLI training, thumbnails via
 // createService().image and exportCommand. Every bad file is skipped with a named reason, nothing

@@ -1,4 +1,4 @@
-// Issue 7, export killed mid-copy: fills the gaps of crash-export.test.ts (which checks marker vs
+// Reliability: export killed mid-copy: fills the gaps of crash-export.test.ts (which checks marker vs
 // file count). Here, after each SIGKILL of `mopro export` (copy or hardlink mode, random moment):
 //   - a folder without the incomplete marker is a complete export: labels.csv parses, one row per
 //     image, and every exported file is byte-identical to its source;

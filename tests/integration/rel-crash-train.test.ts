@@ -1,4 +1,4 @@
-// Issue 7: SIGKILL `mopro train` at random points (mostly mid-epoch, sometimes during start-up),
+// Reliability: SIGKILL `mopro train` at random points (mostly mid-epoch, sometimes during start-up),
 // then `--resume` each time. After every kill the run folder holds no half-written file (run.json
 // parses, samples.csv absent or complete) and the resumed run never goes back more than the epoch
 // that was in flight; the last resume finishes with a complete samples.csv and a consistent run.json.

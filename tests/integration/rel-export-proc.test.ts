@@ -1,4 +1,4 @@
-// Issue 7: an export target on a pseudo file system (/proc) must fail with a clean one-line error,
+// Reliability: an export target on a pseudo file system (/proc) must fail with a clean one-line error,
 // not freeze the process. Node's fs.mkdirSync(..., { recursive: true }) loops forever on
 // /proc/self/<new>, because mkdir there reports ENOENT although the parent exists; in the app that
 // would freeze the browser-mode server or the Electron main process (export.start runs in-process).

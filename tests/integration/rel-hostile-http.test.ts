@@ -1,4 +1,4 @@
-// Issue 7, hostile requests: a GENERATED list of attacks on the browser-mode HTTP API and image
+// Reliability: hostile requests: a GENERATED list of attacks on the browser-mode HTTP API and image
 // route (traversal in every spelling, absolute paths, NUL, overlong paths, symlinks out, oversized
 // and malformed bodies, wrong/missing token, foreign Origin/Host, every API method with wrong-typed
 // arguments, hostile export targets). Each must get a clean 4xx (never 5xx, never a 2xx for an

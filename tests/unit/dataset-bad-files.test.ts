@@ -1,4 +1,4 @@
-// Issue 7 bad-file corpus: scan + load over it must never throw, every bad file is skipped with a
+// Bad-file corpus: scan + load over it must never throw, every bad file is skipped with a
 // named reason, every good file decodes with the right shape, orientation and first frame.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// SVG path maths for the per-epoch chart (no chart library: a few lines, CSP-clean, tiny).
+// SVG path maths for the Train panel's per-epoch loss chart (a few lines, CSP-clean; the Insights charts use echarts).
 export interface Series {
   name: string;
   values: number[];
