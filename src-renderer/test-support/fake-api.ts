@@ -207,6 +207,9 @@ export class FakeApi implements MoproApi {
           return { runId: i.runId };
         case 'export.start':
           return { jobId: 'job-1' };
+        default:
+          // A method the fake does not know must fail loudly, not answer undefined.
+          throw new Error(`FakeApi: ${method} is not implemented; add it to test-support/fake-api.ts`);
       }
     })();
     return structuredClone(out) as MethodResult<M>;
