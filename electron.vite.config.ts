@@ -25,6 +25,8 @@ export default defineConfig({
   },
   renderer: {
     root: 'src-renderer',
+    // @shared: what both processes use (the API contract, run-folder formats); @renderer: the renderer's own src.
+    resolve: { alias: { '@shared': resolve('src-shared'), '@renderer': resolve('src-renderer/src') } },
     plugins: [vue()],
     build: {
       outDir: resolve('out/renderer'),
