@@ -20,7 +20,7 @@ export interface BnStats { mean: tf.Tensor1D; variance: tf.Tensor1D }
  */
 export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, onStats?: (s: BnStats) => void): tf.Tensor4D {
   const shape = x.shape;
-  const C = shape[3], n = shape[0] * shape[1] * shape[2];
+  const n = shape[0] * shape[1] * shape[2];
   const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     const x4 = xi as tf.Tensor4D;
     const mean = channelMean(x4);

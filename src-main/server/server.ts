@@ -208,4 +208,3 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   };
 }
 
-export { serveCommand, exportCommand } from './commands';
