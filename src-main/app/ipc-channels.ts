@@ -1,6 +1,6 @@
 // IPC channel names and payloads shared by main and preload. No imports with side effects:
 // the sandboxed preload bundles this file.
-import type { ApiErrorShape } from '../api/contract';
+import type { ApiErrorShape } from '../../src-shared/contract';
 
 export const CH = {
   /** renderer -> main (invoke): (method: string, input: unknown) -> IpcReply */

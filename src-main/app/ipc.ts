@@ -2,7 +2,7 @@
 // it (sender is our page, method is in the contract, input passes its zod schema); the service
 // validates again (defence in depth). Events go back with webContents.send.
 import { ipcMain, type IpcMainInvokeEvent, type WebContents } from 'electron';
-import { methods, type ApiErrorShape, type ApiEvent, type MethodName } from '../api/contract';
+import { methods, type ApiErrorShape, type ApiEvent, type MethodName } from '../../src-shared/contract';
 import { ApiError, type ApiService } from '../api/service-types';
 import { CH, type AppCommand, type IpcReply } from './ipc-channels';
 import { isTrustedUrl } from './security';

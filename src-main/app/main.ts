@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { app, BrowserWindow, dialog, Menu, Notification, protocol, screen, session, shell } from 'electron';
-import type { ApiEvent, MethodResults } from '../api/contract';
+import type { ApiEvent, MethodResults } from '../../src-shared/contract';
 import { createService } from '../api/service';
 import type { ApiService } from '../api/service-types';
 import { appDataDir, appRoot, cacheDir } from '../paths';

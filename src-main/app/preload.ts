@@ -5,7 +5,7 @@
 // Runs sandboxed: only 'electron' may be imported at run time (everything else is bundled), and
 // electron-vite must emit it as CommonJS (a sandboxed preload cannot be an ES module).
 import { contextBridge, ipcRenderer, webUtils } from 'electron';
-import type { ApiEvent, MethodName, MoproApi } from '../api/contract';
+import type { ApiEvent, MethodName, MoproApi } from '../../src-shared/contract';
 import { imageUrl } from './image-url';
 import { CH, type AppCommand, type IpcReply } from './ipc-channels';
 

@@ -1,6 +1,6 @@
 // Knows which training runs are live (from the API's events and results) so that closing the
 // window can ask "stop (with a checkpoint) or keep training in the background?".
-import type { ApiEvent } from '../api/contract';
+import type { ApiEvent } from '../../src-shared/contract';
 
 export class TrainingTracker {
   private readonly live = new Set<string>();

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MODEL_DIR } from '../run-format';
+import { MODEL_DIR } from '../../src-shared/run-format';
 import { createEncoder, type Encoder } from './model';
 import { readStore, writeStore, type StoredArray } from './tensor-store';
 import type { OodBank } from './ood-score';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadImages } from '../dataset/decode';
 import { listImages } from '../dataset/scan';
-import { PREDICTIONS_HEADER } from '../run-format';
+import { PREDICTIONS_HEADER } from '../../src-shared/run-format';
 import { toCsv } from '../util/csv';
 import { writeAtomicSync } from '../util/atomic';
 import { cacheDir as defaultCacheDir } from '../paths';

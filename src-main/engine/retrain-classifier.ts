@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadImages } from '../dataset/decode';
 import { cacheDir as defaultCacheDir } from '../paths';
-import { DECISIONS_JSON, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../run-format';
+import { DECISIONS_JSON, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
 import { parseCsv } from '../util/csv';
 import { writeAtomicSync } from '../util/atomic';
 import { selectBackend } from './backend';

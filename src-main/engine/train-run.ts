@@ -3,10 +3,10 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EpochStats } from '../api/contract';
+import type { EpochStats } from '../../src-shared/contract';
 import { loadImages } from '../dataset/decode';
 import { scanDataset } from '../dataset/scan';
-import { RUN_JSON } from '../run-format';
+import { RUN_JSON } from '../../src-shared/run-format';
 import { writeAtomicSync } from '../util/atomic';
 import { cacheDir as defaultCacheDir } from '../paths';
 import { selectBackend } from './backend';

@@ -1,5 +1,5 @@
 // Contract of the training engine (implemented in src-main/engine/, used by CLI, API service, bench).
-import type { EpochStats } from '../api/contract';
+import type { EpochStats } from '../../src-shared/contract';
 
 export interface TrainOptions {
   dataset: string; //        class-per-folder root

@@ -3,10 +3,10 @@
 // runs whose embeddings cluster by class, written the way the engine writes them.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EpochStats } from '../api/contract';
+import type { EpochStats } from '../../src-shared/contract';
 import { makeDataset, rng, syntheticRows, writeProjectRun, type SyntheticRow } from '../project/fixtures';
 import { projectIdFor } from '../project/project';
-import { EMBEDDINGS_F32, PROTOTYPES_F32, RUN_JSON } from '../run-format';
+import { EMBEDDINGS_F32, PROTOTYPES_F32, RUN_JSON } from '../../src-shared/run-format';
 
 export const EMB_DIM = 128;
 

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent } from '../api/contract';
+import type { ApiEvent } from '../../src-shared/contract';
 import { Project } from '../project/project';
-import { EMBEDDINGS_F32 } from '../run-format';
+import { EMBEDDINGS_F32 } from '../../src-shared/run-format';
 import { makeInsightsFixture, type InsightsFixture } from './fixture';
 import { insightsHandlers } from './handlers';
 

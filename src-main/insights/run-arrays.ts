@@ -1,7 +1,7 @@
 // Reads a run's float32 arrays (run-format.ts): embeddings N x D and prototypes K x D.
 import fs from 'node:fs';
 import path from 'node:path';
-import { EMBEDDINGS_F32, PROTOTYPES_F32 } from '../run-format';
+import { EMBEDDINGS_F32, PROTOTYPES_F32 } from '../../src-shared/run-format';
 
 export interface RunArrays { n: number; d: number; emb: Float32Array; k: number; protos: Float32Array; mtimeMs: number }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, MethodResult } from '../api/contract';
+import type { ApiEvent, MethodResult } from '../../src-shared/contract';
 import { createService } from '../api/service';
 import type { ApiService } from '../api/service-types';
 import { makeInsightsFixture, type InsightsFixture } from './fixture';

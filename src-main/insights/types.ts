@@ -3,4 +3,4 @@
 export type {
   ClassDelta, ClassHealth, ClassHealthRow, Confusion, DuplicatePairInfo, DuplicateSide, Duplicates, EmbeddingMap,
   InsightsProgress, RunInsight,
-} from '../api/contract';
+} from '../../src-shared/contract';

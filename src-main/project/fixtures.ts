@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ScanResult } from '../dataset/types';
 import { toCsv } from '../util/csv';
-import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../run-format';
+import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
 import { runsDir } from './project';
 import { Rng } from '../engine/rng';
 

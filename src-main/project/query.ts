@@ -1,7 +1,7 @@
 // Filter / sort / paginate for the review grid over a SampleTable. Sort orders are computed once
 // per key and reused (descending = walking the ascending order backwards); the last filtered
 // result is cached so paging through it costs O(limit).
-import type { SampleFilter, SampleRow, SampleSort } from '../api/contract';
+import type { SampleFilter, SampleRow, SampleSort } from '../../src-shared/contract';
 import { DKIND, rowOf, type SampleTable } from './table';
 
 type SortKey = SampleSort['key'];

@@ -16,7 +16,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { serve, type ServerType } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { ApiEvent, ApiErrorShape } from '../api/contract';
+import type { ApiEvent, ApiErrorShape } from '../../src-shared/contract';
 import { ApiError, type ApiService } from '../api/service-types';
 import { createService } from '../api/service';
 import type { Scanner } from '../project/project';

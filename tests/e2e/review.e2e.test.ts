@@ -9,7 +9,7 @@ import { parse } from 'csv-parse/sync';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src-main/server/server';
-import type { MethodName, MethodResult, SampleRow } from '../../src-main/api/contract';
+import type { MethodName, MethodResult, SampleRow } from '../../src-shared/contract';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');

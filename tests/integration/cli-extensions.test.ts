@@ -8,7 +8,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Project } from '../../src-main/project/project';
 import { parseCsv } from '../../src-main/util/csv';
-import { SAMPLES_HEADER } from '../../src-main/run-format';
+import { SAMPLES_HEADER } from '../../src-shared/run-format';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const sample = path.join(root, 'resources', 'sample');

@@ -15,7 +15,7 @@ import { loadImages } from '../../src-main/dataset/decode';
 import type { ScanResult } from '../../src-main/dataset/types';
 import { createService } from '../../src-main/api/service';
 import { parseCsv } from '../../src-main/util/csv';
-import { SAMPLES_HEADER } from '../../src-main/run-format';
+import { SAMPLES_HEADER } from '../../src-shared/run-format';
 import { INCOMPLETE_MARKER, LABELS_HEADER } from '../../src-main/project/export';
 
 const LONG = process.env.MOPRO_LONG_TESTS === '1';

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsv } from '../../src-main/util/csv';
-import { RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-main/run-format';
+import { RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
 import { rng } from '../../src-main/project/fixtures';
 
 const KILLS = process.env.MOPRO_LONG_TESTS === '1' ? 20 : 3;

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src-main/server/server';
 import { makeDataset, syntheticRows, tinyPng, writeProjectRun } from '../../src-main/project/fixtures';
 import { projectIdFor } from '../../src-main/project/project';
-import { methods } from '../../src-main/api/contract';
+import { methods } from '../../src-shared/contract';
 
 let base: string, root: string, srv: RunningServer, projectId: string;
 const SECRET = `SECRET-${process.pid}-${Date.now()}-DO-NOT-SERVE`;

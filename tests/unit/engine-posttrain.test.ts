@@ -15,7 +15,7 @@ import { crtEpochOrder, crtLr, crtRepeatFactors, retrainClassifier } from '../..
 import { Rng } from '../../src-main/engine/rng';
 import { runTraining } from '../../src-main/engine/train-run';
 import { parseCsv } from '../../src-main/util/csv';
-import { SAMPLES_HEADER } from '../../src-main/run-format';
+import { SAMPLES_HEADER } from '../../src-shared/run-format';
 import { useBackend } from './engine-backend-helpers';
 
 const sample = path.resolve(__dirname, '../../resources/sample');

@@ -11,7 +11,7 @@ import { loadModel } from '../../src-main/engine/model-io';
 import { cropBoxes } from '../../src-main/engine/multicrop';
 import { evaluateLabelled, folderLabels, inferCrops, runPredict, summaryPath } from '../../src-main/engine/predict';
 import { runTraining } from '../../src-main/engine/train-run';
-import { PREDICTIONS_HEADER } from '../../src-main/run-format';
+import { PREDICTIONS_HEADER } from '../../src-shared/run-format';
 import { parseCsv } from '../../src-main/util/csv';
 import type { EngineEvent } from '../../src-main/engine/types';
 import { BACKENDS, useBackend } from './engine-backend-helpers';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { predict, startTraining, type EngineEvent } from '../../src-main/engine/index';
 import { parseCsv } from '../../src-main/util/csv';
-import { EMBEDDINGS_F32, PREDICTIONS_HEADER, PROTOTYPES_F32, Q_F32, SAMPLES_HEADER } from '../../src-main/run-format';
+import { EMBEDDINGS_F32, PREDICTIONS_HEADER, PROTOTYPES_F32, Q_F32, SAMPLES_HEADER } from '../../src-shared/run-format';
 
 const sample = path.resolve(__dirname, '../../resources/sample');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-run-'));

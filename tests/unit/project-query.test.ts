@@ -1,6 +1,6 @@
 // Queries on a synthetic 100k-row run: results checked against a brute-force reference.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { SampleFilter, SampleSort } from '../../src-main/api/contract';
+import type { SampleFilter, SampleSort } from '../../src-shared/contract';
 import { QueryEngine } from '../../src-main/project/query';
 import { buildTable, rowOf, setDecision, type SampleTable } from '../../src-main/project/table';
 import { rng, syntheticRows } from '../../src-main/project/fixtures';
