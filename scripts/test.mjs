@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: typecheck (node + web), build (electron-vite: main, preload, renderer), unit and
+// `npm test`: lint (layers, cycles), typecheck (node + web), build (electron-vite: main, preload, renderer), unit and
 // integration tests, then the browser end-to-end tests in Debian's Chromium. Ends with one
 // "N passed, N failed, N skipped" line summing every suite. Suites that cannot run here say so
 // and are never counted as passed.
@@ -34,7 +34,7 @@ function vitest(label, config, jsonName) {
   if (status !== 0 && r.numFailedTests === 0) failed++; // a crashed suite counts as a failure
 }
 
-for (const [stage, script] of [['typecheck', 'typecheck:node'], ['typecheck', 'typecheck:web'], ['build', 'build']]) {
+for (const [stage, script] of [['lint', 'lint'], ['typecheck', 'typecheck:node'], ['typecheck', 'typecheck:web'], ['build', 'build']]) {
   if (!want(stage)) continue;
   const s = run(script, 'npm', ['run', '-s', script]);
   if (s === 0) passed++; else { failed++; failures.push(`${script} exited ${s}`); }
