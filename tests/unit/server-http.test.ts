@@ -14,11 +14,15 @@ import { projectIdFor } from '../../src-main/project/project';
 let base: string, root: string, srv: RunningServer, projectId: string;
 const secret = 'SECRET-OUTSIDE-FILE';
 
-/** Raw HTTP (fetch normalises paths and forbids some headers; attackers do not). */
+/**
+ * Raw HTTP (fetch normalises paths and forbids some headers; attackers do not). One connection per request: a pooled
+ * keep-alive socket that the server closes after its idle timeout can race the next request on a loaded machine and
+ * fail it with "socket hang up", which says nothing about the server.
+ */
 function raw(method: string, pathAndQuery: string, headers: Record<string, string | number> = {}, body?: string | Buffer):
   Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: srv.port, method, path: pathAndQuery, headers: { host: `127.0.0.1:${srv.port}`, ...headers } }, (res) => {
+    const req = http.request({ agent: false, host: '127.0.0.1', port: srv.port, method, path: pathAndQuery, headers: { host: `127.0.0.1:${srv.port}`, ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
