@@ -9,10 +9,10 @@ export default defineConfig({
     build: {
       outDir: 'out/main',
       rollupOptions: {
-        // The engine's worker thread is its own entry: src-main/engine/index.ts looks for worker.js beside itself.
+        // The engine's job process is its own entry: engine/job-runner.ts looks for worker.js beside itself.
         input: { index: resolve('src-main/app/main.ts'), worker: resolve('src-main/engine/worker.ts') },
         // Native / wasm-loading packages stay outside the bundle and are required at run time.
-        external: ['sharp', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'electron'],
+        external: ['sharp', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'electron'],
       },
     },
   },

@@ -101,8 +101,8 @@ function startBrowser(reason) {
   }
   const port = opt('--port') ?? process.env.MOPRO_PORT ?? '0';
   const tsx = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-  // A child under the tsx CLI (not an in-process loader): the training worker_threads inherit
-  // tsx's --import hooks through execArgv only this way.
+  // A child under the tsx CLI (not an in-process loader), so the server's .ts sources load; the engine's
+  // job processes register tsx themselves (engine/job-runner.ts).
   const child = spawn(process.execPath, [tsx, path.join(root, 'src-main', 'server', 'main.ts'), '--port', String(port), '--dataset', dataset], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],

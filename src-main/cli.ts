@@ -3,18 +3,20 @@
 // Exit codes: 0 success, 2 bad usage, 1 failure; the reason is one line on stderr.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { EngineEvent, TrainOptions } from './engine/types';
 import { z } from 'zod';
-import { DECISIONS_JSON, RUN_JSON } from './run-format';
+import { DECISIONS_JSON, PREDICTIONS_HEADER, RUN_JSON } from './run-format';
 import { writeAtomicSync } from './util/atomic';
 
 class UsageError extends Error {}
 
-function int(name: string, min = 1) {
+function int(name: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
   return (v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    if (n > max) throw new InvalidArgumentError(`${name} must be at most ${max}`);
     return n;
   };
 }
@@ -62,6 +64,15 @@ export function progressPrinter(tty = Boolean(process.stderr.isTTY)) {
 
 async function trainCmd(dataset: string, o: Record<string, unknown>) {
   if (!o.out) throw new UsageError('train needs --out <run folder>');
+  // Refuse before anything is created: an output in the dataset, someone else's folder, or a run that
+  // neither --resume nor --force covers (--force moves the old run aside, it never deletes it).
+  // A missing folder, a file or a system folder ('/', a home folder itself) is named as such first.
+  await (await import('./dataset/scan')).checkRootFolder(dataset);
+  const { prepareRunOutput } = await import('./util/output-guard');
+  const guarded = [{ path: path.resolve(dataset), what: 'dataset' }, ...(o.init ? [{ path: path.resolve(String(o.init)), what: 'run given to --init' }] : [])];
+  const prep = prepareRunOutput(path.resolve(String(o.out)), { folders: guarded, resume: Boolean(o.resume), force: Boolean(o.force) });
+  if (prep.setAside) process.stderr.write(`--force: the old run is kept as ${prep.setAside}\n`);
+  if (o.resume) await checkResumeDataset(path.resolve(String(o.out)), path.resolve(dataset));
   const { startTraining } = await import('./engine/index');
   const opts: TrainOptions = {
     dataset: path.resolve(dataset),
@@ -79,14 +90,25 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
     pretrain: o.pretrain as TrainOptions['pretrain'],
     pretrainEpochs: o.pretrainEpochs as number | undefined,
     pretrainGrid: o.pretrainGrid as number | undefined,
+    pretrained: o.pretrained ? (/^imagenet:/i.test(String(o.pretrained)) ? String(o.pretrained) : path.resolve(String(o.pretrained))) : undefined,
+    freezeBackbone: Boolean(o.freezeBackbone),
+    unfreezeAfter: o.unfreezeAfter as number | undefined,
+    statusRule: o.statusRule as TrainOptions['statusRule'],
   };
   Object.assign(opts, await decisionsFor(opts, o));
   // tuning aid (not part of the CLI contract): engine config fields as JSON, recorded in run.json adaptations
   const overrides = process.env.MOPRO_ENGINE_OVERRIDES ? JSON.parse(process.env.MOPRO_ENGINE_OVERRIDES) as Record<string, unknown> : undefined;
-  const handle = startTraining(opts, progressPrinter(), overrides);
+  const printer = progressPrinter();
+  // Before the first training step (scan, decode) there is nothing to checkpoint: a signal ends at once.
+  let training = false;
+  const handle = startTraining(opts, (e) => { if (e.type === 'step') training = true; printer(e); }, overrides);
   let interrupts = 0;
-  const onSig = () => {
+  const onSig = (sig: NodeJS.Signals) => {
     interrupts++;
+    if (!training) {
+      process.stderr.write(`\nstopped before training started (${sig}): nothing to resume\n`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }
     if (interrupts === 1) {
       process.stderr.write('\nstopping after the next checkpoint (Ctrl-C again to abort at once)...\n');
       handle.stop();
@@ -102,6 +124,17 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
   } else {
     process.stdout.write(`wrote ${path.join(r.out, 'samples.csv')}: ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood\n`);
   }
+}
+
+/** --resume on another dataset (or a changed one) is refused before the engine starts, naming both. */
+async function checkResumeDataset(out: string, dataset: string): Promise<void> {
+  const { recordedIdentity, datasetIdentity, datasetMismatch } = await import('./engine/dataset-identity');
+  const was = recordedIdentity(out);
+  if (!was) return; // nothing recorded: the engine starts from scratch and says so
+  const { scanDataset } = await import('./dataset/scan');
+  const scan = await scanDataset(dataset);
+  const why = datasetMismatch(out, was, datasetIdentity(scan.root, scan.classes, scan.samples));
+  if (why) throw new UsageError(why);
 }
 
 const DecisionsFile = z.object({ fixedLabels: z.record(z.string(), z.string()).optional(), excluded: z.array(z.string()).optional() });
@@ -126,7 +159,7 @@ async function decisionsFor(opts: TrainOptions, o: Record<string, unknown>): Pro
   } else if (o.useDecisions) {
     const { Project } = await import('./project/project');
     const { appDataDir } = await import('./paths');
-    const p = await Project.open(opts.dataset, appDataDir());
+    const p = await Project.open(opts.dataset, appDataDir(), undefined, { readOnly: true }); // reads only: never blocks the app
     try { dec = p.decisionsForTraining(); } finally { p.close(); }
   } else if (opts.resume && fs.existsSync(side)) {
     return JSON.parse(fs.readFileSync(side, 'utf8'));
@@ -140,16 +173,26 @@ async function decisionsFor(opts: TrainOptions, o: Record<string, unknown>): Pro
 }
 
 async function retrainCmd(run: string, o: Record<string, unknown>) {
+  const src = path.resolve(run);
+  const out = o.out ? path.resolve(String(o.out)) : `${src.replace(/[\\/]+$/, '')}-crt`;
+  const { prepareRunOutput } = await import('./util/output-guard');
+  const prep = prepareRunOutput(out, { folders: [{ path: src, what: 'source run' }, ...runDataset(src)], force: Boolean(o.force), canResume: false });
+  if (prep.setAside) process.stderr.write(`--force: the old run is kept as ${prep.setAside}\n`);
   const { retrainClassifier } = await import('./engine/retrain-classifier');
-  const r = await retrainClassifier({ run: path.resolve(run), out: o.out ? path.resolve(String(o.out)) : undefined, epochs: o.epochs as number | undefined,
+  const r = await retrainClassifier({ run: src, out, epochs: o.epochs as number | undefined,
     backend: o.backend as TrainOptions['backend'] }, progressPrinter());
   process.stdout.write(`wrote ${r.out}: classifier re-trained on ${r.trainRows} cleaned samples; ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood\n`);
 }
 
 async function probeCmd(run: string, folder: string, o: Record<string, unknown>) {
-  const { runProbe } = await import('./engine/probe');
   const shots = String(o.shots).split(',').map((v) => Number(v));
   if (shots.some((k) => !Number.isInteger(k) || k < 1)) throw new UsageError('--shots takes positive integers, e.g. --shots 1,2,4,8,16');
+  if (o.out) {
+    const { checkFileOutput } = await import('./util/output-guard');
+    checkFileOutput(path.resolve(String(o.out)), { folders: [{ path: path.resolve(folder), what: 'image folder' }, ...runDataset(path.resolve(run))], what: 'probe report',
+      ours: (t) => { try { const j = JSON.parse(t); return Array.isArray(j?.results) && typeof j?.featureDim === 'number'; } catch { return false; } } });
+  }
+  const { runProbe } = await import('./engine/probe');
   const r = await runProbe({ run: path.resolve(run), folder: path.resolve(folder), shots, draws: o.draws as number, seed: o.seed as number | undefined,
     backend: o.backend as TrainOptions['backend'] }, progressPrinter());
   if (o.out) { writeAtomicSync(path.resolve(String(o.out)), JSON.stringify(r, null, 2)); }
@@ -169,8 +212,25 @@ function recordEvaluation(run: string, e: Record<string, unknown>) {
   }
 }
 
+/** The dataset a run was trained on (from its run.json), as a folder outputs must stay out of. */
+function runDataset(run: string): { path: string; what: string }[] {
+  try {
+    const d = (JSON.parse(fs.readFileSync(path.join(run, RUN_JSON), 'utf8')) as { dataset?: unknown }).dataset;
+    return typeof d === 'string' && d ? [{ path: d, what: 'run\'s dataset' }] : [];
+  } catch { return []; }
+}
+
 async function predictCmd(run: string, folder: string, o: Record<string, unknown>) {
   if (!o.out) throw new UsageError('predict needs --out <file.csv>');
+  // Only a new file or a predictions CSV we wrote earlier is replaced; never anything in the images' folders.
+  await (await import('./dataset/scan')).checkRootFolder(folder, 'image folder');
+  const { checkFileOutput } = await import('./util/output-guard');
+  const outFile = path.resolve(String(o.out));
+  checkFileOutput(outFile, {
+    folders: [{ path: path.resolve(folder), what: 'image folder' }, ...runDataset(path.resolve(run))],
+    header: PREDICTIONS_HEADER.join(','),
+    sideFiles: [{ path: `${outFile}.summary.json`, what: 'predictions summary', ours: (t) => { try { const j = JSON.parse(t); return j?.confidence === 'max q' && typeof j?.predictions === 'string'; } catch { return false; } } }],
+  });
   const { predict } = await import('./engine/index');
   const crops = Number(o.crops) as 1 | 10 | 144;
   const r = await predict({ run: path.resolve(run), folder: path.resolve(folder), out: path.resolve(String(o.out)), backend: o.backend as TrainOptions['backend'], crops },
@@ -184,36 +244,64 @@ async function predictCmd(run: string, folder: string, o: Record<string, unknown
   }
 }
 
+async function jobCmd(dataset: string, o: Record<string, unknown>) {
+  if (!o.out) throw new UsageError('job needs --out <job folder>');
+  const { writeJob, JOB_RUN_DIR } = await import('./project/job');
+  const r = await writeJob({ dataset: path.resolve(dataset), out: path.resolve(String(o.out)), method: o.method as 'mopro' | 'ce', epochs: o.epochs as number | undefined,
+    batchSize: o.batchSize as number | undefined, imageSize: o.imageSize as number | undefined, arch: o.arch as string | undefined, seed: o.seed as number | undefined, cpu: Boolean(o.cpu) });
+  const c = r.config;
+  process.stdout.write(`wrote job ${r.out}: ${r.files} images, ${r.classes.length} classes; ${c.method} ${c.arch} ${c.imageSize}px, ${c.epochs} epochs, global batch ${c.batchSize}\n` +
+    `run it: NPROC=<processes per node> ${path.join(r.out, 'train.sh')}   (torchrun; launch_local.sh starts the ranks without it)\n` +
+    `then open ${path.join(r.out, JOB_RUN_DIR)} in the app, or: mopro predict ${path.join(r.out, JOB_RUN_DIR)} <folder> --out predictions.csv\n`);
+}
+
+async function importOfficialCmd(cleaned: string, o: Record<string, unknown>) {
+  if (!o.dataset) throw new UsageError('import-official needs --dataset <folder>');
+  if (!o.out) throw new UsageError('import-official needs --out <run folder>');
+  const { importOfficial, UNMATCHED_TXT } = await import('./project/import-official');
+  const r = await importOfficial({ cleaned: path.resolve(cleaned), dataset: path.resolve(String(o.dataset)), out: path.resolve(String(o.out)),
+    classes: o.classes ? path.resolve(String(o.classes)) : undefined });
+  const missing = r.unmatched.length + r.ambiguous.length;
+  if (missing) process.stderr.write(`warning: ${r.unmatched.length} official path(s) match no file and ${r.ambiguous.length} match several; listed in ${path.join(r.out, UNMATCHED_TXT)}\n`);
+  process.stdout.write(`wrote ${path.join(r.out, 'samples.csv')}: ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood (${r.matched} of ${r.entries} official entries matched${r.duplicates ? `, ${r.duplicates} duplicates ignored` : ''})\n`);
+}
+
 export function buildProgram(): Command {
   const program = new Command('mopro')
     .description('MoPro Studio: clean a noisy class-per-folder image dataset with momentum prototypes')
     .exitOverride();
-  const backend = () => new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto');
+  const backend = () => new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto');
   program.command('train')
     .description('scan <dataset>, train, and write the run folder (samples.csv, run.json, model/)')
     .argument('<dataset>', 'folder with one sub-folder per class')
     .option('--out <run>', 'run folder to write')
     .option('--epochs <n>', 'training epochs', int('--epochs'))
     .option('--batch-size <n>', 'mini-batch size', int('--batch-size', 2))
-    .option('--image-size <px>', 'training image size', int('--image-size', 8))
+    .option('--image-size <px>', 'training image size (8 to 512, as in the app)', int('--image-size', 8, 512))
     .addOption(new Option('--method <m>', 'training method').choices(['mopro', 'ce']).default('mopro'))
     .addOption(backend())
     .option('--seed <n>', 'random seed', int('--seed', 0))
     .option('--arch <name>', 'backbone (default depends on backend and image size)')
     .option('--resume', 'continue from the run folder\'s last checkpoint')
+    .option('--force', 'start over in a folder that holds a run; the old run is kept as <run>.old-<time>')
     .addOption(new Option('--sampling <mode>', 'epoch order: uniform shuffle, or class-balanced draws (weight N / N_class)').choices(['uniform', 'balanced']).default('uniform'))
     .option('--init <run>', 'start from an earlier run\'s encoder (its arch and image size)')
     .addOption(new Option('--pretrain <task>', 'self-supervised warm start before training').choices(['none', 'permutation']).default('none'))
     .option('--pretrain-epochs <n>', 'epochs of --pretrain (default 3)', int('--pretrain-epochs'))
     .option('--pretrain-grid <n>', 'tiles per side for --pretrain permutation (default 2 below 48 px, else 3)', int('--pretrain-grid', 2))
+    .option('--pretrained <weights>', 'start from torchvision-layout weights: a .safetensors file, or imagenet:resnet18 / imagenet:resnet50 (downloaded once into the cache)')
+    .option('--freeze-backbone', 'train only the heads on backbone features computed once (with --pretrained or --init; fast on a CPU)')
+    .option('--unfreeze-after <n>', 'with --freeze-backbone: fine-tune the whole network after n frozen epochs (GPU)', int('--unfreeze-after', 0))
     .option('--decisions <file.json>', 'human decisions: {"fixedLabels": {path: class}, "excluded": [path]}')
     .option('--use-decisions', 'train with the review decisions made in the app for this dataset')
+    .addOption(new Option('--status-rule <rule>', 'samples.csv status: best (measured, with a weak-model guard) or official (mopro.md §2 offline rule)').choices(['best', 'official']).default('best'))
     .action(trainCmd);
   program.command('retrain-classifier')
     .description('cRT: freeze the run\'s encoder, re-train the classifier on its cleaned labels with class-rebalanced resampling; writes a new run folder')
     .argument('<run>', 'finished run folder')
     .option('--out <run>', 'new run folder (default <run>-crt)')
     .option('--epochs <n>', 'epochs (default 15)', int('--epochs'))
+    .option('--force', 'replace a run in --out; the old one is kept as <run>.old-<time>')
     .addOption(backend())
     .action(retrainCmd);
   program.command('probe')
@@ -234,13 +322,42 @@ export function buildProgram(): Command {
     .addOption(new Option('--crops <n>', 'test-time crops averaged per image: 1 (whole image), 10 (corners + centre, mirrored), 144 (4 scales x 3 squares x 6 x 2)').choices(['1', '10', '144']).default('1'))
     .addOption(backend())
     .action(predictCmd);
+  program.command('job')
+    .description('write a job folder that trains MoPro on PyTorch DDP (train.sh runs torchrun, launch_local.sh starts the ranks itself) and writes <job>/run for the app')
+    .argument('<dataset>', 'folder with one sub-folder per class')
+    .option('--out <job>', 'job folder to write (new or empty)')
+    .option('--epochs <n>', 'training epochs', int('--epochs'))
+    .option('--batch-size <n>', 'global mini-batch, split over all processes (must divide by their number)', int('--batch-size', 2))
+    .option('--image-size <px>', 'training image size', int('--image-size', 8))
+    .addOption(new Option('--method <m>', 'training method').choices(['mopro', 'ce']).default('mopro'))
+    .option('--arch <name>', 'ResNet backbone (default depends on the image size)')
+    .option('--seed <n>', 'random seed', int('--seed', 0))
+    .option('--cpu', 'size the defaults for CPU processes instead of GPUs')
+    .action(jobCmd);
+  program.command('import-official')
+    .description('convert the official MoPro noise_cleaning.py output ({"images": [...], "labels": [...]}) into a run folder')
+    .argument('<cleaned.json>', 'the JSON noise_cleaning.py wrote')
+    .option('--dataset <folder>', 'the local dataset those images are in (one sub-folder per class)')
+    .option('--out <run>', 'run folder to write (new or empty)')
+    .option('--classes <file>', 'class names by label index: JSON array or one per line (default: the dataset\'s sorted class folders)')
+    .action(importOfficialCmd);
   program.command('serve')
     .description('browser mode: the UI and the API on 127.0.0.1 with a random token')
-    .option('--port <n>', 'port (default: a free one)', int('--port', 0))
+    .option('--port <n>', 'port (default: a free one)', int('--port', 0, 65535))
     .option('--dataset <dir>', 'dataset to open first')
     .action(async (o: { port?: number; dataset?: string }) => {
       const { serveCommand } = await import('./server/commands');
       await serveCommand({ port: o.port, dataset: o.dataset ? path.resolve(o.dataset) : undefined });
+    });
+  program.command('export-weights')
+    .description('write the run\'s trained encoder in torchvision layout (.safetensors) + a JSON sidecar (classes, mean/std, image size)')
+    .argument('<run>', 'finished run folder')
+    .option('--out <file.safetensors>', 'weights file to write (the sidecar goes beside it as <name>.json)')
+    .action(async (run: string, o: { out?: string }) => {
+      if (!o.out) throw new UsageError('export-weights needs --out <file.safetensors>');
+      const { exportRunWeights } = await import('./engine/export-weights');
+      const r = exportRunWeights(run, o.out);
+      process.stdout.write(`wrote ${r.file} (${r.tensors} tensors, ${r.meta.arch}${r.meta.torchvision ? `: torchvision.models.${r.meta.arch}(num_classes=${r.meta.classes.length})` : ''}) and ${r.sidecar}\n`);
     });
   program.command('export')
     .description('write the cleaned dataset (never touches the original folder)')
@@ -269,11 +386,11 @@ export async function main(argv = process.argv) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
       process.exit(2); // commander already printed the reason
     }
-    if (e instanceof UsageError) fail(e.message, 2);
+    if (e instanceof UsageError || (e as Error)?.name === 'OutputRefused') fail((e as Error).message, 2);
     const err = e as NodeJS.ErrnoException;
     fail(err?.message ?? String(e), 1);
   }
 }
 
-const invoked = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname);
+const invoked = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url));
 if (invoked) void main();

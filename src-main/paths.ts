@@ -2,6 +2,7 @@
 // MOPRO_DATA_DIR / MOPRO_CACHE_DIR override both (tests point them at temp folders).
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export function appDataDir(): string {
   if (process.env.MOPRO_DATA_DIR) return path.resolve(process.env.MOPRO_DATA_DIR);
@@ -21,7 +22,7 @@ export function cacheDir(): string {
 
 /** The repository root (resources/ lives there); works from src-main/ under tsx and from out/ when built. */
 export function appRoot(): string {
-  let dir = path.dirname(new URL(import.meta.url).pathname);
+  let dir = path.dirname(fileURLToPath(import.meta.url)); // decoded: spaces and non-ASCII folder names intact
   for (let i = 0; i < 6; i++) {
     if (path.basename(dir) === 'src-main' || path.basename(dir) === 'out') return path.dirname(dir);
     dir = path.dirname(dir);

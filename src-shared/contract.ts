@@ -83,7 +83,7 @@ export const TrainConfig = z.object({
   epochs: z.number().int().min(1).max(1000).optional(),
   batchSize: z.number().int().min(2).max(4096).optional(),
   imageSize: z.number().int().min(8).max(512).optional(),
-  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  backend: z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'),
   seed: z.number().int().optional(),
   arch: z.string().max(64).optional(),
   /** Use the project's human decisions: confirmed labels fixed, confirmed OOD excluded. */
@@ -92,6 +92,16 @@ export const TrainConfig = z.object({
   sampling: z.enum(['uniform', 'balanced']).default('uniform'),
   /** Optional self-supervised warm start (tile permutations) before training. */
   pretrain: z.enum(['none', 'permutation']).default('none'),
+  /** Start from torchvision-layout weights: a .safetensors path or imagenet:resnet18 / imagenet:resnet50. */
+  pretrained: z.string().min(1).max(4096).optional(),
+  /** Train only the heads on backbone features computed once (with pretrained weights). */
+  freezeBackbone: z.boolean().optional(),
+  /** Start from an earlier run of this project (its encoder; --init). */
+  initRun: z.string().min(1).max(200).optional(),
+  /** samples.csv status rule: the measured best (default) or the official offline rule of mopro.md §2. */
+  statusRule: z.enum(['best', 'official']).default('best'),
+  /** The Train panel's preset, for the run's display name only. */
+  preset: z.string().max(40).optional(),
 });
 export type TrainConfig = z.infer<typeof TrainConfig>;
 
@@ -118,6 +128,23 @@ export interface RunSummary {
   backend: string | null;
   counts: { clean: number; relabeled: number; ood: number } | null; // from samples.csv, when done
   error?: string;
+  /** What the run list shows: the person's name for it, else method, epochs, preset and start time. */
+  name: string;
+  /** A name the person gave (runs.rename), if any. */
+  customName?: string;
+  /** How samples.csv's statuses were made and whether the model was judged strong enough (run.json); absent for older runs. */
+  suggestions?: RunSuggestions;
+}
+
+export interface RunSuggestions {
+  statusRule: 'best' | 'official';
+  /** false: the model is too weak to judge the folder; the status column flags only a few images */
+  trusted: boolean;
+  reason: string;
+  /** what to do when not trusted */
+  advice: string | null;
+  /** ood_score above which a sample is an OOD candidate (null: none by threshold) */
+  oodThreshold: number | null;
 }
 
 export interface ProjectSummary {
@@ -131,6 +158,8 @@ export interface ProjectSummary {
   activeRunId: string | null; // the run whose suggestions the grid shows
   reconcile: { added: number; removed: number; kept: number } | null; // changes on disk since the run
   reviewed: number; //         samples with a human decision
+  /** Another process has this project open for writing: decisions are refused here (read-only) until it closes. */
+  openElsewhere?: { pid: number; host: string; since: string } | null;
 }
 
 export interface SampleDetail extends SampleRow {
@@ -150,14 +179,15 @@ export interface ProgressEvent {
   loss: number;
   imagesPerSec: number;
   etaSeconds: number | null;
-  phase: 'scan' | 'decode' | 'pretrain' | 'train' | 'final-pass' | 'writing';
+  phase: 'download' | 'scan' | 'decode' | 'features' | 'pretrain' | 'train' | 'final-pass' | 'writing';
 }
 
 export type ApiEvent =
   | ProgressEvent
   | { type: 'train.epoch'; runId: string; stats: EpochStats }
   | { type: 'train.done'; runId: string; state: RunSummary['state']; error?: string }
-  | { type: 'scan.progress'; projectId: string; done: number; total: number }
+  /** While projects.open scans `path`: `done` image files found so far; `total` stays 0 until the folders are listed. */
+  | { type: 'scan.progress'; projectId: string; path?: string; done: number; total: number }
   | { type: 'export.progress'; jobId: string; done: number; total: number }
   | { type: 'export.done'; jobId: string; ok: boolean; error?: string; dir: string; summary?: ExportSummary }
   | { type: 'decisions.changed'; projectId: string; reviewed: number; canUndo: boolean; canRedo: boolean }
@@ -213,12 +243,14 @@ export interface DuplicatePairInfo {
   cosine: number;
   sameClass: boolean; //      false = the same picture in two classes: a label conflict
   hamming: number | null; //  dHash bits that differ, when image hashes were checked
+  pixelDiff: number | null; // mean absolute grey difference (0..255) of 16x16 thumbnails, when checked
 }
 export interface Duplicates {
   runId: string;
   threshold: number;
   exact: boolean; //          every pair checked (else LSH candidates, each checked exactly)
   maxHamming: number | null; // image-hash check applied, if any
+  maxPixelDiff: number | null; // pixel check applied, if any
   candidates: number; //      embedding pairs considered before the image-hash check
   truncated: boolean; //      the image-hash check stopped at its time budget
   pairs: DuplicatePairInfo[];
@@ -246,12 +278,18 @@ export const methods = {
   'app.info': z.object({}),
   'projects.recent': z.object({}),
   'projects.open': z.object({ path: PathArg }),
+  /** Cancels a projects.open still scanning `path`; that call fails with "scan ... cancelled". */
+  'projects.cancelOpen': z.object({ path: PathArg }),
   'projects.get': ProjectRef,
   'projects.setActiveRun': ProjectRef.extend({ runId: z.string().min(1).max(200) }),
   'train.start': ProjectRef.extend({ config: TrainConfig }),
   'train.stop': z.object({ runId: z.string().min(1).max(200) }),
   'train.resume': z.object({ runId: z.string().min(1).max(200) }),
   'runs.get': z.object({ runId: z.string().min(1).max(200) }),
+  /** Deletes a run folder of the project (not a running one, not one opened from elsewhere). */
+  'runs.delete': ProjectRef.extend({ runId: z.string().min(1).max(200) }),
+  /** A display name for a run (empty = back to the generated one); the folder keeps its id. */
+  'runs.rename': ProjectRef.extend({ runId: z.string().min(1).max(200), name: z.string().max(120) }),
   'samples.query': ProjectRef.extend({
     filter: SampleFilter.default({ view: 'all' }),
     sort: SampleSort.default({ key: 'path', dir: 'asc' }),
@@ -285,6 +323,8 @@ export const methods = {
     threshold: z.number().min(0.5).max(1).default(0.98),
     maxPairs: z.number().int().min(1).max(10_000).default(500),
     maxHamming: z.number().int().min(0).max(64).optional(),
+    /** With maxHamming: also require the 16x16 grey thumbnails to differ by at most this (0..255) on average. */
+    maxPixelDiff: z.number().min(0).max(255).optional(),
   }),
   'insights.compareRuns': ProjectRef.extend({ runA: z.string().min(1).max(200), runB: z.string().min(1).max(200) }),
   // ---- end insights
@@ -295,15 +335,24 @@ export type MethodInput<M extends MethodName> = z.input<(typeof methods)[M]>;
 export type MethodParsed<M extends MethodName> = z.output<(typeof methods)[M]>;
 
 export interface MethodResults {
-  'app.info': { version: string; mode: 'electron' | 'browser'; sampleDataset: string | null; backends: string[] };
+  'app.info': {
+    version: string; mode: 'electron' | 'browser'; sampleDataset: string | null;
+    /** Training backends that load here ('auto' first). */
+    backends: string[];
+    /** Backends that do not load here, and why (shown beside the backend choice). */
+    unavailableBackends: { name: string; why: string }[];
+  };
   'projects.recent': { path: string; name: string; openedAt: string }[];
   'projects.open': ProjectSummary;
+  'projects.cancelOpen': { cancelled: number };
   'projects.get': ProjectSummary;
   'projects.setActiveRun': ProjectSummary;
   'train.start': { runId: string };
   'train.stop': { ok: true };
   'train.resume': { runId: string };
   'runs.get': { summary: RunSummary; epochs: EpochStats[]; runJson: unknown };
+  'runs.delete': ProjectSummary;
+  'runs.rename': ProjectSummary;
   'samples.query': { total: number; rows: SampleRow[] };
   'samples.ids': { ids: number[] };
   'samples.get': SampleDetail;
@@ -331,6 +380,6 @@ export interface MoproApi {
 
 /** Errors crossing a transport carry a code the UI can act on. */
 export interface ApiErrorShape {
-  code: 'BAD_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'INTERNAL';
+  code: 'BAD_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'UNAVAILABLE' | 'INTERNAL';
   message: string;
 }

@@ -1,12 +1,15 @@
 // Contract between the API implementation (src-main/api/service.ts) and its two transports:
 // Electron IPC (src-main/app/) and HTTP + WebSocket (src-main/server/).
 import type { ApiEvent, MethodName } from './contract';
+import type { SpawnJob } from '../engine/job-runner';
 
 export interface ServiceOptions {
   mode: 'electron' | 'browser';
   dataDir: string; //   app data: journals, recent list, runs of projects
   cacheDir: string; //  thumbnails and decoded-pixel cache
   emit: (e: ApiEvent) => void;
+  /** How engine job processes start (engine/job-runner.ts): the Electron app passes utilityProcess; default child_process.fork. */
+  spawnJob?: SpawnJob;
 }
 
 export interface ImageFile { file: string; mime: string }
@@ -23,7 +26,8 @@ export interface ApiService {
 }
 
 export class ApiError extends Error {
-  constructor(public code: 'BAD_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'INTERNAL', message: string) {
+  /** UNAVAILABLE: nothing was changed and the same call may work later (e.g. the disk was full). */
+  constructor(public code: 'BAD_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'UNAVAILABLE' | 'INTERNAL', message: string) {
     super(message);
     this.name = 'ApiError';
   }

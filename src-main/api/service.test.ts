@@ -83,7 +83,7 @@ describe('api service', () => {
     const to = path.join(base, 'export');
     const { jobId } = (await svc.call('export.start', { projectId: prj.id, to, mode: 'copy', includeOod: true })) as MethodResults['export.start'];
     await vi_waitFor(() => events.some((e) => e.type === 'export.done'));
-    expect(events.find((e) => e.type === 'export.done')).toEqual({ type: 'export.done', jobId, ok: true, dir: to });
+    expect(events.find((e) => e.type === 'export.done')).toMatchObject({ type: 'export.done', jobId, ok: true, dir: to, summary: { mode: 'copy', manifestRows: 12 } });
     expect(fs.readdirSync(path.join(to, '_ood')).length).toBeGreaterThanOrEqual(3);
   });
 

@@ -10,9 +10,13 @@ import {
 } from './contract';
 import { ApiError, type ApiService, type ImageFile, type ServiceOptions } from './service-types';
 import type { EngineEvent, TrainingHandle, TrainOptions, RunResult } from '../engine/types';
-import { Project, projectDir, readRecent, type Scanner, defaultScanner } from '../project/project';
-import { checkTarget, exportDataset, ExportError } from '../project/export';
-import { readRunJson, runEpochs, runSummary } from '../project/runs';
+import { Project, projectDir, projectIdFor, readRecent, type Scanner, defaultScanner } from '../project/project';
+import type { ScanOptions } from '../dataset/scan';
+import { checkExportNames, checkTarget, exportDataset, ExportError } from '../project/export';
+import { checkOutsideFolders } from '../util/output-guard';
+import { datasetIdentity, datasetMismatch, recordedIdentity } from '../engine/dataset-identity';
+import { readRunJson, runEpochs, runSummary, writeRunMeta } from '../project/runs';
+import { createRequire } from 'node:module';
 import { appRoot, sampleDatasetDir } from '../paths';
 import { DECISIONS_JSON } from '../run-format';
 import { insightsHandlers } from '../insights/handlers';
@@ -32,6 +36,26 @@ const MIME: Record<string, string> = {
   '.tif': 'image/tiff', '.tiff': 'image/tiff', '.avif': 'image/avif', '.bmp': 'image/bmp',
 };
 
+/**
+ * Which training backends load here. The native tensorflow packages are optional dependencies
+ * that are often missing: offering them would only produce a failed run.
+ */
+function backendAvailability(): { available: string[]; unavailable: { name: string; why: string }[] } {
+  const req = createRequire(path.join(appRoot(), 'package.json'));
+  const has = (pkg: string): boolean => { try { req.resolve(pkg); return true; } catch { return false; } };
+  const available = ['auto'];
+  const unavailable: { name: string; why: string }[] = [];
+  if (has('@tensorflow/tfjs-node-gpu') || has('@tensorflow/tfjs-node')) available.push('tensorflow');
+  else unavailable.push({ name: 'tensorflow', why: 'not installed (the optional @tensorflow/tfjs-node package did not install here)' });
+  // installed is all this says: whether a GPU adapter answers is found out when a run starts (backend event)
+  if (has('webgpu') && has('@tensorflow/tfjs-backend-webgpu')) available.push('webgpu');
+  else unavailable.push({ name: 'webgpu', why: 'not installed (the webgpu / @tensorflow/tfjs-backend-webgpu packages are missing)' });
+  if (has('@tensorflow/tfjs-backend-wasm')) available.push('wasm');
+  else unavailable.push({ name: 'wasm', why: 'not installed (@tensorflow/tfjs-backend-wasm is missing)' });
+  available.push('cpu');
+  return { available, unavailable };
+}
+
 function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   if (e instanceof ZodError) {
@@ -40,7 +64,9 @@ function toApiError(e: unknown): ApiError {
   }
   const err = e as Error & { code?: string };
   const msg = String(err?.message ?? e).split('\n')[0];
-  if (err?.name === 'DatasetError' || err instanceof ExportError) return new ApiError('BAD_INPUT', msg);
+  if (err?.name === 'DatasetError' || err?.name === 'OutputRefused' || err instanceof ExportError) return new ApiError('BAD_INPUT', msg);
+  if (err?.name === 'ProjectReadOnlyError' || err?.name === 'JournalReadOnlyError') return new ApiError('CONFLICT', msg);
+  if (err?.name === 'JournalWriteError') return new ApiError('UNAVAILABLE', msg);
   if (err instanceof RangeError) return new ApiError('NOT_FOUND', msg);
   if (err?.code === 'ENOENT') return new ApiError('NOT_FOUND', msg);
   return new ApiError('INTERNAL', msg);
@@ -72,8 +98,11 @@ export function createService(opts: CreateServiceOptions): ApiService {
   let version = '0.0.0';
   try { version = JSON.parse(fs.readFileSync(path.join(appRoot(), 'package.json'), 'utf8')).version ?? version; } catch { /* keep default */ }
 
-  async function openPath(p: string): Promise<Project> {
-    const prj = await Project.open(p, opts.dataDir, scanner);
+  /** Scans in flight (projects.open), so projects.cancelOpen can stop them. */
+  const scansInFlight = new Map<AbortController, string>();
+
+  async function openPath(p: string, scan?: ScanOptions): Promise<Project> {
+    const prj = await Project.open(p, opts.dataDir, scanner, scan ? { scan } : {});
     const old = projects.get(prj.id);
     if (old && old !== prj) {
       // Reopen: keep the live training state, release the old journal handle.
@@ -89,7 +118,10 @@ export function createService(opts: CreateServiceOptions): ApiService {
   /** An open project, or one opened before (project.json remembers its folder), e.g. after a restart. */
   async function project(id: string): Promise<Project> {
     const p = projects.get(id);
-    if (p) return p;
+    if (p) {
+      if (p.sync()) decisionsEvent(p); // read-only: the other writer's news, or the lock it left
+      return p;
+    }
     if (!/^[a-z0-9-]+$/.test(id)) throw new ApiError('NOT_FOUND', `no project "${id}"`);
     let root: string;
     try { root = JSON.parse(fs.readFileSync(path.join(projectDir(opts.dataDir, id), 'project.json'), 'utf8')).root; } catch {
@@ -128,22 +160,25 @@ export function createService(opts: CreateServiceOptions): ApiService {
     } catch (e) {
       throw new ApiError('INTERNAL', `training engine unavailable: ${(e as Error).message.split('\n')[0]}`);
     }
-    const epochs = train.epochs ?? 0;
-    const live: Partial<RunSummary> = { state: 'running', epochsDone: 0 };
+    // A resumed run continues from its checkpoint: its epoch counts come from run.json, not zero.
+    const before = train.resume ? runSummary(out, runId) : null;
+    const epochs = train.epochs ?? before?.epochsTotal ?? 0;
+    const live: Partial<RunSummary> = { state: 'running', epochsDone: before?.epochsDone ?? 0, ...(epochs ? { epochsTotal: epochs } : {}) };
     project.live.set(runId, live);
     const onEvent = (e: EngineEvent): void => {
       const ev: ApiEvent | null =
         e.type === 'step' ? { type: 'train.progress', runId, epoch: e.epoch, epochs: e.epochs, step: e.step, steps: e.steps, loss: e.loss, imagesPerSec: e.imagesPerSec, etaSeconds: e.etaSeconds, phase: 'train' }
-        : e.type === 'phase' ? { type: 'train.progress', runId, epoch: 0, epochs, step: e.done, steps: e.total, loss: 0, imagesPerSec: 0, etaSeconds: null, phase: e.phase }
+        : e.type === 'phase' ? { type: 'train.progress', runId, epoch: live.epochsDone ?? 0, epochs: live.epochsTotal ?? epochs, step: e.done, steps: e.total, loss: 0, imagesPerSec: 0, etaSeconds: null, phase: e.phase }
         : e.type === 'epoch' ? { type: 'train.epoch', runId, stats: e.stats }
         : null;
       if (e.type === 'epoch') live.epochsDone = e.stats.epoch + 1;
+      if (e.type === 'step' && e.epochs) live.epochsTotal = e.epochs;
       if (e.type === 'backend') live.backend = e.name;
       if (ev) opts.emit(ev);
     };
     let handle: TrainingHandle;
     try {
-      handle = engine.startTraining({ dataset: project.root, out, cacheDir: opts.cacheDir, ...train }, onEvent);
+      handle = engine.startTraining({ dataset: project.root, out, cacheDir: opts.cacheDir, ...train }, onEvent, undefined, { spawn: opts.spawnJob });
     } catch (e) {
       project.live.delete(runId);
       throw toApiError(e);
@@ -168,19 +203,36 @@ export function createService(opts: CreateServiceOptions): ApiService {
   }
 
   function trainOptions(c: TrainConfig): Omit<TrainOptions, 'dataset' | 'out'> {
-    return { method: c.method, epochs: c.epochs, batchSize: c.batchSize, imageSize: c.imageSize, backend: c.backend, seed: c.seed, arch: c.arch, sampling: c.sampling, pretrain: c.pretrain };
+    return { method: c.method, epochs: c.epochs, batchSize: c.batchSize, imageSize: c.imageSize, backend: c.backend, seed: c.seed, arch: c.arch, sampling: c.sampling, pretrain: c.pretrain, statusRule: c.statusRule,
+      ...(c.pretrained || c.initRun ? { freezeBackbone: c.freezeBackbone ?? false } : {}), ...(c.pretrained ? { pretrained: c.pretrained } : {}) };
   }
 
   const handlers: Handlers = {
     'app.info': () => ({
       version, mode: opts.mode,
       sampleDataset: fs.existsSync(sampleDatasetDir()) ? sampleDatasetDir() : null,
-      backends: ['auto', 'tensorflow', 'wasm', 'cpu'],
+      backends: backendAvailability().available,
+      unavailableBackends: backendAvailability().unavailable,
     }),
     'projects.recent': () => readRecent(opts.dataDir),
     'projects.open': async ({ path: p }) => {
       if (!path.isAbsolute(p)) throw new ApiError('BAD_INPUT', `"${p}" is not an absolute path: give the full path of the dataset folder`);
-      return (await openPath(p)).summary();
+      // The scan reports what it has found and stops when projects.cancelOpen asks (a huge or wrong folder).
+      const ac = new AbortController();
+      scansInFlight.set(ac, path.resolve(p));
+      const projectId = projectIdFor(path.resolve(p));
+      try {
+        return (await openPath(p, {
+          signal: ac.signal,
+          onWalk: (files) => opts.emit({ type: 'scan.progress', projectId, path: p, done: files, total: 0 }),
+          onProgress: (done, total) => opts.emit({ type: 'scan.progress', projectId, path: p, done, total }),
+        })).summary();
+      } finally { scansInFlight.delete(ac); }
+    },
+    'projects.cancelOpen': ({ path: p }) => {
+      let cancelled = 0;
+      for (const [ac, where] of scansInFlight) if (where === path.resolve(p)) { ac.abort(); cancelled++; }
+      return { cancelled };
     },
     'projects.get': async ({ projectId }) => (await project(projectId)).summary(),
     'projects.setActiveRun': async ({ projectId, runId }) => {
@@ -193,14 +245,24 @@ export function createService(opts: CreateServiceOptions): ApiService {
     'train.start': async ({ projectId, config }) => {
       const p = await project(projectId);
       const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${config.method}-${crypto.randomBytes(2).toString('hex')}`;
+      // The app's runs folder lives in its data folder; refuse when that sits inside (or above) the dataset.
+      checkOutsideFolders(path.join(p.runsRoot, runId), [{ path: p.root, what: 'dataset' }], 'run folder');
       const extra = config.useDecisions ? p.decisionsForTraining() : {};
+      // "Start from: an earlier run": that run's folder (its encoder, arch and image size; --init)
+      const initDir = config.initRun ? p.runDir(config.initRun) : null;
+      if (config.initRun && !initDir) throw new ApiError('NOT_FOUND', `no run "${config.initRun}" in project ${projectId} to start from`);
+      const avail = backendAvailability();
+      const missing = avail.unavailable.find((b) => b.name === config.backend);
+      if (missing) throw new ApiError('BAD_INPUT', `the ${missing.name} backend is ${missing.why}; choose auto, ${avail.available.filter((b) => b !== 'auto').join(' or ')}`);
       if (config.useDecisions) {
         // Kept beside the run so a resume trains with the same human decisions.
         const dir = path.join(p.runsRoot, runId);
         fs.mkdirSync(dir, { recursive: true });
         fs.writeFileSync(path.join(dir, DECISIONS_JSON), JSON.stringify(extra));
       }
-      await startEngine(p, runId, { ...trainOptions(config), ...extra });
+      await startEngine(p, runId, { ...trainOptions(config), ...extra, ...(initDir ? { init: initDir } : {}) });
+      // After the engine accepted the run: a refused start must not leave a folder behind.
+      writeRunMeta(path.join(p.runsRoot, runId), { preset: config.preset });
       return { runId };
     },
     'train.stop': ({ runId }) => {
@@ -213,12 +275,35 @@ export function createService(opts: CreateServiceOptions): ApiService {
       if (training.has(runId)) throw new ApiError('CONFLICT', `run "${runId}" is already training`);
       const { project: p, dir } = findRun(runId);
       if (path.dirname(dir) !== p.runsRoot) throw new ApiError('BAD_INPUT', `run "${runId}" is outside the project's runs folder; resume it with the CLI`);
+      // Files added or removed since the checkpoint: its sample indices no longer fit; say so before starting.
+      const was = recordedIdentity(dir);
+      const why = was && datasetMismatch(dir, was, datasetIdentity(p.scan.root, p.scan.classes, p.scan.samples));
+      if (why) throw new ApiError('BAD_INPUT', why);
       // The engine takes the configuration from its checkpoint; decisions come from our side file.
       const cfg = (readRunJson(dir)?.config ?? {}) as Partial<TrainOptions>;
       let dec: Pick<TrainOptions, 'fixedLabels' | 'excluded'> = {};
       try { dec = JSON.parse(fs.readFileSync(path.join(dir, DECISIONS_JSON), 'utf8')); } catch { /* trained without decisions */ }
       await startEngine(p, runId, { method: cfg.method === 'ce' ? 'ce' : 'mopro', backend: 'auto', ...dec, resume: true });
       return { runId };
+    },
+    'runs.delete': async ({ projectId, runId }) => {
+      const p = await project(projectId);
+      if (training.has(runId)) throw new ApiError('CONFLICT', `run "${runId}" is training: stop it before deleting it`);
+      const dir = p.runDir(runId);
+      if (!dir) throw new ApiError('NOT_FOUND', `no run "${runId}" in project ${projectId}`);
+      // Only folders the app created under its runs folder; a run opened from elsewhere is not ours to delete.
+      if (path.dirname(dir) !== p.runsRoot) throw new ApiError('FORBIDDEN', `run "${runId}" lives outside the app's runs folder (${dir}); delete it there yourself`);
+      fs.rmSync(dir, { recursive: true, force: true });
+      p.live.delete(runId);
+      p.dropRun(runId);
+      return p.summary();
+    },
+    'runs.rename': async ({ projectId, runId, name }) => {
+      const p = await project(projectId);
+      const dir = p.runDir(runId);
+      if (!dir) throw new ApiError('NOT_FOUND', `no run "${runId}" in project ${projectId}`);
+      writeRunMeta(dir, { name: name.trim() || undefined });
+      return p.summary();
     },
     'runs.get': ({ runId }) => {
       const { project: p, dir } = findRun(runId);
@@ -263,11 +348,12 @@ export function createService(opts: CreateServiceOptions): ApiService {
       checkTarget(to, p.root); // refuse before answering, so the dialog shows the reason
       const jobId = crypto.randomBytes(6).toString('hex');
       const rows = p.exportRows();
+      checkExportNames(rows, mode, includeOod); // a class folder named like the manifest or _ood/: refused before any copy
       void exportDataset({
         rows, datasetRoot: p.root, to, mode, includeOod,
         onProgress: (done, total) => opts.emit({ type: 'export.progress', jobId, done, total }),
       }).then(
-        (r) => opts.emit({ type: 'export.done', jobId, ok: true, dir: r.dir }),
+        (r) => opts.emit({ type: 'export.done', jobId, ok: true, dir: r.dir, summary: r.summary }),
         (e) => opts.emit({ type: 'export.done', jobId, ok: false, error: String((e as Error).message ?? e).split('\n')[0], dir: to }),
       );
       return { jobId };

@@ -7,7 +7,7 @@ import { ApiError, type ApiService } from '../api/service-types';
 import { CH, type AppCommand, type IpcReply } from './ipc-channels';
 import { isTrustedUrl } from './security';
 
-const CODES: ReadonlySet<ApiErrorShape['code']> = new Set(['BAD_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'INTERNAL']);
+const CODES: ReadonlySet<ApiErrorShape['code']> = new Set(['BAD_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'UNAVAILABLE', 'INTERNAL']);
 
 export function isMethodName(name: unknown): name is MethodName {
   // Object.hasOwn, not `in`: 'constructor', '__proto__', 'toString' must not pass.

@@ -3,13 +3,14 @@
 // menu, training-guard); this file only connects them to Electron.
 import fs from 'node:fs';
 import path from 'node:path';
-import { app, BrowserWindow, dialog, Menu, Notification, protocol, screen, session, shell } from 'electron';
+import { app, BrowserWindow, dialog, Menu, Notification, protocol, screen, session, shell, utilityProcess } from 'electron';
 import type { ApiEvent, MethodResults } from '../../src-shared/contract';
 import { createService } from '../api/service';
 import type { ApiService } from '../api/service-types';
 import { appDataDir, appRoot, cacheDir } from '../paths';
 import { registerIpc, sendCommand, sendEvent } from './ipc';
 import type { AppCommand } from './ipc-channels';
+import { utilityProcessSpawner } from './engine-process';
 import { buildMenuTemplate } from './menu';
 import { createAppFileHandler, createImageHandler } from './protocol';
 import {
@@ -193,7 +194,7 @@ async function start(): Promise<void> {
   const csp = contentSecurityPolicy({ devServerUrl });
   const origins = trustedOrigins(devServerUrl);
 
-  service = createService({ mode: 'electron', dataDir: appDataDir(), cacheDir: cacheDir(), emit });
+  service = createService({ mode: 'electron', dataDir: appDataDir(), cacheDir: cacheDir(), emit, spawnJob: utilityProcessSpawner(utilityProcess) });
   const svc = service;
 
   hardenSession(session.defaultSession, csp, origins);

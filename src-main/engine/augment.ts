@@ -3,6 +3,7 @@
 // (normalisation happens in the trainer).
 //   weak:   RandomResizedCrop(scale 0.2..1, ratio 3/4..4/3) + horizontal flip
 //   strong: weak-style crop + flip + RandomGrayscale(p 0.2) + ColorJitter(0.4, 0.4, 0.4, 0.4)
+//           (hue 0.4 = a shift of up to +-0.4 of the hue circle, in HSV as torchvision does);
 //           on 1-channel data the colour ops (grayscale, saturation, hue) are skipped; brightness and
 //           contrast still apply. Jitter ops run in a fixed order (torchvision shuffles them).
 import * as tf from '@tensorflow/tfjs';
@@ -52,8 +53,9 @@ export function strongAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2, jitter =
     sat.push(rng.uniform(1 - jitter, 1 + jitter));
     gray.push(rng.next() < grayP ? 1 : 0);
   }
-  const hueShift: number[] = [];
-  for (let i = 0; i < B; i++) hueShift.push(rng.uniform(-jitter, jitter) * 0.5); // torchvision hue in [-0.5,0.5] of the circle
+  // torchvision ColorJitter(hue=h): hue_factor ~ U(-h, h), a shift of that fraction of the hue circle
+  const hues: number[] = [];
+  for (let i = 0; i < B; i++) hues.push(rng.uniform(-jitter, jitter));
   const cropped = cropBatch(x, rng, { ...DEFAULT_CROP, scale: [scaleMin, 1] });
   return tf.tidy(() => {
     let h: tf.Tensor4D = tf.mul(cropped, perSample(bright, B));
@@ -65,7 +67,7 @@ export function strongAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2, jitter =
     if (C === 3) {
       const g = tf.sum(tf.mul(h, tf.tensor1d([0.299, 0.587, 0.114])), 3, true);
       h = tf.add(tf.mul(h, perSample(sat, B)), tf.mul(g, tf.sub(1, perSample(sat, B))));
-      h = hueRotate(tf.clipByValue(h, 0, 1) as tf.Tensor4D, hueShift);
+      h = hueShift(tf.clipByValue(h, 0, 1) as tf.Tensor4D, hues);
       const g2 = tf.sum(tf.mul(h, tf.tensor1d([0.299, 0.587, 0.114])), 3, true);
       const gm = perSample(gray, B);
       h = tf.add(tf.mul(h, tf.sub(1, gm)), tf.mul(tf.tile(g2, [1, 1, 1, 3]), gm));
@@ -75,20 +77,29 @@ export function strongAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2, jitter =
   });
 }
 
-/** Hue rotation as a per-image 3x3 matrix in YIQ space (a close, differentiable-free stand-in for HSV hue shift). */
-function hueRotate(x: tf.Tensor4D, shifts: number[]): tf.Tensor4D {
-  const [B, H, W] = x.shape;
-  const mats: number[] = [];
-  for (const s of shifts) {
-    const th = s * 2 * Math.PI, c = Math.cos(th), sn = Math.sin(th);
-    // RGB->YIQ, rotate IQ, YIQ->RGB, composed
-    const T = [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]];
-    const Ti = [[1, 0.956, 0.621], [1, -0.272, -0.647], [1, -1.106, 1.703]];
-    const R = [[1, 0, 0], [0, c, -sn], [0, sn, c]];
-    const mul = (A: number[][], Bm: number[][]) => A.map((r) => Bm[0].map((_, j) => r.reduce((acc, v, k) => acc + v * Bm[k][j], 0)));
-    const M = mul(Ti, mul(R, T)); // out = M . rgb
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) mats.push(M[j][i]); // store as [in, out]
-  }
-  const m = tf.tensor3d(mats, [B, 3, 3]);
-  return tf.reshape(tf.matMul(tf.reshape(x, [B, H * W, 3]), m), [B, H, W, 3]) as tf.Tensor4D;
+/**
+ * torchvision adjust_hue: RGB -> HSV, H := (H + shift) mod 1 (shift as a fraction of the circle, one per
+ * image), back to RGB with S and V unchanged. Written as the closed form
+ * out_n = V - C * clamp(min(k_n, 4 - k_n), 0, 1), k_n = (n + 6H) mod 6, n = 5, 3, 1 for R, G, B; C = V - min.
+ * Input in [0, 1].
+ */
+export function hueShift(x: tf.Tensor4D, shifts: number[]): tf.Tensor4D {
+  const B = x.shape[0];
+  return tf.tidy(() => {
+    const [r, g, b] = tf.split(x, 3, 3);
+    const v = tf.maximum(tf.maximum(r, g), b), mn = tf.minimum(tf.minimum(r, g), b);
+    const c = tf.sub(v, mn);
+    const safeC = tf.where(tf.greater(c, 0), c, tf.onesLike(c));
+    // hue in sixths of the circle, 0..6
+    const hr = tf.mod(tf.div(tf.sub(g, b), safeC), 6);
+    const hg = tf.add(tf.div(tf.sub(b, r), safeC), 2);
+    const hb = tf.add(tf.div(tf.sub(r, g), safeC), 4);
+    let h6 = tf.where(tf.equal(v, r), hr, tf.where(tf.equal(v, g), hg, hb));
+    h6 = tf.mod(tf.add(h6, tf.mul(tf.tensor4d(shifts, [B, 1, 1, 1]), 6)), 6);
+    const chan = (n: number) => {
+      const k = tf.mod(tf.add(h6, n), 6);
+      return tf.sub(v, tf.mul(c, tf.clipByValue(tf.minimum(k, tf.sub(4, k)), 0, 1)));
+    };
+    return tf.concat([chan(5), chan(3), chan(1)], 3) as tf.Tensor4D;
+  });
 }

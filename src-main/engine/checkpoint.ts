@@ -3,9 +3,10 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CHECKPOINT_DIR } from '../run-format';
-import type { EpochStats } from '../api/contract';
+import { CHECKPOINT_DIR } from '../../src-shared/run-format';
+import type { EpochStats } from '../../src-shared/contract';
 import type { EngineConfig } from './config';
+import type { DatasetIdentity } from './dataset-identity';
 import type { Encoder } from './model';
 import { readStore, writeStore, type StoredArray } from './tensor-store';
 import type { Trainer } from './trainer';
@@ -16,9 +17,13 @@ function encoderArrays(prefix: string, e: Encoder): StoredArray[] {
   return [...[...e.params].map(([n, v]) => arr(`${prefix}/p/${n}`, v)), ...[...e.buffers].map(([n, v]) => arr(`${prefix}/b/${n}`, v))];
 }
 
-export interface CheckpointMeta { config: EngineConfig; epoch: number; step: number; rngState: number; queuePtr: number; history: EpochStats[]; wallSeconds: number; classSumLen: number }
+export interface CheckpointMeta {
+  config: EngineConfig; epoch: number; step: number; rngState: number; queuePtr: number; history: EpochStats[]; wallSeconds: number; classSumLen: number;
+  /** The dataset the run trains on (absent in checkpoints written before it was recorded). */
+  dataset?: DatasetIdentity;
+}
 
-export function saveCheckpoint(out: string, t: Trainer, history: EpochStats[], wallSeconds: number): void {
+export function saveCheckpoint(out: string, t: Trainer, history: EpochStats[], wallSeconds: number, dataset?: DatasetIdentity): void {
   const s = t.state;
   const arrays: StoredArray[] = [...encoderArrays('q', t.query)];
   if (t.key) arrays.push(...encoderArrays('k', t.key));
@@ -31,7 +36,7 @@ export function saveCheckpoint(out: string, t: Trainer, history: EpochStats[], w
     const hi = Float32Array.from(s.classSum), lo = Float32Array.from(s.classSum, (v, i) => v - hi[i]);
     arrays.push({ name: 'classSum', shape: [hi.length], data: hi }, { name: 'classSumLo', shape: [lo.length], data: lo });
   }
-  const meta: CheckpointMeta = { config: t.cfg, epoch: s.epoch, step: s.step, rngState: t.rng.state, queuePtr: t.queue?.ptr ?? 0, history, wallSeconds, classSumLen: s.classSum?.length ?? 0 };
+  const meta: CheckpointMeta = { config: t.cfg, epoch: s.epoch, step: s.step, rngState: t.rng.state, queuePtr: t.queue?.ptr ?? 0, history, wallSeconds, classSumLen: s.classSum?.length ?? 0, ...(dataset ? { dataset } : {}) };
   writeStore(path.join(out, CHECKPOINT_DIR), 'checkpoint', meta as unknown as Record<string, unknown>, arrays);
 }
 

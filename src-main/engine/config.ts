@@ -31,6 +31,12 @@ export interface EngineConfig {
   strongCropScaleMin: number; // strong (key) view crop scale lower bound (paper 0.2)
   sampling?: 'uniform' | 'balanced'; // epoch order: shuffle, or class-balanced draws (seed 002); absent = uniform
   fixedProtoWeight?: number; // weight of human-confirmed images in their class's prototype seed (absent = them alone)
+  /** --pretrained: where the starting weights came from (kept in the checkpoint so a resumed run keeps ImageNet normalisation) */
+  pretrained?: { source: string; sha256: string; arch: string; url?: string };
+  /** --freeze-backbone: only the heads train, on backbone features computed once */
+  freezeBackbone?: boolean;
+  /** --unfreeze-after N: with freezeBackbone, the whole network trains from this (0-based) epoch on */
+  unfreezeAfter?: number;
 }
 
 export interface ResolveInput {

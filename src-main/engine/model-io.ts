@@ -8,6 +8,7 @@ import { MODEL_DIR } from '../../src-shared/run-format';
 import { createEncoder, type Encoder } from './model';
 import { readStore, writeStore, type StoredArray } from './tensor-store';
 import type { OodBank } from './ood-score';
+import { isSafetensorsRun, loadSafetensorsRun, readSidecar, sidecarMeta } from './safetensors-run';
 
 export interface ModelMeta {
   format: 'mopro-studio-model/1';
@@ -34,6 +35,8 @@ export function saveModel(runDir: string, meta: ModelMeta, enc: Encoder, protos:
 }
 
 export function loadModel(runDir: string): { meta: ModelMeta; enc: Encoder; protos: Float32Array; bank?: OodBank } {
+  // a run trained elsewhere (the PyTorch DDP job) carries torchvision-layout safetensors instead of model.json
+  if (isSafetensorsRun(runDir)) return loadSafetensorsRun(runDir);
   const { meta, arrays } = readStore(path.join(runDir, MODEL_DIR), 'model');
   const m = meta as unknown as ModelMeta;
   if (m.format !== 'mopro-studio-model/1') throw new Error(`${path.join(runDir, MODEL_DIR, 'model.json')}: unknown model format; train again with this version`);
@@ -52,6 +55,7 @@ export function loadModel(runDir: string): { meta: ModelMeta; enc: Encoder; prot
 
 /** The model's meta only (no weights): arch, classes, image size, channels. */
 export function readModelMeta(runDir: string): ModelMeta {
+  if (isSafetensorsRun(runDir)) return sidecarMeta(readSidecar(runDir));
   const jf = path.join(runDir, MODEL_DIR, 'model.json');
   if (!fs.existsSync(jf)) throw new Error(`${jf} not found: ${runDir} is not a finished run folder (train it to the end first)`);
   const m = JSON.parse(fs.readFileSync(jf, 'utf8')) as ModelMeta;

@@ -16,6 +16,9 @@ export interface ArchSpec {
   block?: 'basic' | 'bottleneck';
   /** a DenseNet body (torchvision layout) after the stem instead of residual stages */
   dense?: DenseSpec;
+  /** pad every conv k//2 on each side and the stem pool 1, as torchvision does, instead of TF 'same' (which
+   *  at stride 2 on even sizes pads one pixel less on the top/left): torchvision weights need the same windows */
+  torchPad?: boolean;
   note: string;
 }
 
@@ -47,13 +50,13 @@ export const ARCHS: Record<string, ArchSpec> = {
   'resnet-micro': { stem: { ch: 16, k: 3, stride: 1, pool: false }, stages: [[32, 2, 1], [64, 2, 1]], note: 'stem 16, blocks 32/s2, 64/s2' },
   'resnet-s': { stem: { ch: 32, k: 3, stride: 1, pool: false }, stages: [[32, 1, 1], [64, 2, 1], [128, 2, 1]], note: 'stem 32, blocks 32, 64/s2, 128/s2 (the PyTorch reference net)' },
   'resnet-m': { stem: { ch: 32, k: 3, stride: 1, pool: false }, stages: [[64, 2, 2], [128, 2, 2]], note: 'stem 32, 2x64/s2, 2x128/s2' },
-  'resnet18': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 2], [128, 2, 2], [256, 2, 2], [512, 2, 2]], note: 'ResNet-18 for 224 px (GPU)' },
+  'resnet18': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 2], [128, 2, 2], [256, 2, 2], [512, 2, 2]], torchPad: true, note: 'ResNet-18 for 224 px (GPU)' },
   // torchvision layouts (backbones match torchvision's parameter counts exactly): for 224 px on a GPU
   // (tfjs-node-gpu); on wasm/cpu they are far too slow to train.
-  'resnet34': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 3], [128, 2, 4], [256, 2, 6], [512, 2, 3]], note: 'ResNet-34 for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
-  'resnet50': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 3], [128, 2, 4], [256, 2, 6], [512, 2, 3]], block: 'bottleneck', note: 'ResNet-50 (bottleneck v1.5, 2048-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
-  'resnet101': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 3], [128, 2, 4], [256, 2, 23], [512, 2, 3]], block: 'bottleneck', note: 'ResNet-101 (bottleneck v1.5, 2048-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
-  'densenet121': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [], dense: { growth: 32, bnSize: 4, blocks: [6, 12, 24, 16] }, note: 'DenseNet-121 (1024-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
+  'resnet34': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 3], [128, 2, 4], [256, 2, 6], [512, 2, 3]], torchPad: true, note: 'ResNet-34 for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
+  'resnet50': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 3], [128, 2, 4], [256, 2, 6], [512, 2, 3]], block: 'bottleneck', torchPad: true, note: 'ResNet-50 (bottleneck v1.5, 2048-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
+  'resnet101': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 3], [128, 2, 4], [256, 2, 23], [512, 2, 3]], block: 'bottleneck', torchPad: true, note: 'ResNet-101 (bottleneck v1.5, 2048-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
+  'densenet121': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [], dense: { growth: 32, bnSize: 4, blocks: [6, 12, 24, 16] }, torchPad: true, note: 'DenseNet-121 (1024-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
 };
 export const EMBED_DIM = 128;
 
@@ -171,8 +174,12 @@ export function forward(enc: Encoder, x: tf.Tensor4D, training: boolean, updateS
   const spec = ARCHS[enc.arch];
   const P = (n: string) => enc.params.get(n)!;
   // 'same' = PyTorch's k//2 padding at stride 1; at stride 2 on even sizes TF pads one pixel less on the
-  // top/left (same output size and parameters, windows shifted by one pixel)
-  const conv = (h: tf.Tensor4D, name: string, stride: number) => tf.conv2d(h, P(`${name}/w`) as tf.Tensor4D, stride, 'same');
+  // top/left (same output size and parameters, windows shifted by one pixel), so the torchvision layouts pad
+  // explicitly (same output sizes for odd k as 'same': ceil(n / stride))
+  const conv = (h: tf.Tensor4D, name: string, stride: number) => {
+    const w = P(`${name}/w`) as tf.Tensor4D;
+    return tf.conv2d(h, w, stride, spec.torchPad ? (w.shape[0] - 1) / 2 : 'same');
+  };
   const bn = (h: tf.Tensor4D, name: string): tf.Tensor4D => {
     const gamma = P(`${name}/gamma`) as tf.Tensor1D, beta = P(`${name}/beta`) as tf.Tensor1D;
     const rm = enc.buffers.get(`${name}/mean`)!, rv = enc.buffers.get(`${name}/var`)!;
@@ -187,7 +194,7 @@ export function forward(enc: Encoder, x: tf.Tensor4D, training: boolean, updateS
     } : undefined);
   };
   let h = tf.relu(bn(conv(x, 'stem', spec.stem.stride), 'stem/bn'));
-  if (spec.stem.pool) h = tf.maxPool(h, 3, 2, 'same');
+  if (spec.stem.pool) h = tf.maxPool(h, 3, 2, spec.torchPad ? 1 : 'same');
   let ci = spec.stem.ch;
   if (spec.dense) {
     const d = spec.dense;
@@ -229,7 +236,15 @@ export function forward(enc: Encoder, x: tf.Tensor4D, training: boolean, updateS
       }
     });
   }
-  const feat = tf.mean(h, [1, 2]) as tf.Tensor2D;
+  return headsForward(enc, tf.mean(h, [1, 2]) as tf.Tensor2D);
+}
+
+/** Parameters of the classifier and projection heads (everything else is the backbone). */
+export function isHeadParam(name: string): boolean { return /^(cls|proj1|proj2)\//.test(name); }
+
+/** The classifier and projection heads on pooled backbone features (a frozen backbone's cached features). */
+export function headsForward(enc: Encoder, feat: tf.Tensor2D): ForwardOut {
+  const P = (n: string) => enc.params.get(n)!;
   const lin = (a: tf.Tensor2D, n: string) => tf.add(tf.matMul(a, P(`${n}/w`) as tf.Tensor2D), P(`${n}/b`)) as tf.Tensor2D;
   const logits = lin(feat, 'cls');
   const e = lin(tf.relu(lin(feat, 'proj1')), 'proj2');
@@ -257,10 +272,11 @@ export function cloneEncoder(enc: Encoder, trainable = false): Encoder {
   return { ...enc, params, buffers };
 }
 
-/** theta_k <- m theta_k + (1-m) theta_q for parameters only (mopro.md §1: BN buffers are not copied). */
-export function emaUpdate(key: Encoder, query: Encoder, m: number): void {
+/** theta_k <- m theta_k + (1-m) theta_q for parameters only (mopro.md §1: BN buffers are not copied).
+ *  `only` limits it to some parameters (a frozen backbone is equal in both encoders: nothing to average). */
+export function emaUpdate(key: Encoder, query: Encoder, m: number, only?: (name: string) => boolean): void {
   tf.tidy(() => {
-    for (const [n, k] of key.params) k.assign(tf.add(tf.mul(k, m), tf.mul(query.params.get(n)!, 1 - m)));
+    for (const [n, k] of key.params) if (!only || only(n)) k.assign(tf.add(tf.mul(k, m), tf.mul(query.params.get(n)!, 1 - m)));
   });
 }
 

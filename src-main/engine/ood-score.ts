@@ -12,6 +12,8 @@
 // neighbours share mostly one (its true) class label, even under heavy symmetric label noise.
 // Score = 1 - largest weighted share of one given label among the k nearest neighbours, weights
 // exp(cos/0.1); k = min(50, max(5, N / 2K)) so that small datasets still have same-class neighbours.
+// This is predict's score. The training run's final pass (final-pass.ts) uses the same neighbour shares in the
+// backbone's features, k = 50, scored by their normalised entropy (measurements in the engine README).
 import * as tf from '@tensorflow/tfjs';
 
 export const KNN_TEMP = 0.1;
@@ -46,10 +48,10 @@ export function knn(query: Float32Array, nq: number, bank: Float32Array, nb: num
   return { idx: out, sim };
 }
 
-/** 1 - (largest weighted share of one label among each row's neighbours), 0..1; weights exp(sim / temp)
- *  (temp = Infinity: plain counts). */
-export function labelImpurity(nbr: { idx: Int32Array; sim: Float32Array }, k: number, bankLabels: ArrayLike<number>, K: number, temp = KNN_TEMP): Float32Array {
-  const n = nbr.idx.length / k, out = new Float32Array(n), h = new Float64Array(K);
+/** n x K: weighted share of each given label among each row's neighbours (rows sum to 1; all 0 without
+ *  neighbours); weights exp(sim / temp) (temp = Infinity: plain counts). */
+export function neighbourShares(nbr: { idx: Int32Array; sim: Float32Array }, k: number, bankLabels: ArrayLike<number>, K: number, temp = KNN_TEMP): Float32Array {
+  const n = nbr.idx.length / k, out = new Float32Array(n * K), h = new Float64Array(K);
   for (let i = 0; i < n; i++) {
     h.fill(0);
     let z = 0;
@@ -59,9 +61,26 @@ export function labelImpurity(nbr: { idx: Int32Array; sim: Float32Array }, k: nu
       const w = Number.isFinite(temp) ? Math.exp((nbr.sim[i * k + j] - 1) / temp) : 1;
       h[bankLabels[b]] += w; z += w;
     }
-    out[i] = z ? 1 - Math.max(...h) / z : 0;
+    if (z) for (let c = 0; c < K; c++) out[i * K + c] = h[c] / z;
   }
   return out;
+}
+
+/** 1 - (largest share of one label) per row of neighbourShares, 0..1 (0 for a row without neighbours). */
+export function impurityOfShares(shares: Float32Array, K: number): Float32Array {
+  const n = shares.length / K, out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let mx = 0, z = 0;
+    for (let c = 0; c < K; c++) { const v = shares[i * K + c]; z += v; if (v > mx) mx = v; }
+    out[i] = z ? 1 - mx : 0;
+  }
+  return out;
+}
+
+/** 1 - (largest weighted share of one label among each row's neighbours), 0..1; weights exp(sim / temp)
+ *  (temp = Infinity: plain counts). */
+export function labelImpurity(nbr: { idx: Int32Array; sim: Float32Array }, k: number, bankLabels: ArrayLike<number>, K: number, temp = KNN_TEMP): Float32Array {
+  return impurityOfShares(neighbourShares(nbr, k, bankLabels, K, temp), K);
 }
 
 /** (1 - max_k cos(v, c_k)) / 2, 0..1 */

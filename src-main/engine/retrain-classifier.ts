@@ -106,7 +106,7 @@ export async function retrainClassifier(o: RetrainOptions, emit: (e: EngineEvent
       fs.copyFileSync(decisions, path.join(out, DECISIONS_JSON));
     }
     emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
-    const res = judge({ logits, emb: f0.emb }, given, K, { method: meta.method, protos, tau: meta.tau, alpha: meta.alpha, threshold: meta.threshold, oodScore: meta.oodScore }, fixed, excluded);
+    const res = judge({ logits, emb: f0.emb, feat: f0.feat }, given, K, { method: meta.method, protos, tau: meta.tau, alpha: meta.alpha, threshold: meta.threshold, oodScore: meta.oodScore }, fixed, excluded);
     fs.mkdirSync(out, { recursive: true });
     res.counts = writeRunArrays(out, rows.map((r) => ({ rel: r.path, label: r.given_label })), meta.classes, res, f0.emb, logits);
     saveModel(out, meta, enc, res.protos, res.bank);
@@ -114,6 +114,7 @@ export async function retrainClassifier(o: RetrainOptions, emit: (e: EngineEvent
       perClass: { before, after }, losses, views: 'image and its mirror, drawn per sample (features precomputed: encoder frozen)' };
     writeAtomicSync(path.join(out, RUN_JSON), JSON.stringify({
       ...rj, out, state: 'done', createdAt: new Date().toISOString(), parent: run, crt, counts: res.counts,
+      statusRule: res.rule, suggestions: { trusted: res.rule.trusted, reason: res.rule.reason, advice: res.rule.advice },
       adaptations: [...(rj.adaptations ?? []), `classifier re-trained (cRT) on ${n} cleaned samples from ${run}`],
     }, null, 2));
     emit({ type: 'phase', phase: 'writing', done: 1, total: 1 });

@@ -2,9 +2,9 @@
 // Side effects are limited to tf variables and the trainer's own state; files are written elsewhere.
 import * as tf from '@tensorflow/tfjs';
 import type { EngineConfig } from './config';
-import { cloneEncoder, createEncoder, disposeEncoder, emaUpdate, EMBED_DIM, forward, type Encoder } from './model';
+import { cloneEncoder, createEncoder, disposeEncoder, emaUpdate, EMBED_DIM, forward, headsForward, isHeadParam, type Encoder, type ForwardOut } from './model';
 import { ceLoss, instanceLoss, protoLogits, protoLoss } from './losses';
-import { cleanRule } from './noise-cleaning';
+import { cleanRuleTensor } from './clean-rule-tensor';
 import { classMeanPrototypes, updatePrototypes } from './prototypes';
 import { InstanceQueue } from './queue';
 import { Rng } from './rng';
@@ -21,6 +21,10 @@ export interface TrainData {
   trainIdx: Int32Array; // samples used for training (excluded/undecodable left out)
   numClasses: number;
 }
+
+/** --freeze-backbone: pooled backbone features per view (N x dim each; view 0 = the image, 1 = its mirror),
+ *  fed to the heads standardised with mean / std when given (frozen-features.ts foldStandardiser). */
+export interface FrozenFeatures { views: Float32Array[]; dim: number; mean?: Float32Array; std?: Float32Array }
 
 export interface StepInfo { loss: number; lossCe: number; lossIns: number; lossPro: number; relabeled: number; ood: number; n: number }
 
@@ -44,6 +48,8 @@ export class Trainer {
   readonly mean: number[]; readonly std: number[];
   private readonly K: number;
   readonly stepsPerEpoch: number;
+  /** set: the backbone is frozen and only the heads train, on these precomputed features */
+  frozen: FrozenFeatures | null = null;
 
   constructor(readonly cfg: EngineConfig, readonly data: TrainData, norm: { mean: number[]; std: number[] }) {
     this.K = data.numClasses;
@@ -72,6 +78,18 @@ export class Trainer {
 
   normalise(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => tf.div(tf.sub(x, tf.tensor1d(this.mean)), tf.tensor1d(this.std)) as tf.Tensor4D);
+  }
+
+  /** Frozen backbone: each row's features from a view drawn per sample (the only augmentation left). */
+  private featBatch(idx: Int32Array): tf.Tensor2D {
+    const { views, dim, mean, std } = this.frozen!;
+    const buf = new Float32Array(idx.length * dim);
+    for (let i = 0; i < idx.length; i++) {
+      const v = views[Math.min(views.length - 1, Math.floor(this.rng.next() * views.length))];
+      buf.set(v.subarray(idx[i] * dim, (idx[i] + 1) * dim), i * dim);
+      if (mean && std) for (let t = 0; t < dim; t++) buf[i * dim + t] = (buf[i * dim + t] - mean[t]) / std[t];
+    }
+    return tf.tensor2d(buf, [idx.length, dim]);
   }
 
   /** Pixels of the given rows as a normalised float batch (no augmentation): final pass, predict. */
@@ -120,8 +138,10 @@ export class Trainer {
     return classCounts(this.state.perm!, this.data.labels, this.K);
   }
 
-  /** One optimisation step (mopro.md §3 order); advances state.step / state.epoch. */
-  step(): StepInfo {
+  /** One optimisation step (mopro.md §3 order); advances state.step / state.epoch. Reads back from the
+   *  backend once, after the update (embeddings, keys, the cleaning decision, the losses), so a GPU is not
+   *  stalled mid-step and webgpu, which only reads asynchronously, can train. */
+  async step(): Promise<StepInfo> {
     this.beginEpoch();
     const c = this.cfg, K = this.K, B = c.batchSize, d = EMBED_DIM;
     const epoch = this.state.epoch;
@@ -133,54 +153,73 @@ export class Trainer {
     let embArr: Float32Array = new Float32Array(0), keysArr: Float32Array = new Float32Array(0);
     let label: Int32Array = given, clean: boolean[] = Array(idx.length).fill(true);
     const mopro = c.method === 'mopro';
-    tf.tidy(() => {
-      const raw = this.batch(idx);
-      const weak = this.normalise(weakAugment(raw, this.rng, c.cropScaleMin));
+    const cleaning = mopro && epoch >= c.cleanStartEpoch && epoch >= c.protoStartEpoch;
+    const kept: tf.Tensor[] = []; // made inside variableGrads' scope, read after it
+    const readBack = tf.tidy(() => {
+      const frozen = this.frozen;
+      const raw = frozen ? null : this.batch(idx);
+      const weakF = frozen ? this.featBatch(idx) : null;
+      const weak = raw ? this.normalise(weakAugment(raw, this.rng, c.cropScaleMin)) : null;
+      const queryForward = (): ForwardOut => (weakF ? headsForward(this.query, weakF) : forward(this.query, weak!, true));
       let keys: tf.Tensor2D | null = null;
       if (mopro) {
-        const strong = this.normalise(strongAugment(raw, this.rng, c.strongCropScaleMin));
         // (2) EMA of the key encoder before its forward; its BN runs in train mode on its own statistics
-        emaUpdate(this.key!, this.query, c.keyMomentum);
-        keys = forward(this.key!, strong, true).emb;
-        keysArr = keys.dataSync() as Float32Array;
+        // (frozen backbone: only the heads move, so only they are averaged; the key sees another drawn view)
+        emaUpdate(this.key!, this.query, c.keyMomentum, frozen ? isHeadParam : undefined);
+        keys = frozen ? headsForward(this.key!, this.featBatch(idx)).emb
+          : forward(this.key!, this.normalise(strongAugment(raw!, this.rng, c.strongCropScaleMin)), true).emb;
       }
       const queueT = mopro ? tf.tensor2d(this.queue!.data, [d, c.queueSize]) : null;
       const protosT = tf.tensor2d(this.protos, [K, d]);
       const useProto = mopro && epoch >= c.protoStartEpoch;
-      const varList = [...this.query.params.entries()].filter(([n]) => mopro || !n.startsWith('proj')).map(([, v]) => v);
+      const varList = [...this.query.params.entries()].filter(([n]) => (mopro || !n.startsWith('proj')) && (!frozen || isHeadParam(n))).map(([, v]) => v);
       const { grads } = tf.variableGrads(() => {
-        const o = forward(this.query, weak, true);
-        embArr = Float32Array.from(o.emb.dataSync());
+        const o = queryForward();
+        kept.push(tf.keep(o.emb));
         let pl: tf.Tensor2D | null = null;
         if (useProto) pl = protoLogits(o.emb, protosT, c.tau);
-        if (mopro && epoch >= c.cleanStartEpoch && pl) {
-          const p = tf.softmax(o.logits).dataSync() as Float32Array, s = tf.softmax(pl).dataSync() as Float32Array;
-          const r = cleanRule(p, s, given, K, c.alpha, c.threshold, fixed);
-          label = r.label; clean = r.clean;
-          info.relabeled = r.status.filter((x) => x === 'relabeled').length;
-          info.ood = r.status.filter((x) => x === 'ood').length;
+        let labelT: tf.Tensor1D = tf.tensor1d(given, 'int32'), maskT: tf.Tensor1D = tf.ones([idx.length]);
+        if (cleaning && pl) {
+          const dec = cleanRuleTensor(o.logits, pl, labelT, tf.tensor1d(fixed.map((f) => (f ? 1 : 0))), K, c.alpha, c.threshold);
+          kept.push(tf.keep(dec));
+          labelT = tf.cast(tf.squeeze(tf.slice(dec, [0, 0], [-1, 1]), [1]), 'int32');
+          maskT = tf.squeeze(tf.slice(dec, [0, 1], [-1, 1]), [1]);
         }
-        const labelT = tf.tensor1d(label, 'int32'), maskT = tf.tensor1d(clean.map((x) => (x ? 1 : 0)));
         const lce = ceLoss(o.logits, labelT, maskT);
-        let total: tf.Scalar = lce;
-        info.lossCe = lce.dataSync()[0];
+        let total: tf.Scalar = lce, lins: tf.Scalar = tf.scalar(0), lpro: tf.Scalar = tf.scalar(0);
         if (mopro) {
-          const lins = instanceLoss(o.emb, keys!, queueT!, c.tau);
-          info.lossIns = lins.dataSync()[0];
+          lins = instanceLoss(o.emb, keys!, queueT!, c.tau);
           total = tf.add(total, tf.mul(lins, c.wIns));
           if (useProto) {
-            const lpro = protoLoss(o.emb, protosT, labelT, maskT, c.tau);
-            info.lossPro = lpro.dataSync()[0];
+            lpro = protoLoss(o.emb, protosT, labelT, maskT, c.tau);
             total = tf.add(total, tf.mul(lpro, c.wPro));
           }
         }
-        info.loss = total.dataSync()[0];
+        kept.push(tf.keep(tf.stack([total, lce, lins, lpro])));
         return total;
       }, varList);
       const g = new Map<string, tf.Tensor>();
       for (const [n, v] of this.query.params) if (grads[v.name]) g.set(n, grads[v.name]);
       this.sgd.step(this.query.params, g, lr);
+      return tf.concat([...kept, ...(keys ? [keys] : [])].map((t) => t.flatten()));
     });
+    const all = await readBack.data() as Float32Array;
+    readBack.dispose();
+    for (const t of kept) t.dispose();
+    // layout: emb (B x d), [decision (B x 2)], losses (4), [keys (B x d)]
+    const n = idx.length;
+    let at = 0;
+    embArr = all.slice(at, at += n * d);
+    if (kept.length === 3) {
+      label = new Int32Array(n); clean = [];
+      for (let i = 0; i < n; i++) {
+        label[i] = Math.round(all[at + 2 * i]); clean.push(all[at + 2 * i + 1] > 0.5);
+        if (!clean[i]) info.ood++; else if (label[i] !== given[i]) info.relabeled++;
+      }
+      at += 2 * n;
+    }
+    [info.loss, info.lossCe, info.lossIns, info.lossPro] = all.slice(at, at += 4);
+    if (mopro) keysArr = all.slice(at, at += n * d);
     if (mopro) {
       // (6) prototypes: clean samples, corrected labels (all/original before cleaning starts)
       this.protos = updatePrototypes(this.protos, K, d, embArr, label, c.protoMomentum, clean);

@@ -8,7 +8,7 @@ export interface TrainOptions {
   epochs?: number; //        default per backend/size, see engine README section
   batchSize?: number;
   imageSize?: number;
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  backend: 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
   seed?: number;
   arch?: string;
   resume?: boolean; //       continue from out/checkpoint
@@ -26,12 +26,20 @@ export interface TrainOptions {
   pretrainEpochs?: number;
   /** Tiles per side for --pretrain permutation (default 2 below 48 px, else 3). */
   pretrainGrid?: number;
+  /** Start from torchvision-layout weights: a .safetensors file or a name (imagenet:resnet18, imagenet:resnet50). */
+  pretrained?: string;
+  /** Train only the heads on backbone features computed once (with --pretrained). */
+  freezeBackbone?: boolean;
+  /** With freezeBackbone: fine-tune the whole network after this many frozen epochs (for GPU users). */
+  unfreezeAfter?: number;
+  /** samples.csv status: 'best' (default, status-rule.ts) or the official offline rule of mopro.md §2. */
+  statusRule?: 'best' | 'official';
 }
 
 export type EngineEvent =
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'backend'; name: string; reason: string; skipped: { name: string; why: string }[] }
-  | { type: 'phase'; phase: 'scan' | 'decode' | 'pretrain' | 'train' | 'final-pass' | 'writing'; done: number; total: number }
+  | { type: 'phase'; phase: 'download' | 'scan' | 'decode' | 'features' | 'pretrain' | 'train' | 'final-pass' | 'writing'; done: number; total: number }
   | { type: 'step'; epoch: number; epochs: number; step: number; steps: number; loss: number; imagesPerSec: number; etaSeconds: number | null }
   | { type: 'epoch'; stats: EpochStats }
   | { type: 'checkpoint'; epoch: number };

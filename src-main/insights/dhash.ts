@@ -27,9 +27,28 @@ export function hamming(a: bigint, b: bigint): number {
   return n;
 }
 
+/** The image as 16x16 greyscale bytes, for the pixel check of near-identical pairs. */
+export async function greyThumb(file: string): Promise<Uint8Array> {
+  const { default: sharp } = await import('sharp');
+  return sharp(file, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
+    .rotate().greyscale().resize(16, 16, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+}
+
 /** dHash per file, remembered by path + mtime + size so a re-check costs a stat. */
 export class HashCache {
   private map = new Map<string, { key: string; hash: bigint | null }>();
+  private greys = new Map<string, { key: string; px: Uint8Array | null }>();
+  async grey(file: string): Promise<Uint8Array | null> {
+    let st: fs.Stats;
+    try { st = fs.statSync(file); } catch { return null; }
+    const key = `${st.mtimeMs}:${st.size}`;
+    const hit = this.greys.get(file);
+    if (hit && hit.key === key) return hit.px;
+    let px: Uint8Array | null = null;
+    try { px = await greyThumb(file); } catch { /* undecodable: the pair stays unverified */ }
+    this.greys.set(file, { key, px });
+    return px;
+  }
   async get(file: string): Promise<bigint | null> {
     let st: fs.Stats;
     try { st = fs.statSync(file); } catch { return null; }

@@ -48,6 +48,18 @@ class TopPairs {
 
 export interface DuplicateResult { pairs: DuplicatePair[]; exact: boolean }
 
+/**
+ * Mean absolute difference (0..255) of two equally sized greyscale thumbnails. Near-identical
+ * files (re-encoded, resized) stay within a few levels; two different photos of look-alike
+ * objects differ by far more, even when their embeddings and dHashes agree.
+ */
+export function pixelDiff(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length || a.length === 0) return 255;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
+  return s / a.length;
+}
+
 /** Runs the search to the end in one go (tests, the bench). */
 export function findDuplicates(emb: Float32Array, n: number, d: number, o: DuplicateOptions = {}): DuplicateResult {
   const it = duplicateSteps(emb, n, d, o);

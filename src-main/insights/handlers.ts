@@ -10,7 +10,7 @@ import { readSamples, readRunJson, runClasses, runEpochs, runSummary } from '../
 import { buildTable, type SampleTable } from '../project/table';
 import { classDeltas, classHealth } from './class-health';
 import { HashCache, hamming as hammingDistance } from './dhash';
-import { findDuplicatesAsync } from './duplicates';
+import { findDuplicatesAsync, pixelDiff } from './duplicates';
 import { pcaLayout, umapLayout, type Layout2D } from './layout';
 import { readRunArrays, type RunArrays } from './run-arrays';
 import { EMBEDDINGS_F32 } from '../run-format';
@@ -122,10 +122,10 @@ export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
       return { runId, ...healthOf(buildTable(readSamples(dir), classes), classes) };
     },
 
-    'insights.duplicates': async ({ projectId, threshold, maxPairs, maxHamming }) => {
+    'insights.duplicates': async ({ projectId, threshold, maxPairs, maxHamming, maxPixelDiff }) => {
       const { p, run } = await active(projectId);
       const c = cacheFor(run.dir, run.rows);
-      const key = `${threshold}:${maxPairs}:${maxHamming ?? '-'}`;
+      const key = `${threshold}:${maxPairs}:${maxHamming ?? '-'}:${maxPixelDiff ?? '-'}`;
       const cached = c.duplicates.get(key);
       if (cached) return cached;
       const t0 = performance.now();
@@ -148,10 +148,17 @@ export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
           hamming = hammingDistance(ha, hb);
           if (hamming > maxHamming) continue;
         }
-        pairs.push({ a: side(q.a), b: side(q.b), cosine: round(q.cosine), sameClass: t.given[q.a] === t.given[q.b], hamming });
+        let pd: number | null = null;
+        if (verify && maxPixelDiff !== undefined) {
+          const [ga, gb] = await Promise.all([hashes.grey(path.join(p.root, ...t.paths[q.a].split('/'))), hashes.grey(path.join(p.root, ...t.paths[q.b].split('/')))]);
+          if (ga === null || gb === null) continue;
+          pd = pixelDiff(ga, gb);
+          if (pd > maxPixelDiff) continue;
+        }
+        pairs.push({ a: side(q.a), b: side(q.b), cosine: round(q.cosine), sameClass: t.given[q.a] === t.given[q.b], hamming, pixelDiff: pd === null ? null : round(pd) });
       }
       const res: Duplicates = {
-        runId: run.id, threshold, exact: found.exact, maxHamming: maxHamming ?? null, candidates: live.length, truncated, pairs,
+        runId: run.id, threshold, exact: found.exact, maxHamming: maxHamming ?? null, maxPixelDiff: verify ? (maxPixelDiff ?? null) : null, candidates: live.length, truncated, pairs,
         seconds: round((performance.now() - t0) / 1000),
       };
       c.duplicates.set(key, res);

@@ -4,7 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { toCsv } from '../util/csv';
+import { isInside as inside, realish } from '../util/output-guard';
 import type { ExportRow } from './project';
+import { LABEL_SOURCES, type ExportSummary, type LabelSource } from '../../src-shared/contract';
 
 export const INCOMPLETE_MARKER = '.mopro-export-incomplete';
 export const OOD_DIR = '_ood';
@@ -25,25 +27,6 @@ export interface ExportOptions {
 export class ExportError extends Error {
   constructor(message: string) { super(message); this.name = 'ExportError'; }
 }
-
-/** Real path of `p`, or of its nearest existing ancestor joined with the rest. */
-function realish(p: string): string {
-  const rest: string[] = [];
-  let cur = path.resolve(p);
-  for (;;) {
-    try { return path.join(fs.realpathSync(cur), ...rest.reverse()); } catch {
-      const parent = path.dirname(cur);
-      if (parent === cur) return path.resolve(p);
-      rest.push(path.basename(cur));
-      cur = parent;
-    }
-  }
-}
-
-const inside = (parent: string, child: string): boolean => {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-};
 
 /** Throws ExportError (one line: what and the fix) when `to` is not a safe target. */
 export function checkTarget(to: string, datasetRoot: string): void {
@@ -85,7 +68,59 @@ export function safeDirName(label: string): string {
   return s || '_';
 }
 
-export interface ExportResult { dir: string; files: number; ood: number; manifest: string }
+export const MANIFEST = 'labels.csv';
+
+/**
+ * Throws ExportError, before anything is written, when a class's folder would collide with the manifest
+ * (a class named labels.csv), with the OOD folder (a class named _ood, when OOD images are exported) or
+ * with another class's folder (two labels that become the same safe folder name).
+ */
+export function checkExportNames(rows: readonly ExportRow[], mode: ExportMode, includeOod: boolean): void {
+  if (mode === 'manifest') return; // no class folders
+  const owner = new Map<string, string>();
+  for (const r of rows) {
+    if (r.finalLabel === null) continue;
+    const dir = safeDirName(r.finalLabel);
+    if (owner.get(dir) === r.finalLabel) continue;
+    const lower = dir.toLowerCase();
+    if (lower === MANIFEST) {
+      throw new ExportError(`class '${r.finalLabel}' would be written as the folder '${dir}', the manifest's name: rename that class folder in the dataset or override its label in Review, or export with --mode manifest; nothing was written`);
+    }
+    if (includeOod && lower === OOD_DIR) {
+      throw new ExportError(`class '${r.finalLabel}' would merge with the folder of out-of-distribution images '${OOD_DIR}/': export without --ood (OOD images), or rename that class folder or override its label in Review; nothing was written`);
+    }
+    const prev = owner.get(dir);
+    if (prev !== undefined && prev !== r.finalLabel) {
+      throw new ExportError(`classes '${prev}' and '${r.finalLabel}' would share the export folder '${dir}' (characters that are not allowed in folder names become '_'): rename one of them or override its label in Review; nothing was written`);
+    }
+    owner.set(dir, r.finalLabel);
+  }
+}
+
+export interface ExportResult { dir: string; files: number; ood: number; manifest: string; summary: ExportSummary }
+
+/** Per-class counts, how many labels are unreviewed model guesses, and what was left out. */
+export function summarizeExport(rows: readonly ExportRow[], mode: ExportMode, includeOod: boolean): ExportSummary {
+  const bySource = Object.fromEntries(LABEL_SOURCES.map((k) => [k, 0])) as Record<LabelSource, number>;
+  const classes = new Map<string, { label: string; count: number; unreviewed: number }>();
+  let ood = 0, duplicates = 0;
+  for (const r of rows) {
+    const src = (LABEL_SOURCES as readonly string[]).includes(r.source) ? (r.source as LabelSource) : 'model';
+    bySource[src]++;
+    if (src === 'duplicate') { duplicates++; continue; }
+    if (r.finalLabel === null) { ood++; continue; }
+    let c = classes.get(r.finalLabel);
+    if (!c) classes.set(r.finalLabel, (c = { label: r.finalLabel, count: 0, unreviewed: 0 }));
+    c.count++;
+    if (src === 'model') c.unreviewed++;
+  }
+  const copying = mode !== 'manifest';
+  const perClass = [...classes.values()].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+  return {
+    mode, files: copying ? perClass.reduce((n, c) => n + c.count, 0) + (includeOod ? ood : 0) : 0,
+    manifestRows: rows.length, perClass, ood, oodWritten: copying && includeOod ? ood : 0, duplicates, bySource,
+  };
+}
 
 /**
  * Creates `dir` one missing level at a time. Node 20's recursive mkdir never returns for some
@@ -105,6 +140,7 @@ function mkdirSteps(dir: string): void {
 
 export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
   checkTarget(o.to, o.datasetRoot);
+  checkExportNames(o.rows, o.mode, o.includeOod);
   const to = path.resolve(o.to);
   try {
     mkdirSteps(to);
@@ -118,7 +154,8 @@ export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
   }
 
   const copying = o.mode !== 'manifest';
-  const todo = copying ? o.rows.filter((r) => r.finalLabel !== null || o.includeOod) : [];
+  // Duplicates are never copied (not even to _ood/): labels.csv lists them with source `duplicate`.
+  const todo = copying ? o.rows.filter((r) => r.finalLabel !== null || (o.includeOod && r.source !== 'duplicate')) : [];
   const used = new Map<string, Set<string>>();
   let done = 0;
   let ood = 0;
@@ -131,7 +168,7 @@ export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
     const dir = path.join(to, dirName);
     let names = used.get(dirName);
     if (!names) {
-      names = new Set([INCOMPLETE_MARKER.toLowerCase(), 'labels.csv']);
+      names = new Set([INCOMPLETE_MARKER.toLowerCase(), MANIFEST]);
       used.set(dirName, names);
       fs.mkdirSync(dir); // one level under `to`, which we created and checked empty
     }
@@ -147,12 +184,12 @@ export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
     done++;
     if (done % 200 === 0 || done === total) o.onProgress?.(done, total);
   }
-  const manifest = path.join(to, 'labels.csv');
+  const manifest = path.join(to, MANIFEST);
   try {
     const csv = toCsv(LABELS_HEADER, o.rows.map((r) => [r.rel, r.given, r.finalLabel ?? '', r.source]));
     const fd = fs.openSync(manifest, 'wx');
     try { fs.writeSync(fd, csv); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
     fs.rmSync(path.join(to, INCOMPLETE_MARKER));
   } catch (e) { throw diskError(e, to, done, total); }
-  return { dir: to, files: done, ood, manifest };
+  return { dir: to, files: done, ood, manifest, summary: summarizeExport(o.rows, o.mode, o.includeOod) };
 }

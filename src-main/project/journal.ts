@@ -5,9 +5,20 @@
 //
 // Recovery: only newline-terminated lines count. A torn tail (crash mid-write) is cut off on open,
 // so later appends never glue onto garbage; a corrupt line in the middle is skipped with a warning.
+// An older version could leave a partial line with the next decision glued to it: the reader finds
+// that decision inside the line and keeps it.
+//
+// A failed append (disk full, I/O error) puts the file back exactly as it was (truncated to the
+// last good length), leaves memory unchanged and throws JournalWriteError, so nothing unsaved is
+// ever acknowledged and the next decision is written on a clean line end. Writes go to an explicit
+// offset (not O_APPEND), so even when that truncate fails too, the next append overwrites the
+// leftover bytes and cuts the file at its own end.
+//
+// A read-only journal (the project is open for writing in another process) never touches the
+// file: it replays complete lines and can catch up with what the writer appended since.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DecisionAction } from '../api/contract';
+import { DecisionAction } from '../../src-shared/contract';
 
 export type JournalLine =
   // fp[i]: "<bytes>:<mtime ms>" of paths[i] when decided, so a renamed file can be recognised.
@@ -25,6 +36,33 @@ interface Batch {
 
 export interface HistoryItem { at: string; action: DecisionAction }
 
+/** The file operations an append needs; tests inject failures through this. */
+export interface JournalIo {
+  writeSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  fsyncSync(fd: number): void;
+  ftruncateSync(fd: number, len: number): void;
+}
+
+export interface JournalOptions {
+  /** Replay only: the file is never written (a torn tail is left to its writer), every change is refused. */
+  readOnly?: boolean;
+  io?: JournalIo;
+}
+
+/** A decision that could not be saved; the journal on disk and in memory is as before the call. */
+export class JournalWriteError extends Error {
+  constructor(readonly file: string, readonly code: string, message: string) { super(message); this.name = 'JournalWriteError'; }
+}
+
+/** A change asked of a read-only journal. */
+export class JournalReadOnlyError extends Error {
+  constructor(message: string) { super(message); this.name = 'JournalReadOnlyError'; }
+}
+
+const WHAT_FAILED: Record<string, string> = {
+  ENOSPC: 'the disk is full', EDQUOT: 'the disk quota is used up', EIO: 'an I/O error', EROFS: 'the disk is read-only', EFBIG: 'the file is too large',
+};
+
 export interface JournalState {
   reviewed: number;
   canUndo: boolean;
@@ -35,44 +73,96 @@ export class Journal {
   /** path -> current decision ('restore' is stored as absence). */
   readonly decisions = new Map<string, DecisionAction>();
   private readonly history = new Map<string, HistoryItem[]>();
+  /** Lines replayed so far (for warnings' line numbers when catching up). */
+  private lines = 0;
   /** path -> file fingerprint at its latest decision. */
   private readonly fps = new Map<string, string>();
   private undoStack: Batch[] = [];
   private redoStack: Batch[] = [];
   private seq = 0;
   private fd: number | null = null;
+  /** Bytes of complete lines in the file (replayed, or appended and fsync'ed by us). */
+  private size = 0;
+  /** A failed append could not truncate its partial line away: the next append must cut the file at its own end. */
+  private dirtyTail = false;
+  readonly readOnly: boolean;
+  private readonly io: JournalIo;
   /** Bumped on every change, so query caches know when to drop results. */
   version = 0;
   readonly warnings: string[] = [];
 
-  private constructor(readonly file: string) {}
+  private constructor(readonly file: string, o: JournalOptions) {
+    this.readOnly = !!o.readOnly;
+    this.io = o.io ?? fs;
+  }
 
-  /** Opens (creating if needed) and replays the journal at `file`. */
-  static open(file: string): Journal {
-    const j = new Journal(file);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    let text = '';
-    try { text = fs.readFileSync(file, 'utf8'); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
-    const end = text.lastIndexOf('\n') + 1;
-    if (end < text.length) {
+  /** Opens (creating if needed, unless read-only) and replays the journal at `file`. */
+  static open(file: string, o: JournalOptions = {}): Journal {
+    const j = new Journal(file, o);
+    if (!j.readOnly) fs.mkdirSync(path.dirname(file), { recursive: true });
+    let buf = Buffer.alloc(0);
+    try { buf = fs.readFileSync(file); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    const end = buf.lastIndexOf(0x0a) + 1;
+    if (end < buf.length && !j.readOnly) {
       // Torn last line: drop it (it was never acknowledged: fsync happens after the full line).
-      j.warnings.push(`${file}: ignored an incomplete last line (${text.length - end} bytes) left by a crash`);
-      fs.truncateSync(file, Buffer.byteLength(text.slice(0, end), 'utf8'));
-      text = text.slice(0, end);
+      // A reader leaves it: the writer may be in the middle of that very line.
+      j.warnings.push(`${file}: ignored an incomplete last line (${buf.length - end} bytes) left by a crash`);
+      fs.truncateSync(file, end);
     }
-    let lineNo = 0;
+    j.replayText(buf.subarray(0, end).toString('utf8'), 0);
+    j.size = end;
+    if (!j.readOnly) j.fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    return j;
+  }
+
+  private replayText(text: string, firstLine: number): void {
+    let lineNo = firstLine;
     for (const raw of text.split('\n')) {
       lineNo++;
       if (!raw.trim()) continue;
-      let line: JournalLine;
+      let line: JournalLine | null = null;
       try { line = JSON.parse(raw) as JournalLine; } catch {
-        j.warnings.push(`${file}:${lineNo}: skipped a line that is not valid JSON`);
-        continue;
+        // An older version appended after a failed write without a line break: the entry glued
+        // to the end of the broken line is a real, acknowledged decision.
+        for (let at = raw.indexOf('{"seq":', 1); at > 0 && !line; at = raw.indexOf('{"seq":', at + 1)) {
+          try { line = JSON.parse(raw.slice(at)) as JournalLine; } catch { /* try the next start */ }
+        }
+        this.warnings.push(line
+          ? `${this.file}:${lineNo}: dropped an incomplete entry and kept the entry written after it on the same line`
+          : `${this.file}:${lineNo}: skipped a line that is not valid JSON`);
+        if (!line) continue;
       }
-      if (!j.replay(line)) j.warnings.push(`${file}:${lineNo}: skipped an entry that does not fit the journal`);
+      if (!this.replay(line)) this.warnings.push(`${this.file}:${lineNo}: skipped an entry that does not fit the journal`);
     }
-    j.fd = fs.openSync(file, 'a');
-    return j;
+    this.lines = lineNo - 1;
+  }
+
+  /**
+   * Read-only: replays what the writer appended since the last call (complete lines only).
+   * Returns true when anything changed, null when the file got shorter (the writer took back a line
+   * it could not save after we read it): then only a fresh open gives the truth.
+   */
+  catchUp(): boolean | null {
+    let fd: number;
+    try { fd = fs.openSync(this.file, 'r'); } catch { return false; }
+    try {
+      const total = fs.fstatSync(fd).size;
+      if (total < this.size) return null;
+      if (total === this.size) return false;
+      const buf = Buffer.alloc(total - this.size);
+      let got = 0;
+      while (got < buf.length) {
+        const n = fs.readSync(fd, buf, got, buf.length - got, this.size + got);
+        if (!n) break;
+        got += n;
+      }
+      const end = buf.subarray(0, got).lastIndexOf(0x0a) + 1;
+      if (!end) return false;
+      const v = this.version;
+      this.replayText(buf.subarray(0, end).toString('utf8'), this.lines);
+      this.size += end;
+      return this.version !== v;
+    } finally { fs.closeSync(fd); }
   }
 
   private replay(line: JournalLine): boolean {
@@ -131,11 +221,27 @@ export class Journal {
   }
 
   private append(line: JournalLine): void {
+    if (this.readOnly) throw new JournalReadOnlyError(`${this.file}: the journal is open read-only`);
     if (this.fd === null) throw new Error(`${this.file}: journal is closed`);
+    const fd = this.fd;
     const buf = Buffer.from(JSON.stringify(line) + '\n', 'utf8');
-    let off = 0;
-    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off);
-    fs.fsyncSync(this.fd);
+    const start = this.size;
+    try {
+      let off = 0;
+      while (off < buf.length) off += this.io.writeSync(fd, buf, off, buf.length - off, start + off);
+      if (this.dirtyTail) this.io.ftruncateSync(fd, start + buf.length);
+      this.io.fsyncSync(fd);
+    } catch (e) {
+      // Put the file back as it was, so the next decision starts on a clean line end.
+      try { this.io.ftruncateSync(fd, start); this.io.fsyncSync(fd); this.dirtyTail = false; } catch { this.dirtyTail = true; }
+      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+      const why = WHAT_FAILED[code] ?? String((e as Error).message ?? e).split('\n')[0];
+      throw new JournalWriteError(this.file, code,
+        `decision not saved: ${why} (${code}) writing ${this.file}; nothing was changed: free space or fix the disk, then try again`);
+    }
+    this.size = start + buf.length;
+    this.dirtyTail = false;
+    this.lines++;
   }
 
   private rememberFp(paths: string[], fp: unknown[]): void {

@@ -5,15 +5,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DecisionAction, ProjectSummary, RunSummary, SampleDetail } from '../api/contract';
 import type { DatasetSample, ScanResult } from '../dataset/types';
+import type { ScanOptions } from '../dataset/scan';
 import { writeAtomicSync } from '../util/atomic';
 import { Journal } from './journal';
+import { acquireLock, describeHolder, liveHolder, releaseLock, type LockHolder } from './lock';
 import { QueryEngine } from './query';
 import { isRunFolder, readQRow, readSamples, runClasses, runDatasetRoot, runSummary } from './runs';
 import { buildTable, rowOf, setDecision, type SampleTable } from './table';
 
-export type Scanner = (root: string) => Promise<ScanResult>;
+export type Scanner = (root: string, opts?: ScanOptions) => Promise<ScanResult>;
 
-export const defaultScanner: Scanner = async (root) => (await import('../dataset/scan')).scanDataset(root);
+export const defaultScanner: Scanner = async (root, opts) => (await import('../dataset/scan')).scanDataset(root, opts);
 
 /** Stable id from the dataset's absolute path: readable name + hash. */
 export function projectIdFor(absRoot: string): string {
@@ -28,6 +30,18 @@ export function projectDir(dataDir: string, id: string): string { return path.jo
 export function runsDir(dataDir: string, id: string): string { return path.join(projectDir(dataDir, id), 'runs'); }
 
 interface ProjectMeta { root: string; activeRunId: string | null; externalRuns: Record<string, string> }
+
+/** A change asked of a project this process may only read (another process has it open for writing). */
+export class ProjectReadOnlyError extends Error {
+  constructor(message: string) { super(message); this.name = 'ProjectReadOnlyError'; }
+}
+
+export interface OpenOptions {
+  /** Only read (CLI export, train --use-decisions): never take the writer lock, never write project files. */
+  readOnly?: boolean;
+  /** Progress and cancel of the folder scan. */
+  scan?: ScanOptions;
+}
 
 export interface RecentEntry { path: string; name: string; openedAt: string }
 
@@ -50,7 +64,13 @@ export interface ExportRow { rel: string; abs: string; given: string; finalLabel
 export class Project {
   readonly id: string;
   readonly name: string;
-  readonly journal: Journal;
+  /** Replaced when a read-only project becomes the writer (the other process's decisions are read anew). */
+  journal: Journal;
+  /** Another live process holds the writer lock: this one shows the project read-only. */
+  openElsewhere: LockHolder | null = null;
+  /** Path of the writer lock while this process holds it. */
+  private lockFile: string | null = null;
+  private lastLockCheck = 0;
   table: SampleTable;
   query: QueryEngine;
   reconcile: ProjectSummary['reconcile'] = null;
@@ -69,12 +89,27 @@ export class Project {
   readonly live = new Map<string, Partial<RunSummary>>();
   private meta: ProjectMeta;
 
-  private constructor(readonly root: string, readonly dataDir: string, public scan: ScanResult) {
+  private constructor(readonly root: string, readonly dataDir: string, public scan: ScanResult, private readonly opts: OpenOptions = {}) {
     this.id = projectIdFor(root);
     this.name = path.basename(root);
     const dir = projectDir(dataDir, this.id);
     fs.mkdirSync(path.join(dir, 'runs'), { recursive: true });
-    this.journal = Journal.open(path.join(dir, 'journal.jsonl'));
+    if (!opts.readOnly) {
+      const lock = acquireLock(this.lockPath);
+      if (lock.ok) {
+        this.lockFile = this.lockPath;
+        if (lock.note) this.warnings.push(lock.note);
+      } else {
+        this.openElsewhere = lock.holder;
+        this.warnings.push(`${this.name}: open elsewhere (${describeHolder(lock.holder)}): showing it read-only here`);
+      }
+    }
+    try {
+      this.journal = Journal.open(this.journalPath, { readOnly: this.readOnly });
+    } catch (e) {
+      if (this.lockFile) releaseLock(this.lockFile);
+      throw e;
+    }
     this.warnings.push(...this.journal.warnings);
     this.meta = { root, activeRunId: null, externalRuns: {} };
     try { Object.assign(this.meta, JSON.parse(fs.readFileSync(path.join(dir, 'project.json'), 'utf8'))); } catch { /* new project */ }
@@ -87,7 +122,7 @@ export class Project {
    * Opens a dataset folder, or a run folder (then its dataset, with the run registered and active).
    * Loads the active (else newest finished) run and applies the journal.
    */
-  static async open(p: string, dataDir: string, scanner: Scanner = defaultScanner): Promise<Project> {
+  static async open(p: string, dataDir: string, scanner: Scanner = defaultScanner, opts: OpenOptions = {}): Promise<Project> {
     let root = path.resolve(p);
     let runDir: string | null = null;
     if (isRunFolder(root)) {
@@ -96,26 +131,31 @@ export class Project {
       runDir = root;
       root = path.resolve(ds);
     }
-    const scan = await scanner(root);
-    const prj = new Project(scan.root, dataDir, scan);
-    if (runDir) {
-      const inside = path.dirname(runDir) === runsDir(dataDir, prj.id);
-      const id = inside ? path.basename(runDir) : prj.externalId(runDir);
-      prj.meta.activeRunId = id;
-    }
-    const finished = prj.runs().filter((r) => fs.existsSync(path.join(r.dir, 'samples.csv'))).reverse();
-    const active = finished.findIndex((r) => r.id === prj.meta.activeRunId);
-    if (active > 0) finished.unshift(...finished.splice(active, 1));
-    let loaded = false;
-    for (const r of finished) {
-      try { prj.loadRun(r.id); loaded = true; break; } catch (e) {
-        // A broken run must not lock the person out of the project: say so, try the next one.
-        if (runDir) throw e;
-        prj.warnings.push(String((e as Error).message).split('\n')[0]);
+    const scan = await scanner(root, opts.scan);
+    const prj = new Project(scan.root, dataDir, scan, opts);
+    try {
+      if (runDir) {
+        const inside = path.dirname(runDir) === runsDir(dataDir, prj.id);
+        const id = inside ? path.basename(runDir) : prj.externalId(runDir);
+        prj.meta.activeRunId = id;
       }
+      const finished = prj.runs().filter((r) => fs.existsSync(path.join(r.dir, 'samples.csv'))).reverse();
+      const active = finished.findIndex((r) => r.id === prj.meta.activeRunId);
+      if (active > 0) finished.unshift(...finished.splice(active, 1));
+      let loaded = false;
+      for (const r of finished) {
+        try { prj.loadRun(r.id); loaded = true; break; } catch (e) {
+          // A broken run must not lock the person out of the project: say so, try the next one.
+          if (runDir) throw e;
+          prj.warnings.push(String((e as Error).message).split('\n')[0]);
+        }
+      }
+      if (!loaded) prj.loadScanOnly();
+      prj.saveMeta();
+    } catch (e) {
+      prj.close(); // a project that failed to open must not keep the writer lock
+      throw e;
     }
-    if (!loaded) prj.loadScanOnly();
-    prj.saveMeta();
     touchRecent(dataDir, prj.root, prj.name);
     return prj;
   }
@@ -127,7 +167,71 @@ export class Project {
     return id;
   }
 
+  private get lockPath(): string { return path.join(projectDir(this.dataDir, this.id), 'writer.lock'); }
+  private get journalPath(): string { return path.join(projectDir(this.dataDir, this.id), 'journal.jsonl'); }
+
+  /** True while another process (or the caller's choice) keeps this one from writing decisions. */
+  get readOnly(): boolean { return this.lockFile === null; }
+
+  /**
+   * Read-only: picks up the writer's new decisions, and becomes the writer once the other process
+   * has closed the project or died. Cheap (a stat and a small read); called before API work.
+   * Returns true when the decisions shown may have changed.
+   */
+  sync(): boolean {
+    if (!this.readOnly || this.opts.readOnly) return false;
+    const now = Date.now();
+    if (now - this.lastLockCheck >= 1000) {
+      this.lastLockCheck = now;
+      const h = liveHolder(this.lockPath); // a look first: taking the lock writes files
+      if (h) this.openElsewhere = h; else if (this.tryBecomeWriter()) return true;
+    }
+    const changed = this.journal.catchUp();
+    if (changed === null) {
+      this.journal.close();
+      this.journal = Journal.open(this.journalPath, { readOnly: true });
+    }
+    if (changed !== false) this.reapplyDecisions();
+    return changed !== false;
+  }
+
+  /** Takes the writer lock if it is free (or stale); then the journal is reopened for writing. */
+  private tryBecomeWriter(): boolean {
+    const lock = acquireLock(this.lockPath);
+    if (!lock.ok) { this.openElsewhere = lock.holder; return false; }
+    this.lockFile = this.lockPath;
+    this.openElsewhere = null;
+    if (lock.note) { this.warnings.push(lock.note); console.warn(lock.note); }
+    try {
+      const j = Journal.open(this.journalPath);
+      this.journal.close();
+      this.journal = j;
+      for (const w of j.warnings) console.warn(w);
+    } catch (e) {
+      releaseLock(this.lockPath);
+      this.lockFile = null;
+      throw e;
+    }
+    this.reapplyDecisions();
+    return true;
+  }
+
+  /** Throws ProjectReadOnlyError unless this process may write decisions (taking a free lock first). */
+  private ensureWriter(): void {
+    if (!this.readOnly) return;
+    if (!this.opts.readOnly && this.tryBecomeWriter()) return;
+    const where = this.openElsewhere ? `it is open elsewhere (${describeHolder(this.openElsewhere)})` : 'it was opened read-only';
+    throw new ProjectReadOnlyError(`decisions refused: project "${this.name}" is read-only here because ${where}; close it there, then try again`);
+  }
+
+  /** The journal changed under us (another writer, or a takeover): every row's decision is read again. */
+  private reapplyDecisions(): void {
+    for (let i = 0; i < this.table.n; i++) setDecision(this.table, i, null);
+    this.install(this.table);
+  }
+
   private saveMeta(): void {
+    if (this.readOnly) return; // the writer owns project.json
     writeAtomicSync(path.join(projectDir(this.dataDir, this.id), 'project.json'), JSON.stringify(this.meta, null, 1));
   }
 
@@ -168,7 +272,17 @@ export class Project {
     }
     this.activeRun = { id: runId, dir, rows: runRows };
     this.meta.activeRunId = runId;
-    this.install(buildTable(inputs, runClasses(dir) ?? this.scan.classes));
+    this.install(buildTable(inputs, runClasses(dir) ?? this.scan.classes, runRows));
+    this.saveMeta();
+  }
+
+  /** After a run folder was deleted: show the newest other finished run, else the folder labels. */
+  dropRun(runId: string): void {
+    if (this.activeRun?.id !== runId) return;
+    const next = this.runs().filter((r) => r.id !== runId && fs.existsSync(path.join(r.dir, 'samples.csv'))).pop();
+    if (next) { try { this.loadRun(next.id); return; } catch { /* unreadable: fall back to the folder labels */ } }
+    this.meta.activeRunId = null;
+    this.loadScanOnly();
     this.saveMeta();
   }
 
@@ -177,7 +291,7 @@ export class Project {
     this.activeRun = null;
     this.install(buildTable(this.scan.samples.map((s) => ({
       path: s.rel, given: s.label, suggested: s.label, status: 'clean' as const, confidence: 0, oodScore: 0,
-    })), this.scan.classes));
+    })), this.scan.classes, 0));
   }
 
   private install(table: SampleTable): void {
@@ -272,13 +386,14 @@ export class Project {
   /** Durable (fsync'ed) when it returns. */
   apply(ids: readonly number[], action: DecisionAction): number {
     const paths = ids.map((id) => this.pathOf(id));
+    this.ensureWriter();
     const n = this.journal.apply(paths, action, (p) => { const s = this.onDisk.get(p); return s ? fingerprint(s) : undefined; });
     this.refreshRows(paths);
     return n;
   }
 
-  undo(): number { const p = this.journal.undo(); this.refreshRows(p); return p.length; }
-  redo(): number { const p = this.journal.redo(); this.refreshRows(p); return p.length; }
+  undo(): number { this.ensureWriter(); const p = this.journal.undo(); this.refreshRows(p); return p.length; }
+  redo(): number { this.ensureWriter(); const p = this.journal.redo(); this.refreshRows(p); return p.length; }
 
   detail(id: number): SampleDetail {
     this.pathOf(id);
@@ -323,8 +438,12 @@ export class Project {
       classes: this.scan.classes, imageCount: this.scan.samples.length, skipped: this.scan.skipped,
       runs: this.runs(), activeRunId: this.activeRun?.id ?? null,
       reconcile: this.reconcile, reviewed: this.reviewed,
+      openElsewhere: this.openElsewhere ? { pid: this.openElsewhere.pid, host: this.openElsewhere.host, since: this.openElsewhere.since } : null,
     };
   }
 
-  close(): void { this.journal.close(); }
+  close(): void {
+    this.journal.close();
+    if (this.lockFile) { releaseLock(this.lockFile); this.lockFile = null; }
+  }
 }

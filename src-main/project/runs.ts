@@ -1,9 +1,11 @@
 // Reading run folders (design.md §3 "Run folder"): samples.csv into a SampleTable, run.json into a
 // RunSummary, and one row of arrays/q.f32 for the detail panel. Lenient about run.json fields the
-// engine may or may not write; strict about samples.csv's header.
+// engine may or may not write; strict about samples.csv's header. Run folders of other writers read the same
+// way: the PyTorch DDP job (`mopro job`: backend {name: 'pytorch-ddp-…'}, run.json `distributed`) and
+// `mopro import-official` (no arrays, no model: the grid, class health and export work, the map does not).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EpochStats, RunSummary, SampleStatus } from '../api/contract';
+import type { EpochStats, RunSuggestions, RunSummary, SampleStatus } from '../api/contract';
 import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../run-format';
 import { parseCsv } from '../util/csv';
 import { buildTable, type SampleTable, type TableInput } from './table';
@@ -48,6 +50,38 @@ export function runClasses(dir: string): string[] | null {
   return null;
 }
 
+/** The app's own notes beside a run (display name, preset): never read by the engine. */
+export const RUN_META_JSON = 'studio.json';
+interface RunMeta { name?: string; preset?: string }
+
+export function readRunMeta(dir: string): RunMeta {
+  try { return obj(JSON.parse(fs.readFileSync(path.join(dir, RUN_META_JSON), 'utf8'))) as RunMeta; } catch { return {}; }
+}
+
+/** Merges `patch` into the run's studio.json (undefined fields are removed). */
+export function writeRunMeta(dir: string, patch: RunMeta): void {
+  const next: Record<string, unknown> = { ...readRunMeta(dir), ...patch };
+  for (const k of Object.keys(next)) if (next[k] === undefined) delete next[k];
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, RUN_META_JSON), JSON.stringify(next));
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+/** "MoPro · 15 epochs · Balanced · 2026-12-01 15:20" (local time). */
+export function generatedRunName(method: 'mopro' | 'ce', epochs: number, preset: string | undefined, createdAt: string): string {
+  const d = new Date(createdAt);
+  const when = Number.isNaN(d.getTime()) ? '' : `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  const p = preset && preset !== 'custom' ? preset[0].toUpperCase() + preset.slice(1) : null;
+  return [method === 'ce' ? 'Cross-entropy' : 'MoPro', `${epochs} epoch${epochs === 1 ? '' : 's'}`, p, when].filter(Boolean).join(' · ');
+}
+
+/** run.json `suggestions` + `statusRule` (written by the final pass) as the API's RunSuggestions; null for older runs. */
+export function runSuggestions(j: Json | null): RunSuggestions | null {
+  const sg = obj(j?.suggestions), sr = obj(j?.statusRule);
+  if (typeof sg.trusted !== 'boolean') return null;
+  return { statusRule: sr.name === 'official' ? 'official' : 'best', trusted: sg.trusted, reason: str(sg.reason) ?? '', advice: str(sg.advice), oodThreshold: num(sr.oodThreshold) };
+}
+
 export function runSummary(dir: string, id: string, live?: Partial<RunSummary>): RunSummary {
   const j = readRunJson(dir);
   const cfg = obj(j?.config);
@@ -62,16 +96,23 @@ export function runSummary(dir: string, id: string, live?: Partial<RunSummary>):
   let created = str(j?.createdAt) ?? str(j?.startedAt) ?? str(obj(j?.times).startedAt);
   if (!created) { try { created = fs.statSync(dir).birthtime.toISOString(); } catch { created = new Date(0).toISOString(); } }
   const counts0 = obj(j?.counts);
+  const method = (str(cfg.method) ?? str(j?.method)) === 'ce' ? 'ce' : 'mopro';
+  const epochsTotal = live?.epochsTotal ?? num(cfg.epochs) ?? num(j?.epochsTotal) ?? epochs.length;
+  const meta = readRunMeta(dir);
+  const customName = typeof meta.name === 'string' && meta.name.trim() ? meta.name.trim() : undefined;
   return {
     id, dir,
-    method: (str(cfg.method) ?? str(j?.method)) === 'ce' ? 'ce' : 'mopro',
+    method,
     state,
     createdAt: created,
+    name: customName ?? generatedRunName(method, epochsTotal, typeof meta.preset === 'string' ? meta.preset : undefined, created),
+    ...(customName ? { customName } : {}),
     epochsDone: num(j?.epochsDone) ?? epochs.length,
-    epochsTotal: num(cfg.epochs) ?? num(j?.epochsTotal) ?? epochs.length,
+    epochsTotal,
     backend: str(backend) ?? str(obj(backend).name),
     counts: num(counts0.clean) !== null ? { clean: num(counts0.clean)!, relabeled: num(counts0.relabeled) ?? 0, ood: num(counts0.ood) ?? 0 } : null,
     ...(str(j?.error) ? { error: str(j?.error)! } : {}),
+    ...(runSuggestions(j) ? { suggestions: runSuggestions(j)! } : {}),
     ...live,
   };
 }

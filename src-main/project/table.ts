@@ -3,7 +3,7 @@
 import type { DecisionAction, LabelSource, SampleRow, SampleStatus } from '../api/contract';
 
 export const STATUS: readonly SampleStatus[] = ['clean', 'relabeled', 'ood'];
-export const DKIND = { none: -1, accept: 0, keep: 1, override: 2, ood: 3 } as const;
+export const DKIND = { none: -1, accept: 0, keep: 1, override: 2, ood: 3, duplicate: 4 } as const;
 
 export interface SampleTable {
   n: number;
@@ -22,6 +22,8 @@ export interface SampleTable {
   /** Human decision per row, mirrored from the journal; dKind for fast filtering. */
   decision: (DecisionAction | null)[];
   dKind: Int8Array;
+  /** Rows below this index carry the run's opinion; the rest (no run yet, files added since) only their folder label. */
+  modelRows: number;
 }
 
 export interface TableInput {
@@ -33,7 +35,7 @@ export interface TableInput {
   oodScore: number;
 }
 
-export function buildTable(rows: readonly TableInput[], classes: readonly string[] = []): SampleTable {
+export function buildTable(rows: readonly TableInput[], classes: readonly string[] = [], modelRows = rows.length): SampleTable {
   const n = rows.length;
   const labels = [...classes];
   const index = new Map(labels.map((l, i) => [l, i]));
@@ -47,6 +49,7 @@ export function buildTable(rows: readonly TableInput[], classes: readonly string
     given: new Int32Array(n), suggested: new Int32Array(n), status: new Uint8Array(n),
     confidence: new Float32Array(n), ood: new Float32Array(n), present: new Uint8Array(n).fill(1),
     decision: new Array<DecisionAction | null>(n).fill(null), dKind: new Int8Array(n).fill(DKIND.none),
+    modelRows: Math.min(n, Math.max(0, modelRows)),
   };
   for (let i = 0; i < n; i++) {
     const r = rows[i];
@@ -73,14 +76,19 @@ export function setDecision(t: SampleTable, row: number, d: DecisionAction | nul
 }
 
 /** Human decisions win over the model. finalLabel null = OOD / excluded. */
-export function finalOf(given: string, suggested: string | null, status: SampleStatus, d: DecisionAction | null):
+export function finalOf(given: string, suggested: string | null, status: SampleStatus, d: DecisionAction | null, modelOpinion = true):
   { finalLabel: string | null; source: LabelSource } {
-  if (!d || d.kind === 'restore') return { finalLabel: status === 'ood' ? null : suggested ?? given, source: 'model' };
+  if (!d || d.kind === 'restore') {
+    // Without a model opinion the folder label stands, and must not be reported as the model's word.
+    if (!modelOpinion) return { finalLabel: given, source: 'given' };
+    return { finalLabel: status === 'ood' ? null : suggested ?? given, source: 'model' };
+  }
   switch (d.kind) {
     case 'accept': return status === 'ood' ? { finalLabel: null, source: 'ood' } : { finalLabel: suggested ?? given, source: 'accepted' };
     case 'keep': return { finalLabel: given, source: 'kept' };
     case 'override': return { finalLabel: d.label, source: 'overridden' };
     case 'ood': return { finalLabel: null, source: 'ood' };
+    case 'duplicate': return { finalLabel: null, source: 'duplicate' };
   }
 }
 
@@ -92,6 +100,6 @@ export function rowOf(t: SampleTable, i: number): SampleRow {
   return {
     id: i, path: t.paths[i], given, suggested, status,
     confidence: t.confidence[i], oodScore: t.ood[i], decision,
-    ...finalOf(given, suggested, status, decision),
+    ...finalOf(given, suggested, status, decision, i < t.modelRows),
   };
 }

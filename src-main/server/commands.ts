@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { appDataDir } from '../paths';
 import { Project, projectDir } from '../project/project';
-import { checkTarget, exportDataset, type ExportMode, type ExportResult } from '../project/export';
+import { checkExportNames, checkTarget, exportDataset, type ExportMode, type ExportResult } from '../project/export';
 import { startServer, type RunningServer, type StartServerOptions } from './server';
 
 /** Starts browser mode, prints the URL (with token) and stops cleanly on Ctrl-C / SIGTERM. */
@@ -35,9 +35,10 @@ export async function exportCommand(o: { source: string; to: string; mode: Expor
     if (!fs.existsSync(meta)) throw new Error(`${o.source}: no such dataset folder, run folder or project id`);
     src = JSON.parse(fs.readFileSync(meta, 'utf8')).root;
   }
-  const prj = await Project.open(path.resolve(src), dataDir);
+  const prj = await Project.open(path.resolve(src), dataDir, undefined, { readOnly: true }); // reads only: never blocks the app
   try {
     checkTarget(path.resolve(o.to), prj.root); // refuse before printing anything else
+    checkExportNames(prj.exportRows(), o.mode, o.includeOod);
     if (!prj.activeRun) process.stderr.write(`note: ${prj.root} has no finished run; exporting folder labels with your decisions\n`);
     let last = 0;
     const r = await exportDataset({
@@ -49,6 +50,10 @@ export async function exportCommand(o: { source: string; to: string; mode: Expor
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
     process.stdout.write(`exported ${r.files} files${r.ood ? ` (${r.ood} OOD in _ood/)` : ''} to ${r.dir}; manifest ${r.manifest}\n`);
+    const s = r.summary;
+    const empty = prj.scan.classes.filter((c) => !s.perClass.some((x) => x.label === c && x.count > 0));
+    process.stdout.write(`per class: ${s.perClass.map((c) => `${c.label} ${c.count}`).join(', ')}${empty.length ? `; empty: ${empty.join(', ')}` : ''}\n`);
+    if (s.bySource.model) process.stdout.write(`${s.bySource.model} of ${s.manifestRows} labels are unreviewed model guesses (source=model)\n`);
     return r;
   } finally {
     prj.close();

@@ -44,8 +44,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const STATUS: Record<ApiErrorShape['code'], 400 | 403 | 404 | 409 | 500> = {
-  BAD_INPUT: 400, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, INTERNAL: 500,
+const STATUS: Record<ApiErrorShape['code'], 400 | 403 | 404 | 409 | 500 | 503> = {
+  BAD_INPUT: 400, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, UNAVAILABLE: 503, INTERNAL: 500,
 };
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
 
@@ -72,7 +72,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   const hosts = new Set<string>();
   const origins = new Set<string>();
 
-  const fail = (c: Context, status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 426 | 500, code: ApiErrorShape['code'], message: string) =>
+  const fail = (c: Context, status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 426 | 500 | 503, code: ApiErrorShape['code'], message: string) =>
     c.json({ code, message } satisfies ApiErrorShape, status);
 
   const app = new Hono();

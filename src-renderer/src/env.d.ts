@@ -1,5 +1,5 @@
 /// <reference types="vite/client" />
-import type { MoproApi } from '../../src-main/api/contract';
+import type { MoproApi } from '@shared/contract';
 
 /** What the Electron preload exposes; `pickFolder` only exists in the desktop app. */
 /** Menu / drag-and-drop commands from the Electron shell (src-main/app/ipc-channels.ts AppCommand). */

@@ -5,7 +5,7 @@
 import type {
   ApiEvent, DecisionAction, LabelSource, MethodInput, MethodName, MethodResult, MoproApi, ProjectSummary, SampleDetail,
   SampleFilter, SampleRow, SampleSort,
-} from '../../src-main/api/contract';
+} from '@shared/contract';
 
 export interface FakeOptions {
   n: number;
@@ -116,7 +116,7 @@ export class FakeApi implements MoproApi {
       runs: [
         {
           id: 'run-1', dir: '/runs/run-1', method: 'mopro', state: 'done', createdAt: '2026-01-01T00:00:00Z', epochsDone: 2, epochsTotal: 2,
-          backend: 'wasm', counts: { clean: 0, relabeled: 0, ood: 0 },
+          backend: 'wasm', counts: { clean: 0, relabeled: 0, ood: 0 }, name: 'MoPro · 2 epochs · 2026-01-01 00:00',
         },
       ],
       activeRunId: 'run-1',
@@ -148,9 +148,11 @@ export class FakeApi implements MoproApi {
     const out = ((): unknown => {
       switch (method) {
         case 'app.info':
-          return { version: '0.0.0-test', mode: 'browser', sampleDataset: '/sample', backends: ['auto', 'wasm', 'cpu'] };
+          return { version: '0.0.0-test', mode: 'browser', sampleDataset: '/sample', backends: ['auto', 'wasm', 'cpu'], unavailableBackends: [] };
         case 'projects.recent':
           return [];
+        case 'projects.cancelOpen':
+          return { cancelled: 0 };
         case 'projects.open':
         case 'projects.get':
         case 'projects.setActiveRun':

@@ -1,5 +1,5 @@
 // The review workflow in Chromium against `mopro serve` (startServer) on a copy of the bundled
-// 400-image sample: open, train 2 epochs, filter OOD candidates, decide by keyboard and in bulk,
+// bundled sample: open, train 2 epochs, filter OOD candidates, decide by keyboard and in bulk,
 // undo, reload (decisions are durable), export and read the exported tree and labels.csv back.
 // Screenshots of each screen go to test-results/review-*.png.
 import fs from 'node:fs';
@@ -15,6 +15,10 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');
 const SHOTS = path.resolve('test-results');
 const SAMPLE = path.resolve('resources/sample');
+/** images in the bundled sample (one line each in its truth file) */
+const SAMPLE_N = fs.readFileSync(`${SAMPLE}.truth.jsonl`, 'utf8').trim().split('\n').length;
+/** the review counter's form of it (lib/format count: en-US thousands separators) */
+const SAMPLE_SHOWN = SAMPLE_N.toLocaleString('en-US');
 const haveChromium = fs.existsSync(CHROMIUM);
 const haveUi = fs.existsSync(path.join(STATIC, 'index.html'));
 if (!haveChromium) console.log(`review e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
@@ -96,8 +100,8 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     const summary = await api('projects.open', { path: dataset });
     projectId = summary.id;
     classes = summary.classes;
-    expect(summary.imageCount).toBe(400);
-    await expect.poll(() => counter().textContent()).toMatch(/reviewed 0 of 400/);
+    expect(summary.imageCount).toBe(SAMPLE_N);
+    await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed 0 of ${SAMPLE_SHOWN}`));
   });
 
   it('trains a 2-epoch run from the Train panel', async () => {
@@ -115,10 +119,10 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     await page.getByTestId('go-review').click();
     await page.getByTestId('grid').waitFor();
     const all = await setView('all');
-    expect(all).toBe(400);
+    expect(all).toBe(SAMPLE_N);
     const ood = await setView('ood');
     expect(ood).toBeGreaterThan(0);
-    expect(ood).toBeLessThan(400);
+    expect(ood).toBeLessThan(SAMPLE_N);
     // Every shown cell is an OOD candidate.
     const shown = await page.locator('[data-testid=cell]').evaluateAll((els) => els.map((e) => e.classList.contains('ood')));
     expect(shown.length).toBeGreaterThan(0);
@@ -130,7 +134,7 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     await page.keyboard.press('a');
     await expect.poll(() => badgeOf(id).textContent(), { timeout: 15_000 }).toBe('accepted');
     decided.set(id, 'accepted');
-    await expect.poll(() => counter().textContent()).toMatch(/reviewed 1 of 400/);
+    await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed 1 of ${SAMPLE_SHOWN}`));
   });
 
   it('overrides one with a number key', async () => {
@@ -149,7 +153,7 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     await shot('detail-help');
     await page.keyboard.press('Escape');
     await expect.poll(() => page.getByTestId('help').count()).toBe(0);
-    await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed ${decided.size} of 400`));
+    await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed ${decided.size} of ${SAMPLE_SHOWN}`));
   });
 
   it('selects several, bulk-accepts, then Ctrl+Z undoes the bulk decision', async () => {
@@ -162,10 +166,10 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     await page.getByTestId('bulk-accept').click();
     for (const x of ids) await expect.poll(() => badgeOf(x).textContent(), { timeout: 15_000 }).toBe('accepted');
     const before = decided.size;
-    await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed ${before + fresh.length} of 400`));
+    await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed ${before + fresh.length} of ${SAMPLE_SHOWN}`));
     await page.keyboard.press('Control+z');
     for (const x of fresh) await expect.poll(() => badgeOf(x).count(), { timeout: 15_000 }).toBe(0);
-    await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed ${before} of 400`));
+    await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed ${before} of ${SAMPLE_SHOWN}`));
     const q = await api('samples.query', { projectId, filter: { view: 'reviewed' }, limit: 5000 });
     expect(q.rows.map((r) => r.id).sort((a, b) => a - b)).toEqual([...decided.keys()].sort((a, b) => a - b));
   });
@@ -173,7 +177,7 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
   it('shows every remaining decision after a reload, in the UI and through the API', async () => {
     await page.reload();
     await page.getByTestId('project-name').waitFor({ timeout: 30_000 });
-    await expect.poll(() => counter().textContent(), { timeout: 15_000 }).toMatch(new RegExp(`reviewed ${decided.size} of 400`));
+    await expect.poll(() => counter().textContent(), { timeout: 15_000 }).toMatch(new RegExp(`reviewed ${decided.size} of ${SAMPLE_SHOWN}`));
     if ((await page.getByTestId('grid').count()) === 0) await page.getByTestId('tab-review').click();
     expect(await setView('reviewed')).toBe(decided.size);
     for (const [id, text] of decided) await expect.poll(() => badgeOf(id).textContent(), { timeout: 15_000 }).toBe(text);

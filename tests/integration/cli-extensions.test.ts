@@ -12,6 +12,8 @@ import { SAMPLES_HEADER } from '../../src-shared/run-format';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const sample = path.join(root, 'resources', 'sample');
+/** images in the bundled sample (one line each in its truth file) */
+const SAMPLE_N = fs.readFileSync(`${sample}.truth.jsonl`, 'utf8').trim().split('\n').length;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-cli-ext-'));
 const dataDir = path.join(tmp, 'data');
 const env = { ...process.env, MOPRO_CACHE_DIR: path.join(tmp, 'cache'), MOPRO_DATA_DIR: dataDir };
@@ -95,7 +97,7 @@ describe('post-training commands', () => {
     expect(s.crops).toBe(10);
     const ev = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')).evaluations;
     expect(ev).toHaveLength(1);
-    expect(ev[0]).toMatchObject({ folder: sample, crops: 10, images: 400 });
+    expect(ev[0]).toMatchObject({ folder: sample, crops: 10, images: SAMPLE_N });
     expect(mopro('predict', run, sample, '--out', out, '--crops', '7').code).toBe(2);
   }, 300_000);
 });

@@ -36,13 +36,18 @@ describe('electron-builder.yml', () => {
     expect(pkg.main).toBe('./out/main/index.js');
   });
 
-  it('unpacks native and wasm parts from the asar, and leaves tfjs-node-gpu out by default', () => {
+  it('unpacks native and wasm parts from the asar, and ships the native backends that were installed', () => {
     expect(config.asar).toBe(true);
     expect(config.asarUnpack).toEqual(expect.arrayContaining([
       'node_modules/sharp/**', 'node_modules/@img/**', 'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm',
-      'node_modules/@tensorflow/tfjs-node-gpu/**', 'resources/**',
+      'node_modules/@tensorflow/tfjs-node-gpu/**', 'node_modules/@tensorflow/tfjs-node/**', 'node_modules/webgpu/**', 'resources/**',
     ]));
-    expect(config.files).toContain('!node_modules/@tensorflow/tfjs-node-gpu/**');
+    expect(config.files.filter((f: string) => f.includes('tfjs-node'))).toEqual([]);
+    // each installer keeps only its own OS's Dawn binary, and that one exists in an install
+    expect(config.linux.files).toEqual(['!node_modules/webgpu/dist/{darwin,win32}-*/**']);
+    expect(config.win.files).toEqual(['!node_modules/webgpu/dist/{darwin,linux}-*/**']);
+    expect(config.mac.files).toEqual(['!node_modules/webgpu/dist/{linux,win32}-*/**']);
+    expect(fs.existsSync(path.join(root, 'node_modules/webgpu/dist/linux-x64/dawn.node'))).toBe(true);
     // The unpack patterns point at files that really exist in an install.
     expect(fs.readdirSync(path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist')).some((f) => f.endsWith('.wasm'))).toBe(true);
     expect(fs.existsSync(path.join(root, 'node_modules/sharp'))).toBe(true);

@@ -135,6 +135,8 @@ export function electronDouble() {
     },
     Notification: class { static isSupported() { return false; } show() {} },
     shell: { openPath: async () => '' },
+    // engine jobs (app/engine-process.ts); app-engine-process.test.ts drives the adapter with a real child
+    utilityProcess: { fork() { throw new Error('utilityProcess.fork is not available in the Electron test double'); } },
   };
   return { ...api, default: api };
 }

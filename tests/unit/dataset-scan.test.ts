@@ -103,7 +103,7 @@ describe('scanDataset', () => {
     for (const s of r.samples) expect(s.label).toBe(s.rel.split('/')[0]);
   });
 
-  it('follows a file symlink inside the root, skips one that leaves it', async () => {
+  it('counts a file symlink inside the root once (at the real path), skips one that leaves it', async () => {
     await put('a/1.png'); await put('b/2.png');
     const outside = await fs.mkdtemp(path.join(os.tmpdir(), 'mopro-out-'));
     try {
@@ -112,9 +112,12 @@ describe('scanDataset', () => {
       await fs.symlink(path.join(outside, 'o.png'), path.join(tmp, 'a', 'out.png'));
       await fs.symlink(outside, path.join(tmp, 'outside_class'));
       const r = await scanDataset(tmp);
-      expect(r.samples.map((s) => s.rel)).toEqual(['a/1.png', 'a/link.png', 'b/2.png']);
-      expect(r.skipped.map((s) => s.path)).toEqual(['a/out.png', 'outside_class']);
-      for (const s of r.skipped) expect(s.reason).toMatch(/outside the dataset folder/);
+      // The link is a second path to b/2.png: each real file counts once, at its real path.
+      expect(r.samples.map((s) => s.rel)).toEqual(['a/1.png', 'b/2.png']);
+      expect(r.skipped.map((s) => s.path)).toEqual(['a/link.png', 'a/out.png', 'outside_class']);
+      expect(r.skipped[0]!.reason).toMatch(/same file as 'b\/2.png'/);
+      for (const s of r.skipped.slice(1)) expect(s.reason).toMatch(/outside the dataset folder/);
+      expect(r.warnings.some((w) => /'a' links into class folder 'b'/.test(w))).toBe(true);
     } finally { await fs.rm(outside, { recursive: true, force: true }); }
   });
 

@@ -9,6 +9,8 @@ import { parseCsv } from '../../src-main/util/csv';
 import { EMBEDDINGS_F32, PREDICTIONS_HEADER, PROTOTYPES_F32, Q_F32, SAMPLES_HEADER } from '../../src-shared/run-format';
 
 const sample = path.resolve(__dirname, '../../resources/sample');
+/** images in the bundled sample (one line each in its truth file) */
+const SAMPLE_N = fs.readFileSync(`${sample}.truth.jsonl`, 'utf8').trim().split('\n').length;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-run-'));
 const cacheDir = path.join(tmp, 'cache');
 
@@ -35,7 +37,7 @@ describe('engine end to end (worker thread, wasm)', () => {
 
     const rows = parseCsv(fs.readFileSync(path.join(out, 'samples.csv'), 'utf8'), SAMPLES_HEADER, 'samples.csv');
     expect(fs.readFileSync(path.join(out, 'samples.csv'), 'utf8').split('\n')[0]).toBe(SAMPLES_HEADER.join(','));
-    expect(rows).toHaveLength(400);
+    expect(rows).toHaveLength(SAMPLE_N);
     for (const r of rows) {
       expect(['clean', 'relabeled', 'ood']).toContain(r.status);
       expect(r.given_label).toBe(r.path.split('/')[0]);
@@ -46,9 +48,9 @@ describe('engine end to end (worker thread, wasm)', () => {
       expect(c).toBeGreaterThanOrEqual(0); expect(c).toBeLessThanOrEqual(1);
       expect(o).toBeGreaterThanOrEqual(0); expect(o).toBeLessThanOrEqual(1);
     }
-    expect(r2.counts.clean + r2.counts.relabeled + r2.counts.ood).toBe(400);
-    expect(fs.statSync(path.join(out, Q_F32)).size).toBe(400 * 10 * 4);
-    expect(fs.statSync(path.join(out, EMBEDDINGS_F32)).size).toBe(400 * 128 * 4);
+    expect(r2.counts.clean + r2.counts.relabeled + r2.counts.ood).toBe(SAMPLE_N);
+    expect(fs.statSync(path.join(out, Q_F32)).size).toBe(SAMPLE_N * 10 * 4);
+    expect(fs.statSync(path.join(out, EMBEDDINGS_F32)).size).toBe(SAMPLE_N * 128 * 4);
     expect(fs.statSync(path.join(out, PROTOTYPES_F32)).size).toBe(10 * 128 * 4);
     const run = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
     expect(run.state).toBe('done');

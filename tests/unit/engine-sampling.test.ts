@@ -90,7 +90,7 @@ describe('trainer with balanced sampling and fixed labels (wasm)', () => {
     const data = synthetic(64, 8, 4);
     for (const i of [0, 4, 8, 12]) data.fixed[i] = 1; // four confirmed images of class 0 only
     const t = new Trainer({ ...config, protoStartEpoch: 0, cleanStartEpoch: 1 }, data, { mean: [0.3], std: [0.2] });
-    while (!(t.state.epoch === 1 && t.state.step === 0)) t.step();
+    while (!(t.state.epoch === 1 && t.state.step === 0)) await t.step();
     const s = t.state.classSum!, d = EMBED_DIM, half = 4 * (d + 1);
     expect(s.length).toBe(2 * half);
     expect(s[half + 0 * (d + 1) + d]).toBe(4); // the fixed images of class 0 were summed on their own
@@ -108,7 +108,7 @@ describe('trainer with balanced sampling and fixed labels (wasm)', () => {
     // fixedProtoWeight w: the fixed images count w times in the class mean (w = 1: the plain class mean)
     for (const w of [1, 3]) {
       const u = new Trainer({ ...config, protoStartEpoch: 0, cleanStartEpoch: 1, fixedProtoWeight: w }, data, { mean: [0.3], std: [0.2] });
-      while (!(u.state.epoch === 1 && u.state.step === 0)) u.step();
+      while (!(u.state.epoch === 1 && u.state.step === 0)) await u.step();
       const cs = u.state.classSum!;
       const want = normaliseRows(Float32Array.from({ length: d }, (_, j) => (cs[j] + (w - 1) * cs[half + j]) / (cs[d] + (w - 1) * cs[half + d])), 1, d);
       u.beginEpoch();

@@ -25,7 +25,7 @@ describe('project', () => {
     expect(s.imageCount).toBe(30);
     expect(s.runs).toEqual([]);
     expect(s.activeRunId).toBeNull();
-    expect(p.query.page({ view: 'all' }, { key: 'path', dir: 'asc' }, 0, 5).rows[0]).toMatchObject({ path: 'cat/cat_0000.png', given: 'cat', finalLabel: 'cat', source: 'model' });
+    expect(p.query.page({ view: 'all' }, { key: 'path', dir: 'asc' }, 0, 5).rows[0]).toMatchObject({ path: 'cat/cat_0000.png', given: 'cat', finalLabel: 'cat', source: 'given' });
     p.close();
     expect(fs.existsSync(path.join(dataDir, 'projects', p.id, 'journal.jsonl'))).toBe(true);
     expect(fs.readdirSync(root).sort()).toEqual(classes); // nothing written into the dataset
@@ -82,7 +82,7 @@ describe('project', () => {
     expect(exported).not.toContain(undecided[0]);
     expect(exported).toContain('dog/renamed.png');
     const fresh = p.detail(p.table.paths.indexOf('fox/new.png'));
-    expect(fresh).toMatchObject({ given: 'fox', finalLabel: 'fox', source: 'model', classScores: [] });
+    expect(fresh).toMatchObject({ given: 'fox', finalLabel: 'fox', source: 'given', classScores: [] }); // no model opinion on a new file
     p.close();
   });
 

@@ -1,7 +1,7 @@
 // Picks the transport once: the Electron preload bridge when present, else HTTP + WebSocket with
 // the token from the page URL (kept in sessionStorage so a reload keeps working after we strip
 // it from the address bar).
-import type { MoproApi } from '../../../src-main/api/contract';
+import type { MoproApi } from '@shared/contract';
 import type { MoproBridge, ShellCommand } from '../env';
 import { createHttpApi } from './http';
 

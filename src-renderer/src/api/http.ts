@@ -1,6 +1,6 @@
 // Browser-mode transport: POST /api/<method> + a WebSocket for events, both guarded by the token
 // that `mopro serve` printed in the page URL.
-import type { ApiEvent, MethodInput, MethodName, MethodResult, MoproApi } from '../../../src-main/api/contract';
+import type { ApiEvent, MethodInput, MethodName, MethodResult, MoproApi } from '@shared/contract';
 import { ApiCallError, toApiError } from './errors';
 
 export interface HttpApiOptions {

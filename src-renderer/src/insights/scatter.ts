@@ -116,7 +116,7 @@ export class Scatter {
     const { width: w, height: h, scale, tx, ty, points: p, colors } = this;
     // Fewer points read better bigger; 100k stay at 2 px so clusters keep their density.
     const n0 = this.points.length / 2;
-    const size = (n0 < 3000 ? 4 : n0 < 30_000 ? 3 : 2) + (this.dpr >= 2 ? 1 : 0);
+    const size = (n0 < 3000 ? 5 : n0 < 30_000 ? 4 : 2) + (this.dpr >= 2 ? 1 : 0);
     let drawn = 0;
     const n = p.length / 2;
     for (let i = 0; i < n; i++) {

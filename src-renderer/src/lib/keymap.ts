@@ -59,6 +59,11 @@ export function commandFor(e: KeyLike): Command | null {
   return null;
 }
 
+/** The number key that sets class `k` (0-based): 1 … 9, then 0 for the tenth; null beyond. */
+export function classKey(k: number): string | null {
+  return k >= 0 && k < 9 ? String(k + 1) : k === 9 ? '0' : null;
+}
+
 /** Where focus lands after a move in a grid of `cols` columns and `total` items. */
 export function moveIndex(from: number, move: Move, cols: number, total: number, pageRows: number): number {
   if (total <= 0) return 0;
@@ -83,11 +88,11 @@ export const keyHelp: [string, string][] = [
   ['Shift + arrows / Shift + click', 'extend the selection'],
   ['Space', 'toggle selection of the focused image'],
   ['Ctrl + A', 'select everything the filter shows'],
-  ['Esc', 'clear the selection'],
+  ['Esc', 'clear the selection, then a selection filter from Insights'],
   ['Enter or A', 'accept the suggestion'],
   ['K', 'keep the given label'],
-  ['1 … 9, 0', 'override to class 1 … 10'],
-  ['O or /', 'pick a class by typing'],
+  ['1 … 9, 0 (zero)', 'override to class 1 … 10 (listed below)'],
+  ['O (letter) or /', 'pick a class by typing'],
   ['X', 'mark out-of-distribution'],
   ['R', 'restore (forget the decision)'],
   ['Ctrl + Z / Ctrl + Shift + Z', 'undo / redo'],

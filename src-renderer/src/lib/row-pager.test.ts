@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SampleRow } from '../../../src-main/api/contract';
+import type { SampleRow } from '@shared/contract';
 import { RowPager } from './row-pager';
 
 function rows(n: number): SampleRow[] {

@@ -2,7 +2,7 @@
 // overlapping what the grid shows are fetched; everything else is never requested. Rows live in a
 // plain Map (not reactive) so 100k objects never become Vue proxies; `onChange` tells the owner
 // to bump one version counter instead.
-import type { SampleRow } from '../../../src-main/api/contract';
+import type { SampleRow } from '@shared/contract';
 
 export type PageFetch = (offset: number, limit: number) => Promise<{ total: number; rows: SampleRow[] }>;
 

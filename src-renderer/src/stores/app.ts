@@ -1,8 +1,8 @@
 // App-level state: server info, recent projects, the open project, notices, and the single event
 // subscription that fans events out to the other stores.
 import { defineStore } from 'pinia';
-import { ref, shallowRef } from 'vue';
-import type { ApiEvent, MethodResult, ProjectSummary } from '../../../src-main/api/contract';
+import { ref, shallowRef, watch } from 'vue';
+import type { ApiEvent, MethodResult, ProjectSummary } from '@shared/contract';
 import { transport } from '../api/client';
 import { toApiError } from '../api/errors';
 
@@ -28,15 +28,24 @@ export function formatHash(project: string | null, tab: Tab): string {
 
 type EventSink = (e: ApiEvent) => void;
 
+/** How often a read-only window asks whether the other process has closed the project. */
+export const ELSEWHERE_POLL_MS = 5000;
+
 export const useAppStore = defineStore('app', () => {
   const info = shallowRef<MethodResult<'app.info'> | null>(null);
   const recent = shallowRef<MethodResult<'projects.recent'>>([]);
   const project = shallowRef<ProjectSummary | null>(null);
   const tab = ref<Tab>('train');
   const opening = ref(false);
+  /** Images the scan of the folder being opened has found so far (null when not scanning). */
+  const scanFound = ref<number | null>(null);
+  let openingPath: string | null = null;
   const notices = ref<Notice[]>([]);
   const ready = ref(false);
   const help = ref(false); //          keyboard help overlay
+  const openDialog = ref(false); //    "Open folder…" from the header
+  /** Why the last open failed, shown next to the path field (not only as a passing notice). */
+  const openError = ref<string | null>(null);
   const sinks = new Set<EventSink>();
   let unsubscribe: (() => void) | null = null;
   let noticeId = 0;
@@ -69,6 +78,7 @@ export const useAppStore = defineStore('app', () => {
     const { api } = transport();
     unsubscribe?.();
     unsubscribe = api.on((e) => {
+      if (e.type === 'scan.progress' && opening.value && e.total === 0) scanFound.value = e.done;
       for (const s of sinks) s(e);
     });
     try {
@@ -89,14 +99,18 @@ export const useAppStore = defineStore('app', () => {
   async function open(path: string, preferTab: Tab | null = null): Promise<boolean> {
     const p = path.trim();
     if (!p) {
-      notify('error', 'Type the path of a dataset folder (one sub-folder per class).');
+      openError.value = 'Type the path of a dataset folder (one sub-folder per class).';
       return false;
     }
     opening.value = true;
+    openingPath = p;
+    scanFound.value = 0;
+    openError.value = null;
     try {
       const summary = await transport().api.call('projects.open', { path: p });
       project.value = summary;
       tab.value = preferTab ?? (summary.activeRunId ? 'review' : 'train');
+      openDialog.value = false;
       syncHash();
       if (summary.skipped.length) notify('info', `${summary.skipped.length} file(s) skipped while scanning (see the Train panel).`);
       transport()
@@ -105,11 +119,19 @@ export const useAppStore = defineStore('app', () => {
         .catch(() => undefined);
       return true;
     } catch (err) {
-      fail(err);
+      openError.value = toApiError(err).message;
       return false;
     } finally {
       opening.value = false;
+      openingPath = null;
+      scanFound.value = null;
     }
+  }
+
+  /** Stops the scan of the folder being opened (a huge or wrong folder); open() then shows "cancelled". */
+  async function cancelOpen(): Promise<void> {
+    if (!openingPath) return;
+    await transport().api.call('projects.cancelOpen', { path: openingPath }).catch((err: unknown) => fail(err));
   }
 
   async function openById(id: string): Promise<void> {
@@ -149,6 +171,21 @@ export const useAppStore = defineStore('app', () => {
     }
   }
 
+  // Read-only because another process writes this project: look again now and then, quietly, so the
+  // notice goes once that process has closed it (the server then takes the project over).
+  let elsewhereTimer: ReturnType<typeof setInterval> | null = null;
+  watch(() => project.value?.openElsewhere ?? null, (holder) => {
+    if (holder && !elsewhereTimer) {
+      elsewhereTimer = setInterval(() => {
+        const p = project.value;
+        if (p) transport().api.call('projects.get', { projectId: p.id }).then((s) => { if (project.value?.id === s.id) project.value = s; }).catch(() => undefined);
+      }, ELSEWHERE_POLL_MS);
+    } else if (!holder && elsewhereTimer) {
+      clearInterval(elsewhereTimer);
+      elsewhereTimer = null;
+    }
+  });
+
   async function setActiveRun(runId: string): Promise<void> {
     if (!project.value) return;
     try {
@@ -174,9 +211,13 @@ export const useAppStore = defineStore('app', () => {
     project,
     tab,
     opening,
+    scanFound,
+    cancelOpen,
     notices,
     ready,
     help,
+    openDialog,
+    openError,
     canPickFolder: () => transport().pickFolder !== null,
     notify,
     dismiss,

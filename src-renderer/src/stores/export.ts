@@ -1,7 +1,7 @@
 // The Export dialog: where, how (copy / hardlink / manifest), OOD or not, progress and outcome.
 import { defineStore } from 'pinia';
-import { computed, reactive, ref } from 'vue';
-import type { ApiEvent } from '../../../src-main/api/contract';
+import { computed, reactive, ref, shallowRef } from 'vue';
+import type { ApiEvent, ExportSummary } from '@shared/contract';
 import { transport } from '../api/client';
 import { toApiError } from '../api/errors';
 import { useAppStore } from './app';
@@ -24,6 +24,10 @@ export const useExportStore = defineStore('export', () => {
   const state = ref<'idle' | 'running' | 'done' | 'failed'>('idle');
   const error = ref<string | null>(null);
   const resultDir = ref<string | null>(null);
+  const summary = shallowRef<ExportSummary | null>(null);
+  // Events of a job can arrive before export.start answers with its id (a manifest export is done
+  // by then): they wait here and are replayed once the id is known.
+  let early: ApiEvent[] = [];
 
   const fraction = computed(() => (total.value > 0 ? done.value / total.value : state.value === 'done' ? 1 : 0));
 
@@ -32,9 +36,11 @@ export const useExportStore = defineStore('export', () => {
       state.value = 'idle';
       error.value = null;
       resultDir.value = null;
+      summary.value = null;
     }
     open.value = true;
   }
+  /** Closing never waits for the job: a running export carries on and reports when it is done. */
   function hide(): void {
     open.value = false;
   }
@@ -62,6 +68,9 @@ export const useExportStore = defineStore('export', () => {
     done.value = 0;
     total.value = 0;
     resultDir.value = null;
+    summary.value = null;
+    jobId.value = null;
+    early = [];
     try {
       const r = await transport().api.call('export.start', {
         projectId: p.id,
@@ -70,6 +79,9 @@ export const useExportStore = defineStore('export', () => {
         includeOod: form.includeOod,
       });
       jobId.value = r.jobId;
+      const mine = early.filter((e) => 'jobId' in e && e.jobId === r.jobId);
+      early = [];
+      for (const e of mine) onEvent(e);
     } catch (err) {
       state.value = 'failed';
       error.value = toApiError(err).message;
@@ -77,19 +89,27 @@ export const useExportStore = defineStore('export', () => {
   }
 
   function onEvent(e: ApiEvent): void {
-    if (e.type === 'export.progress' && (jobId.value === null || e.jobId === jobId.value)) {
+    if (e.type !== 'export.progress' && e.type !== 'export.done') return;
+    if (jobId.value === null) {
+      if (state.value === 'running') early.push(e);
+      return;
+    }
+    if (e.jobId !== jobId.value || state.value !== 'running') return;
+    if (e.type === 'export.progress') {
       done.value = e.done;
       total.value = e.total;
-    } else if (e.type === 'export.done' && (jobId.value === null || e.jobId === jobId.value)) {
+    } else {
       state.value = e.ok ? 'done' : 'failed';
+      summary.value = e.summary ?? null;
       // Progress events are throttled, so the last one may fall short: a finished export is full.
       if (e.ok) done.value = total.value;
       error.value = e.ok ? null : (e.error ?? 'Export failed.');
       resultDir.value = e.dir;
       if (e.ok) app.notify('info', `Exported to ${e.dir}`);
+      else if (!open.value) app.notify('error', `Export failed: ${error.value}`);
     }
   }
   app.onEvent(onEvent);
 
-  return { canPick: () => transport().pickFolder !== null || transport().pickSaveFolder !== null, open, form, jobId, done, total, state, error, resultDir, fraction, show, hide, pickFolder, start };
+  return { canPick: () => transport().pickFolder !== null || transport().pickSaveFolder !== null, open, form, jobId, done, total, state, error, resultDir, summary, fraction, show, hide, pickFolder, start };
 });

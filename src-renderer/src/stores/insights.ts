@@ -3,7 +3,7 @@
 // (a map selection or a confusion cell becomes the grid's filter).
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { ApiEvent, ClassHealth, DuplicateSide, Duplicates, EmbeddingMap, MethodResult, SampleFilter } from '../../../src-main/api/contract';
+import type { ApiEvent, ClassHealth, DuplicateSide, Duplicates, EmbeddingMap, MethodResult, SampleFilter } from '@shared/contract';
 import { transport } from '../api/client';
 import { useAppStore } from './app';
 import { useReviewStore } from './review';
@@ -38,9 +38,13 @@ export const useInsightsStore = defineStore('insights', () => {
   const dupError = ref<string | null>(null);
   const dupLoading = ref(false);
   const threshold = ref(0.98);
-  /** Also require the images' perceptual hashes to agree (same picture, not a look-alike). */
+  /**
+   * Also require the images to agree: perceptual hashes within a few bits and 16x16 thumbnails
+   * within a few grey levels on average, so only near-identical files count, not look-alikes.
+   */
   const checkImages = ref(true);
-  const maxHamming = ref(6);
+  const maxHamming = ref(4);
+  const maxPixelDiff = ref(2);
   const dropped = ref<Set<number>>(new Set());
   const compareA = ref<string | null>(null);
   const compareB = ref<string | null>(null);
@@ -127,7 +131,7 @@ export const useInsightsStore = defineStore('insights', () => {
     dupLoading.value = true;
     try {
       const d = await transport().api.call('insights.duplicates', {
-        projectId: pid, threshold: threshold.value, maxPairs: 500, ...(checkImages.value ? { maxHamming: maxHamming.value } : {}),
+        projectId: pid, threshold: threshold.value, maxPairs: 500, ...(checkImages.value ? { maxHamming: maxHamming.value, maxPixelDiff: maxPixelDiff.value } : {}),
       });
       if (gen === generation) { dups.value = d; dupError.value = null; }
     } catch (e) {
@@ -150,27 +154,30 @@ export const useInsightsStore = defineStore('insights', () => {
   }
 
   /** Opens the review grid filtered to exactly these samples. */
-  function showInGrid(f: Partial<SampleFilter>): void {
+  function showInGrid(f: Partial<SampleFilter>, label: string | null = null): void {
     const review = useReviewStore();
-    review.setFilter(gridFilter(f));
+    review.setFilter(gridFilter(f), f.ids ? label : null);
     app.setTab('review');
   }
 
   function showSelection(): void {
-    if (selection.value.length) showInGrid({ ids: [...selection.value] });
+    const n = selection.value.length;
+    if (n) showInGrid({ ids: [...selection.value] }, `${n.toLocaleString('en-US')} image${n === 1 ? '' : 's'} selected on the embedding map`);
   }
 
   /**
-   * Keep one image of a duplicate pair: the other is marked OOD through decisions.apply (the
-   * existing 'ood' action), so it is journaled, undoable and left out of the export.
+   * Keep one image of a duplicate pair: the other is marked a duplicate of it through
+   * decisions.apply, so it is journaled, undoable and left out of the export and of training,
+   * without calling it out-of-distribution.
    */
   async function keepOne(keep: DuplicateSide, drop: DuplicateSide): Promise<void> {
     const pid = projectId.value;
     if (!pid) return;
     try {
-      await transport().api.call('decisions.apply', { projectId: pid, ids: [drop.id], action: { kind: 'ood' } });
+      const r = await transport().api.call('decisions.apply', { projectId: pid, ids: [drop.id], action: { kind: 'duplicate', of: keep.path } });
       dropped.value = new Set([...dropped.value, drop.id]);
-      app.notify('info', `Kept ${keep.path}; marked ${drop.path} out-of-distribution (undo in Review).`);
+      useReviewStore().reviewed = r.reviewed;
+      app.notify('info', `Kept ${keep.path}; ${drop.path} is left out as its duplicate (undo in Review).`);
     } catch (e) {
       app.fail(e);
     }
@@ -186,7 +193,7 @@ export const useInsightsStore = defineStore('insights', () => {
 
   return {
     view, colorBy, method, pca, umap, map, mapError, mapLoading, umapProgress, selection, health, healthError,
-    dups, dupError, dupLoading, threshold, checkImages, maxHamming, dropped, compareA, compareB, comparison, compareError, firstPaintMs,
+    dups, dupError, dupLoading, threshold, checkImages, maxHamming, maxPixelDiff, dropped, compareA, compareB, comparison, compareError, firstPaintMs,
     loadMap, painted, loadHealth, loadDuplicates, loadComparison, showInGrid, showSelection, keepOne, reset,
   };
 });

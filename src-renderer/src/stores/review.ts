@@ -6,7 +6,7 @@
 // another, so a fast double key press acts on whatever is focused once the first one landed.
 import { defineStore } from 'pinia';
 import { computed, markRaw, ref, shallowRef, watch } from 'vue';
-import type { ApiEvent, DecisionAction, SampleDetail, SampleFilter, SampleRow, SampleSort } from '../../../src-main/api/contract';
+import type { ApiEvent, DecisionAction, SampleDetail, SampleFilter, SampleRow, SampleSort } from '@shared/contract';
 import { transport } from '../api/client';
 import { moveIndex, type Move } from '../lib/keymap';
 import { RowPager } from '../lib/row-pager';
@@ -54,6 +54,27 @@ export function describeAction(a: DecisionAction, n: number): string {
       return `Marked ${what} out-of-distribution`;
     case 'restore':
       return `Restored ${what} to the model's suggestion`;
+    case 'duplicate':
+      return `Left out ${what} as a duplicate`;
+  }
+}
+
+/** How long typing in a filter box waits before the grid follows. */
+export const FILTER_DEBOUNCE_MS = 250;
+const storageKey = (projectId: string): string => `mopro.review.${projectId}`;
+/** Id lists longer than this are not kept across reloads (localStorage is small). */
+const MAX_STORED_IDS = 20_000;
+
+/** The grid's filter and sort as kept across reloads; null when nothing usable is stored. */
+export function readStoredQuery(raw: string | null): { filter: SampleFilter; sort: SampleSort; idsLabel: string | null } | null {
+  if (!raw) return null;
+  try {
+    const v = JSON.parse(raw) as { filter?: SampleFilter; sort?: SampleSort; idsLabel?: string | null };
+    if (!v || typeof v !== 'object' || !v.filter || !views.some((x) => x.id === v.filter!.view)) return null;
+    const sort: SampleSort = v.sort && typeof v.sort.key === 'string' ? v.sort : { key: 'path', dir: 'asc' };
+    return { filter: cleanFilter(v.filter), sort, idsLabel: typeof v.idsLabel === 'string' ? v.idsLabel : null };
+  } catch {
+    return null;
   }
 }
 
@@ -77,6 +98,9 @@ export const useReviewStore = defineStore('review', () => {
   const deciding = ref(false);
   const lastQueryMs = ref<number | null>(null);
   const loadError = ref<string | null>(null);
+  /** Where an id-list filter came from ("selected on the embedding map"), shown on its chip. */
+  const idsLabel = ref<string | null>(null);
+  let filterTimer: ReturnType<typeof setTimeout> | null = null;
   let visible = { start: 0, end: PAGE_SIZE };
   let queue: Promise<void> = Promise.resolve();
 
@@ -147,18 +171,49 @@ export const useReviewStore = defineStore('review', () => {
     scheduleDetail();
   }
 
-  function setFilter(patch: Partial<SampleFilter>): void {
-    filter.value = { ...filter.value, ...patch };
+  function persist(): void {
+    const pid = projectId.value;
+    if (!pid || typeof localStorage === 'undefined') return;
+    const f = cleanFilter(filter.value);
+    if (f.ids && f.ids.length > MAX_STORED_IDS) delete f.ids;
+    try {
+      localStorage.setItem(storageKey(pid), JSON.stringify({ filter: f, sort: sort.value, idsLabel: f.ids ? idsLabel.value : null }));
+    } catch { /* storage full or disabled: the filter just does not survive a reload */ }
+  }
+
+  function setFilter(patch: Partial<SampleFilter>, label?: string | null): void {
+    const pending = filterTimer !== null;
+    if (filterTimer) { clearTimeout(filterTimer); filterTimer = null; }
+    const next = { ...filter.value, ...patch };
+    // Leaving a box whose value already applied must not send the grid back to the top.
+    if (!pending && label === undefined && JSON.stringify(cleanFilter(next)) === JSON.stringify(cleanFilter(filter.value))) return;
+    filter.value = next;
+    if (label !== undefined) idsLabel.value = label;
+    if (!filter.value.ids) idsLabel.value = null;
+    persist();
     void reload();
   }
 
+  /** For typing: the grid follows once the person pauses. */
+  function setFilterSoon(patch: Partial<SampleFilter>): void {
+    filter.value = { ...filter.value, ...patch };
+    persist(); // what the box shows survives a reload even inside the pause
+    if (filterTimer) clearTimeout(filterTimer);
+    filterTimer = setTimeout(() => setFilter({}), FILTER_DEBOUNCE_MS); // pending: setFilter applies it
+  }
+
   function resetFilter(): void {
-    filter.value = { view: 'all' };
-    void reload();
+    setFilter({ view: 'all', given: undefined, suggested: undefined, minConfidence: undefined, maxConfidence: undefined, minOod: undefined, maxOod: undefined, search: undefined, ids: undefined });
+  }
+
+  /** Drops an id-list filter (a map selection or a duplicate pair), keeping the rest. */
+  function clearIds(): void {
+    setFilter({ ids: undefined }, null);
   }
 
   function setSort(s: Partial<SampleSort>): void {
     sort.value = { ...sort.value, ...s };
+    persist();
     void reload();
   }
 
@@ -397,6 +452,18 @@ export const useReviewStore = defineStore('review', () => {
     ([id, run], old) => {
       reviewed.value = app.project?.reviewed ?? 0;
       if (id !== old?.[0] || run !== old?.[1]) {
+        if (id !== old?.[0]) {
+          // Another project (or a page reload): its own filter and sort, as the person left them.
+          const stored = id && typeof localStorage !== 'undefined' ? readStoredQuery(localStorage.getItem(storageKey(id))) : null;
+          filter.value = stored?.filter ?? { view: 'all' };
+          sort.value = stored?.sort ?? { key: 'path', dir: 'asc' };
+          idsLabel.value = stored?.filter.ids ? stored.idsLabel : null;
+        } else if (filter.value.ids) {
+          // Ids are rows of one run: another run's rows are other images.
+          filter.value = { ...filter.value, ids: undefined };
+          idsLabel.value = null;
+          persist();
+        }
         clearSelection();
         status.value = '';
         // Unknown until the first answer; the journal survives restarts, so assume undo works.
@@ -433,6 +500,7 @@ export const useReviewStore = defineStore('review', () => {
     deciding,
     lastQueryMs,
     loadError,
+    idsLabel,
     hasRun,
     classes,
     imageCount,
@@ -441,7 +509,9 @@ export const useReviewStore = defineStore('review', () => {
     setVisibleRange,
     reload,
     setFilter,
+    setFilterSoon,
     resetFilter,
+    clearIds,
     setSort,
     refreshRows,
     focus,
