@@ -37,7 +37,7 @@ import { loadModel } from '../src-main/engine/model-io';
 import { softmaxRows } from '../src-main/engine/noise-cleaning';
 import { MAX_OOD_SHARE, oodThreshold, topShareThreshold, WEAK_OOD_SHARE } from '../src-main/engine/status-rule';
 import { cacheDir } from '../src-main/paths';
-import { SAMPLES_CSV } from '../src-main/run-format';
+import { SAMPLES_CSV } from '../src-shared/run-format';
 import { parseCsv } from '../src-main/util/csv';
 import { findLabelIssues, knnDistanceScores, stratifiedFolds } from './confident-learning';
 import { evaluate } from './score';

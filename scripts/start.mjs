@@ -93,7 +93,7 @@ function startElectron(electronPath) {
 }
 
 function startBrowser(reason) {
-  if (stale(['out/renderer/index.html'], ['src-renderer', 'src-main/api/contract.ts', ...CONFIG])) build();
+  if (stale(['out/renderer/index.html'], ['src-renderer', 'src-shared', ...CONFIG])) build();
   const dataset = path.resolve(opt('--dataset') ?? path.join(root, 'resources', 'sample'));
   if (!fs.existsSync(dataset)) {
     console.error(`[mopro] dataset folder ${dataset} does not exist: pass --dataset <folder with one sub-folder per class>.`);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { EngineEvent, TrainOptions } from './engine/types';
 import { z } from 'zod';
-import { DECISIONS_JSON, PREDICTIONS_HEADER, RUN_JSON } from './run-format';
+import { DECISIONS_JSON, PREDICTIONS_HEADER, RUN_JSON } from '../src-shared/run-format';
 import { writeAtomicSync } from './util/atomic';
 
 class UsageError extends Error {}

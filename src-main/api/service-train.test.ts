@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, MethodResults, ProjectSummary } from './contract';
+import type { ApiEvent, MethodResults, ProjectSummary } from '../../src-shared/contract';
 import type { ApiService } from './service-types';
 import { createService } from './service';
 import { makeDataset } from '../project/fixtures';

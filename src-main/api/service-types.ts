@@ -1,6 +1,6 @@
 // Contract between the API implementation (src-main/api/service.ts) and its two transports:
 // Electron IPC (src-main/app/) and HTTP + WebSocket (src-main/server/).
-import type { ApiEvent, MethodName } from './contract';
+import type { ApiEvent, MethodName } from '../../src-shared/contract';
 import type { SpawnJob } from '../engine/job-runner';
 
 export interface ServiceOptions {

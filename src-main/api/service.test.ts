@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, MethodResults, ProjectSummary } from './contract';
+import type { ApiEvent, MethodResults, ProjectSummary } from '../../src-shared/contract';
 import { ApiError, type ApiService } from './service-types';
 import { createService } from './service';
 import { listScanner, makeDataset, syntheticRows, writeProjectRun } from '../project/fixtures';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ZodError } from 'zod';
 import {
   methods, type ApiEvent, type MethodName, type MethodParsed, type MethodResults, type RunSummary, type TrainConfig,
-} from './contract';
+} from '../../src-shared/contract';
 import { ApiError, type ApiService, type ImageFile, type ServiceOptions } from './service-types';
 import type { EngineEvent, TrainingHandle, TrainOptions, RunResult } from '../engine/types';
 import { Project, projectDir, projectIdFor, readRecent, type Scanner, defaultScanner } from '../project/project';
@@ -18,8 +18,8 @@ import { datasetIdentity, datasetMismatch, recordedIdentity } from '../engine/da
 import { readRunJson, runEpochs, runSummary, writeRunMeta } from '../project/runs';
 import { createRequire } from 'node:module';
 import { appRoot, sampleDatasetDir } from '../paths';
-import { DECISIONS_JSON } from '../run-format';
-import { insightsHandlers } from '../insights/handlers';
+import { DECISIONS_JSON } from '../../src-shared/run-format';
+import { insightsHandlers } from './insights-handlers';
 
 export interface CreateServiceOptions extends ServiceOptions {
   /** Tests and the bench inject a scanner; default is dataset/scan.ts. */

@@ -3,7 +3,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { DecisionAction, ProjectSummary, RunSummary, SampleDetail } from '../api/contract';
+import type { DecisionAction, ProjectSummary, RunSummary, SampleDetail } from '../../src-shared/contract';
 import type { DatasetSample, ScanResult } from '../dataset/types';
 import type { ScanOptions } from '../dataset/scan';
 import { writeAtomicSync } from '../util/atomic';

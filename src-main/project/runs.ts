@@ -5,8 +5,8 @@
 // `mopro import-official` (no arrays, no model: the grid, class health and export work, the map does not).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EpochStats, RunSuggestions, RunSummary, SampleStatus } from '../api/contract';
-import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../run-format';
+import type { EpochStats, RunSuggestions, RunSummary, SampleStatus } from '../../src-shared/contract';
+import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
 import { parseCsv } from '../util/csv';
 import { buildTable, type SampleTable, type TableInput } from './table';
 

@@ -1,6 +1,6 @@
 // The review grid's data as columns (typed arrays), one row per sample of the active run, so a
 // filter or sort over 100k rows is a tight loop instead of 100k object allocations.
-import type { DecisionAction, LabelSource, SampleRow, SampleStatus } from '../api/contract';
+import type { DecisionAction, LabelSource, SampleRow, SampleStatus } from '../../src-shared/contract';
 
 export const STATUS: readonly SampleStatus[] = ['clean', 'relabeled', 'ood'];
 export const DKIND = { none: -1, accept: 0, keep: 1, override: 2, ood: 3, duplicate: 4 } as const;

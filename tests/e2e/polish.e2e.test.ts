@@ -17,8 +17,8 @@ import { startServer, type RunningServer } from '../../src-main/server/server';
 import { makeInsightsFixture, EMB_DIM, type InsightsFixture } from '../../src-main/insights/fixture';
 import { makeDataset } from '../../src-main/project/fixtures';
 import { runsDir } from '../../src-main/project/project';
-import { EMBEDDINGS_F32, RUN_JSON } from '../../src-main/run-format';
-import type { MethodName, MethodResult } from '../../src-main/api/contract';
+import { EMBEDDINGS_F32, RUN_JSON } from '../../src-shared/run-format';
+import type { MethodName, MethodResult } from '../../src-shared/contract';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, MethodResults, ProjectSummary } from '../../src-main/api/contract';
+import type { ApiEvent, MethodResults, ProjectSummary } from '../../src-shared/contract';
 import type { ApiService } from '../../src-main/api/service-types';
 import { createService } from '../../src-main/api/service';
 import { makeDataset } from '../../src-main/project/fixtures';

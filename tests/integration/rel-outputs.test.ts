@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREDICTIONS_HEADER } from '../../src-main/run-format';
+import { PREDICTIONS_HEADER } from '../../src-shared/run-format';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-rel-out-'));

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCsv } from '../../src-main/util/csv';
-import { SAMPLES_HEADER } from '../../src-main/run-format';
+import { SAMPLES_HEADER } from '../../src-shared/run-format';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const shared = path.resolve(root, '..', 'shared');

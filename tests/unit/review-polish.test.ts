@@ -12,7 +12,7 @@ import { finalOf } from '../../src-main/project/table';
 import { pixelDiff } from '../../src-main/insights/duplicates';
 import { generatedRunName } from '../../src-main/project/runs';
 import { createService } from '../../src-main/api/service';
-import type { ProjectSummary } from '../../src-main/api/contract';
+import type { ProjectSummary } from '../../src-shared/contract';
 import { parseCsv } from '../../src-main/util/csv';
 
 let base: string;

@@ -3,18 +3,18 @@
 // and file time, so switching views or reopening the tab costs nothing.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ApiEvent, MethodParsed, MethodResults } from '../api/contract';
-import { ApiError } from '../api/service-types';
+import type { ApiEvent, MethodParsed, MethodResults } from '../../src-shared/contract';
+import { ApiError } from './service-types';
 import type { Project } from '../project/project';
 import { readSamples, readRunJson, runClasses, runEpochs, runSummary } from '../project/runs';
 import { buildTable, type SampleTable } from '../project/table';
-import { classDeltas, classHealth } from './class-health';
-import { HashCache, hamming as hammingDistance } from './dhash';
-import { findDuplicatesAsync, pixelDiff } from './duplicates';
-import { pcaLayout, umapLayout, type Layout2D } from './layout';
-import { readRunArrays, type RunArrays } from './run-arrays';
-import { EMBEDDINGS_F32 } from '../run-format';
-import type { ClassHealth, Duplicates, EmbeddingMap } from './types';
+import { classDeltas, classHealth } from '../insights/class-health';
+import { HashCache, hamming as hammingDistance } from '../insights/dhash';
+import { findDuplicatesAsync, pixelDiff } from '../insights/duplicates';
+import { pcaLayout, umapLayout, type Layout2D } from '../insights/layout';
+import { readRunArrays, type RunArrays } from '../insights/run-arrays';
+import { EMBEDDINGS_F32 } from '../../src-shared/run-format';
+import type { ClassHealth, Duplicates, EmbeddingMap } from '../insights/types';
 
 export interface InsightsContext {
   project(id: string): Promise<Project>;

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiEvent, MethodResult } from '../../src-shared/contract';
-import { createService } from '../api/service';
-import type { ApiService } from '../api/service-types';
-import { makeInsightsFixture, type InsightsFixture } from './fixture';
+import { createService } from './service';
+import type { ApiService } from './service-types';
+import { makeInsightsFixture, type InsightsFixture } from '../insights/fixture';
 
 let tmp: string;
 let fx: InsightsFixture;
