@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { chromium, type Page } from 'playwright-core';
-import { clusteredEmbeddings, EMB_DIM } from '../src-main/insights/fixture';
+import { clusteredEmbeddings, EMB_DIM } from '../tests/fixtures/insights';
 import { findDuplicates } from '../src-main/insights/duplicates';
 import { pcaLayout, umapLayout } from '../src-main/insights/layout';
-import { rng } from '../src-main/project/fixtures';
+import { rng } from '../tests/fixtures/project';
 
 const arg = (name: string): string | null => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : null; };
 const sizes = (arg('--sizes') ?? '10000,100000').split(',').map(Number);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer } from '../src-main/server/server';
-import { listScanner, rng, syntheticRows, writeProjectRun } from '../src-main/project/fixtures';
+import { listScanner, rng, syntheticRows, writeProjectRun } from '../tests/fixtures/project';
 import { projectIdFor } from '../src-main/project/project';
 
 const argN = process.argv.indexOf('--n');

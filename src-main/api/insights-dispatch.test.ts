@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiEvent, MethodResult } from '../../src-shared/contract';
 import { createService } from './service';
 import type { ApiService } from './service-types';
-import { makeInsightsFixture, type InsightsFixture } from '../insights/fixture';
+import { makeInsightsFixture, type InsightsFixture } from '../../tests/fixtures/insights';
 
 let tmp: string;
 let fx: InsightsFixture;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiEvent } from '../../src-shared/contract';
 import { Project } from '../project/project';
 import { EMBEDDINGS_F32 } from '../../src-shared/run-format';
-import { makeInsightsFixture, type InsightsFixture } from '../insights/fixture';
+import { makeInsightsFixture, type InsightsFixture } from '../../tests/fixtures/insights';
 import { insightsHandlers } from './insights-handlers';
 
 let tmp: string;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiEvent, MethodResults, ProjectSummary } from '../../src-shared/contract';
 import type { ApiService } from './service-types';
 import { createService } from './service';
-import { makeDataset } from '../project/fixtures';
+import { makeDataset } from '../../tests/fixtures/project';
 
 let base: string, svc: ApiService, prj: ProjectSummary;
 const events: ApiEvent[] = [];

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiEvent, MethodResults, ProjectSummary } from '../../src-shared/contract';
 import { ApiError, type ApiService } from './service-types';
 import { createService } from './service';
-import { listScanner, makeDataset, syntheticRows, writeProjectRun } from '../project/fixtures';
+import { listScanner, makeDataset, syntheticRows, writeProjectRun } from '../../tests/fixtures/project';
 import { projectIdFor } from '../project/project';
 
 let base: string, root: string, svc: ApiService, prj: ProjectSummary;

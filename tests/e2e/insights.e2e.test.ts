@@ -7,7 +7,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src-main/server/server';
-import { makeInsightsFixture, type InsightsFixture } from '../../src-main/insights/fixture';
+import { makeInsightsFixture, type InsightsFixture } from '../fixtures/insights';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');

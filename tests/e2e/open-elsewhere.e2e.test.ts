@@ -11,7 +11,7 @@ import readline from 'node:readline';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src-main/server/server';
-import { makeDataset, syntheticRows, writeProjectRun } from '../../src-main/project/fixtures';
+import { makeDataset, syntheticRows, writeProjectRun } from '../fixtures/project';
 import { projectIdFor } from '../../src-main/project/project';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';

@@ -254,7 +254,7 @@ describe.runIf(haveChromium && haveUi)('review grid on 100k samples (perf)', () 
   let p: Page;
   let root: string;
   beforeAll(async () => {
-    const { listScanner, rng, syntheticRows, writeProjectRun } = await import('../../src-main/project/fixtures');
+    const { listScanner, rng, syntheticRows, writeProjectRun } = await import('../fixtures/project');
     const { projectIdFor } = await import('../../src-main/project/project');
     ptmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-review-perf-'));
     root = path.join(ptmp, 'dataset');

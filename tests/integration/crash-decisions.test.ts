@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDataset, rng, syntheticRows, writeProjectRun } from '../../src-main/project/fixtures';
+import { makeDataset, rng, syntheticRows, writeProjectRun } from '../fixtures/project';
 import { projectIdFor } from '../../src-main/project/project';
 
 const ROUNDS = process.env.MOPRO_LONG_TESTS === '1' ? 100 : 4;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDataset, rng } from '../../src-main/project/fixtures';
+import { makeDataset, rng } from '../fixtures/project';
 import { INCOMPLETE_MARKER } from '../../src-main/project/export';
 
 const ROUNDS = process.env.MOPRO_LONG_TESTS === '1' ? 20 : 3;

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeDataset } from '../../src-main/project/fixtures';
+import { makeDataset } from '../fixtures/project';
 import { tsxImportArg } from '../../src-main/engine/job-runner';
 
 const repo = path.resolve(import.meta.dirname, '../..');

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDataset, rng } from '../../src-main/project/fixtures';
+import { makeDataset, rng } from '../fixtures/project';
 import { INCOMPLETE_MARKER, LABELS_HEADER } from '../../src-main/project/export';
 import { parseCsv } from '../../src-main/util/csv';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsv } from '../../src-main/util/csv';
 import { RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
-import { rng } from '../../src-main/project/fixtures';
+import { rng } from '../fixtures/project';
 
 const KILLS = process.env.MOPRO_LONG_TESTS === '1' ? 20 : 3;
 const EPOCHS = KILLS + 2;

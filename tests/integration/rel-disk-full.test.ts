@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src-main/server/server';
-import { listScanner, syntheticRows, writeProjectRun } from '../../src-main/project/fixtures';
+import { listScanner, syntheticRows, writeProjectRun } from '../fixtures/project';
 import { projectIdFor } from '../../src-main/project/project';
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-diskfull-'));

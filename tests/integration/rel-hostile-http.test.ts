@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src-main/server/server';
-import { makeDataset, syntheticRows, tinyPng, writeProjectRun } from '../../src-main/project/fixtures';
+import { makeDataset, syntheticRows, tinyPng, writeProjectRun } from '../fixtures/project';
 import { projectIdFor } from '../../src-main/project/project';
 import { methods } from '../../src-shared/contract';
 

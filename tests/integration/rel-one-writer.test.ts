@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDataset, syntheticRows, writeProjectRun } from '../../src-main/project/fixtures';
+import { makeDataset, syntheticRows, writeProjectRun } from '../fixtures/project';
 import { projectDir, projectIdFor } from '../../src-main/project/project';
 import { Journal } from '../../src-main/project/journal';
 

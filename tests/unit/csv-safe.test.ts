@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { csvCell, parseCsv, toCsv } from '../../src-main/util/csv';
-import { writeRun, rng } from '../../src-main/project/fixtures';
+import { writeRun, rng } from '../fixtures/project';
 import { readSamples } from '../../src-main/project/runs';
 import { exportDataset } from '../../src-main/project/export';
 

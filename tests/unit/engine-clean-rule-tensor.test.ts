@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { cleanRuleTensor } from '../../src-main/engine/clean-rule-tensor';
 import { cleanRule, softmaxRows } from '../../src-main/engine/noise-cleaning';
-import { rng } from '../../src-main/project/fixtures';
+import { rng } from '../fixtures/project';
 import { NUMERIC_BACKENDS, unavailable, useBackend } from './engine-backend-helpers';
 
 describe.each(NUMERIC_BACKENDS)('tensor cleaning rule on %s', (_label, backend) => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkExportNames, exportDataset, ExportError } from '../../src-main/project/export';
 import type { ExportRow } from '../../src-main/project/project';
-import { makeDataset, syntheticRows, writeProjectRun } from '../../src-main/project/fixtures';
+import { makeDataset, syntheticRows, writeProjectRun } from '../fixtures/project';
 import { projectIdFor } from '../../src-main/project/project';
 import { datasetIdentity } from '../../src-main/engine/dataset-identity';
 import { createService } from '../../src-main/api/service';

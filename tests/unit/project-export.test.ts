@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkTarget, exportDataset, INCOMPLETE_MARKER, type ExportOptions } from '../../src-main/project/export';
 import type { ExportRow } from '../../src-main/project/project';
-import { makeDataset } from '../../src-main/project/fixtures';
+import { makeDataset } from '../fixtures/project';
 import { parseCsv } from '../../src-main/util/csv';
 
 let base: string, root: string, rows: ExportRow[];

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireLock, readHolder, releaseLock } from '../../src-main/project/lock';
 import { Project, projectDir, projectIdFor, ProjectReadOnlyError } from '../../src-main/project/project';
-import { listScanner, writeRun } from '../../src-main/project/fixtures';
+import { listScanner, writeRun } from '../fixtures/project';
 
 const dirs: string[] = [];
 const kids: ChildProcess[] = [];

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Project, projectIdFor } from '../../src-main/project/project';
-import { makeDataset, syntheticRows, writeProjectRun, writeRun } from '../../src-main/project/fixtures';
+import { makeDataset, syntheticRows, writeProjectRun, writeRun } from '../fixtures/project';
 
 let base: string, root: string, dataDir: string;
 const classes = ['cat', 'dog', 'fox'];

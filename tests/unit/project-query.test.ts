@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { SampleFilter, SampleSort } from '../../src-shared/contract';
 import { QueryEngine } from '../../src-main/project/query';
 import { buildTable, rowOf, setDecision, type SampleTable } from '../../src-main/project/table';
-import { rng, syntheticRows } from '../../src-main/project/fixtures';
+import { rng, syntheticRows } from '../fixtures/project';
 
 const N = 100_000;
 const classes = Array.from({ length: 10 }, (_, i) => `class_${i}`);

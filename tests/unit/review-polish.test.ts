@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportDataset, summarizeExport } from '../../src-main/project/export';
 import type { ExportRow } from '../../src-main/project/project';
-import { makeDataset, syntheticRows, writeProjectRun } from '../../src-main/project/fixtures';
+import { makeDataset, syntheticRows, writeProjectRun } from '../fixtures/project';
 import { finalOf } from '../../src-main/project/table';
 import { pixelDiff } from '../../src-main/insights/duplicates';
 import { generatedRunName } from '../../src-main/project/runs';

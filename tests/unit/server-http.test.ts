@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from '../../src-main/server/server';
-import { makeDataset, syntheticRows, tinyPng, writeProjectRun } from '../../src-main/project/fixtures';
+import { makeDataset, syntheticRows, tinyPng, writeProjectRun } from '../fixtures/project';
 import { projectIdFor } from '../../src-main/project/project';
 
 let base: string, root: string, srv: RunningServer, projectId: string;

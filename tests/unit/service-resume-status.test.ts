@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiEvent, MethodResults, ProjectSummary } from '../../src-shared/contract';
 import type { ApiService } from '../../src-main/api/service-types';
 import { createService } from '../../src-main/api/service';
-import { makeDataset } from '../../src-main/project/fixtures';
+import { makeDataset } from '../fixtures/project';
 
 let base: string, svc: ApiService, prj: ProjectSummary;
 const events: ApiEvent[] = [];

@@ -1,16 +1,16 @@
 // Measures scan + decode cold (empty pixel cache) vs warm (every row from the cache).
-//   npx tsx src-main/dataset/bench-decode.ts <dataset> [--size 28] [--channels 1]
+//   npx tsx bench/decode-bench.ts <dataset> [--size 28] [--channels 1]
 // Prints one JSON line. The cache goes to a fresh temp folder, removed afterwards.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { scanDataset } from './scan.js';
-import { loadImages } from './decode.js';
+import { scanDataset } from '../src-main/dataset/scan.js';
+import { loadImages } from '../src-main/dataset/decode.js';
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const root = argv[0];
-  if (!root) throw new Error('usage: bench-decode.ts <dataset> [--size 28] [--channels 1]');
+  if (!root) throw new Error('usage: decode-bench.ts <dataset> [--size 28] [--channels 1]');
   const opt = (k: string, d: number): number => { const i = argv.indexOf(k); return i >= 0 ? Number(argv[i + 1]) : d; };
   const size = opt('--size', 28);
   const channels = opt('--channels', 1) === 3 ? 3 : 1;
