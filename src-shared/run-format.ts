@@ -14,11 +14,3 @@ export const CHECKPOINT_DIR = 'checkpoint';
 /** Human decisions a run was trained with ({ fixedLabels, excluded }), so a resume or cRT uses the same ones. */
 export const DECISIONS_JSON = 'decisions.json';
 
-export interface SampleCsvRow {
-  path: string;
-  given_label: string;
-  corrected_label: string;
-  status: 'clean' | 'relabeled' | 'ood';
-  confidence: number;
-  ood_score: number;
-}

@@ -30,7 +30,7 @@ export class BadImageUrl extends Error {
 export function relPathProblem(rel: string): string | null {
   if (rel.length === 0) return 'empty path';
   if (rel.length > 4096) return 'path too long';
-  // eslint-disable-next-line no-control-regex
+   
   if (/[\u0000-\u001f\u007f]/.test(rel)) return 'control character in path';
   if (rel.includes('\\')) return 'backslash in path';
   // After the one URL decoding, an escape that survives is a double-encoding attempt (%252e..).

@@ -192,10 +192,10 @@ export async function runTraining(opts: TrainOptions, emit: (e: EngineEvent) => 
     emit({ type: 'log', level: 'info', message: `initialised from ${opts.init}: ${rep.copied} tensors copied${rep.skipped.length ? `, ${rep.skipped.length} left new` : ''}` });
   }
   if (!resume && opts.pretrain === 'permutation') {
-    const grid = opts.pretrainGrid ?? (cfg.imageSize < 48 ? 2 : 3), epochs = opts.pretrainEpochs ?? 3;
+    const { defaultGrid, pretrainPermutation } = await import('./pretrain-permutation');
+    const grid = opts.pretrainGrid ?? defaultGrid(cfg.imageSize), epochs = opts.pretrainEpochs ?? 3;
     const tp = Date.now();
     emit({ type: 'log', level: 'info', message: `pre-training: tile permutations, grid ${grid}x${grid}, ${epochs} epoch(s)` });
-    const { pretrainPermutation } = await import('./pretrain-permutation');
     const pre = await pretrainPermutation(trainer.query, data, norm, { epochs, grid, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, shouldStop: ctl.shouldStop,
       onStep: (i: { epoch: number; step: number; steps: number }) => emit({ type: 'phase', phase: 'pretrain', done: i.epoch * i.steps + i.step, total: epochs * i.steps }) });
     pretrainInfo = { task: 'permutation', grid, epochs, seconds: (Date.now() - tp) / 1000, history: pre.history };

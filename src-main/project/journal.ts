@@ -63,12 +63,6 @@ const WHAT_FAILED: Record<string, string> = {
   ENOSPC: 'the disk is full', EDQUOT: 'the disk quota is used up', EIO: 'an I/O error', EROFS: 'the disk is read-only', EFBIG: 'the file is too large',
 };
 
-export interface JournalState {
-  reviewed: number;
-  canUndo: boolean;
-  canRedo: boolean;
-}
-
 export class Journal {
   /** path -> current decision ('restore' is stored as absence). */
   readonly decisions = new Map<string, DecisionAction>();

@@ -357,12 +357,6 @@ export class Project {
     return from ? this.journal.get(from) : null;
   }
 
-  /** Re-scans the folder (files changed on disk) and reconciles the active run with it. */
-  async rescan(scanner: Scanner = defaultScanner): Promise<void> {
-    this.scan = await scanner(this.root);
-    if (this.activeRun) this.loadRun(this.activeRun.id); else this.loadScanOnly();
-  }
-
   get reviewed(): number {
     let n = 0;
     for (let i = 0; i < this.table.n; i++) if (this.table.present[i] && this.table.dKind[i] >= 0) n++;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { EpochStats, RunSuggestions, RunSummary, SampleStatus } from '../../src-shared/contract';
 import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
 import { parseCsv } from '../util/csv';
-import { buildTable, type SampleTable, type TableInput } from './table';
+import type { TableInput } from './table';
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
@@ -140,11 +140,6 @@ function fastRows(text: string, file: string): Record<string, string>[] | null {
     out.push(rec);
   }
   return out;
-}
-
-/** samples.csv as a SampleTable. */
-export function loadSamples(dir: string, classes: readonly string[] = []): SampleTable {
-  return buildTable(readSamples(dir), classes);
 }
 
 /** Parses samples.csv; throws one line naming the file and what is wrong. */

@@ -132,7 +132,7 @@ describe('hostile HTTP: generated sweep', () => {
     for (const p of list) {
       // Written into the query as the attacker would, only '&', '#', '?', space and raw control chars escaped
       // so that the request line itself is valid HTTP.
-      // eslint-disable-next-line no-control-regex
+       
       const q = p.replace(/[#&? +\u0000-\u001f\u007f-\uffff]/g, (c) => encodeURIComponent(c));
       for (const kind of ['full', 'thumb']) await attack(`image ${kind} ${JSON.stringify(p).slice(0, 80)}`, raw('GET', `/api/image?project=${projectId}&kind=${kind}&token=${srv.token}&path=${q}`));
     }
