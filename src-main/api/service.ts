@@ -19,6 +19,7 @@ import { readRunJson, runEpochs, runSummary, writeRunMeta } from '../project/run
 import { createRequire } from 'node:module';
 import { appRoot, sampleDatasetDir } from '../paths';
 import { DECISIONS_JSON } from '../../src-shared/run-format';
+import { relPathProblem } from '../../src-shared/rel-path';
 import { insightsHandlers } from './insights-handlers';
 
 export interface CreateServiceOptions extends ServiceOptions {
@@ -74,13 +75,8 @@ function toApiError(e: unknown): ApiError {
 
 /** Rejects every relative path that is not a plain 'a/b/c' inside the root, before touching the disk. */
 export function checkRelPath(rel: string): void {
-  const bad = (why: string): never => { throw new ApiError('FORBIDDEN', `path refused (${why})`); };
-  if (typeof rel !== 'string' || !rel || rel.length > 4096) bad('empty or too long');
-  if (/[\\\0]/.test(rel)) bad('backslash or NUL');
-  if (rel.startsWith('/') || /^[A-Za-z]:/.test(rel) || rel.startsWith('~')) bad('absolute');
-  // The transport decodes once; an escape that survives is a double-encoding attempt.
-  if (/%(2e|2f|5c|00|25)/i.test(rel)) bad('encoded characters');
-  for (const s of rel.split('/')) if (s === '' || s === '.' || s === '..') bad('dot or empty segment');
+  const problem = relPathProblem(rel);
+  if (problem) throw new ApiError('FORBIDDEN', `path refused (${problem})`);
 }
 
 const isInside = (parent: string, child: string): boolean => {

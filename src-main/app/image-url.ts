@@ -6,6 +6,9 @@
 // The parser is the first of two gates: it refuses every path that is not a plain relative
 // path. The service's image() is the second (realpath + prefix check: symlinks, cache).
 import { IMG_SCHEME } from './security';
+import { relPathProblem } from '../../src-shared/rel-path';
+
+export { relPathProblem };
 
 export type ImageKind = 'thumb' | 'full';
 export interface ImageRequest { projectId: string; relPath: string; kind: ImageKind }
@@ -20,27 +23,6 @@ export class BadImageUrl extends Error {
     super(message);
     this.name = 'BadImageUrl';
   }
-}
-
-/**
- * Why a relative dataset path is refused, or null when it is acceptable.
- * Refused: empty, absolute (/x, \\x, C:), backslashes, NUL/control chars, '.' or '..' or empty
- * segments, and any %XX escape left after the one URL decoding (double-encoded tricks like %252e).
- */
-export function relPathProblem(rel: string): string | null {
-  if (rel.length === 0) return 'empty path';
-  if (rel.length > 4096) return 'path too long';
-   
-  if (/[\u0000-\u001f\u007f]/.test(rel)) return 'control character in path';
-  if (rel.includes('\\')) return 'backslash in path';
-  // After the one URL decoding, an escape that survives is a double-encoding attempt (%252e..).
-  // A lone '%' (e.g. "100%_cotton.jpg") is an ordinary character.
-  if (/%[0-9A-Fa-f]{2}/.test(rel)) return 'percent-encoded characters in path (encoded twice?)';
-  if (rel.startsWith('/') || /^[A-Za-z]:/.test(rel)) return 'absolute path';
-  for (const seg of rel.split('/')) {
-    if (seg === '' || seg === '.' || seg === '..') return `bad path segment '${seg}'`;
-  }
-  return null;
 }
 
 /** Parses and checks a mopro-img:// URL; throws BadImageUrl with a one-line reason. */
