@@ -378,8 +378,15 @@ export interface MoproApi {
   imageUrl(projectId: string, relPath: string, kind: 'thumb' | 'full'): string;
 }
 
+/**
+ * Error codes every transport carries, the one list the server's status map, IPC and the renderer derive from.
+ * UNAVAILABLE: nothing was changed and the same call may work later (e.g. the disk was full).
+ */
+export const ApiErrorCode = z.enum(['BAD_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'UNAVAILABLE', 'INTERNAL']);
+export type ApiErrorCode = z.infer<typeof ApiErrorCode>;
+
 /** Errors crossing a transport carry a code the UI can act on. */
 export interface ApiErrorShape {
-  code: 'BAD_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'UNAVAILABLE' | 'INTERNAL';
+  code: ApiErrorCode;
   message: string;
 }

@@ -1,6 +1,6 @@
 // Contract between the API implementation (src-main/api/service.ts) and its two transports:
 // Electron IPC (src-main/app/) and HTTP + WebSocket (src-main/server/).
-import type { ApiEvent, MethodName } from '../../src-shared/contract';
+import type { ApiErrorCode, ApiEvent, MethodName } from '../../src-shared/contract';
 import type { SpawnJob } from '../engine/job-runner';
 
 export interface ServiceOptions {
@@ -26,8 +26,7 @@ export interface ApiService {
 }
 
 export class ApiError extends Error {
-  /** UNAVAILABLE: nothing was changed and the same call may work later (e.g. the disk was full). */
-  constructor(public code: 'BAD_INPUT' | 'NOT_FOUND' | 'CONFLICT' | 'FORBIDDEN' | 'UNAVAILABLE' | 'INTERNAL', message: string) {
+  constructor(public code: ApiErrorCode, message: string) {
     super(message);
     this.name = 'ApiError';
   }

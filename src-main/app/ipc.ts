@@ -2,12 +2,12 @@
 // it (sender is our page, method is in the contract, input passes its zod schema); the service
 // validates again (defence in depth). Events go back with webContents.send.
 import { ipcMain, type IpcMainInvokeEvent, type WebContents } from 'electron';
-import { methods, type ApiErrorShape, type ApiEvent, type MethodName } from '../../src-shared/contract';
+import { ApiErrorCode, methods, type ApiErrorShape, type ApiEvent, type MethodName } from '../../src-shared/contract';
 import { ApiError, type ApiService } from '../api/service-types';
 import { CH, type AppCommand, type IpcReply } from './ipc-channels';
 import { isTrustedUrl } from './security';
 
-const CODES: ReadonlySet<ApiErrorShape['code']> = new Set(['BAD_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'UNAVAILABLE', 'INTERNAL']);
+const CODES: ReadonlySet<ApiErrorShape['code']> = new Set(ApiErrorCode.options);
 
 export function isMethodName(name: unknown): name is MethodName {
   // Object.hasOwn, not `in`: 'constructor', '__proto__', 'toString' must not pass.

@@ -1,4 +1,4 @@
-import type { ApiErrorShape } from '@shared/contract';
+import { ApiErrorCode, type ApiErrorShape } from '@shared/contract';
 
 /** An API failure as the UI sees it, whatever the transport. */
 export class ApiCallError extends Error {
@@ -11,7 +11,9 @@ export class ApiCallError extends Error {
   }
 }
 
-const codes = new Set(['BAD_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'UNAVAILABLE', 'INTERNAL']);
+const codes: ReadonlySet<string> = new Set(ApiErrorCode.options);
+// Electron prefixes IPC errors: "Error invoking remote method 'x': ApiError: NOT_FOUND: ..."
+const prefixed = new RegExp(`\\b(${ApiErrorCode.options.join('|')})\\b[:\\s]+(.*)$`, 's');
 
 /** Turns whatever a transport threw (IPC Error, JSON body, TypeError from fetch) into ApiCallError. */
 export function toApiError(err: unknown): ApiCallError {
@@ -20,8 +22,7 @@ export function toApiError(err: unknown): ApiCallError {
     const e = err as { code?: unknown; message?: unknown };
     const message = typeof e.message === 'string' ? e.message : String(err);
     if (typeof e.code === 'string' && codes.has(e.code)) return new ApiCallError(e.code as ApiErrorShape['code'], message);
-    // Electron prefixes IPC errors: "Error invoking remote method 'x': ApiError: NOT_FOUND: ..."
-    const m = /\b(BAD_INPUT|NOT_FOUND|CONFLICT|FORBIDDEN|UNAVAILABLE|INTERNAL)\b[:\s]+(.*)$/s.exec(message);
+    const m = prefixed.exec(message);
     if (m) return new ApiCallError(m[1] as ApiErrorShape['code'], m[2]!.trim() || message);
     if (err instanceof TypeError) return new ApiCallError('NETWORK', `Cannot reach the MoPro server (${message}).`);
     return new ApiCallError('INTERNAL', message);
