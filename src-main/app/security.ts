@@ -5,6 +5,7 @@
 // It runs sandboxed with context isolation, no Node, a strict CSP, cannot navigate, open
 // windows or get permissions, and reaches the file system only through the typed API (IPC,
 // validated) and the image protocol (only files inside the opened dataset / thumb cache).
+import { contentSecurityPolicy as sharedCsp } from '../../src-shared/csp';
 
 /** Serves the built renderer (out/renderer) under a real origin, so CSP 'self' means us only. */
 export const APP_SCHEME = 'mopro-app';
@@ -47,32 +48,10 @@ export function secureWebPreferences(preloadPath: string, opts: { devTools: bool
   } as const;
 }
 
-/**
- * Content-Security-Policy for the renderer. Scripts only from our own origin (no inline, no
- * eval); images from us and the image scheme; no network. Styles allow 'unsafe-inline' because
- * Vue/ECharts set style attributes; style injection cannot run code.
- * In dev (electron-vite dev server) the server's origin and its HMR websocket are added.
- */
+/** The renderer's CSP in the Electron session: the shared policy plus the image scheme (and the dev server in dev). */
 export function contentSecurityPolicy(opts: { devServerUrl?: string } = {}): string {
-  const self = ["'self'"];
   const dev = opts.devServerUrl ? new URL(opts.devServerUrl) : null;
-  const devOrigin = dev ? [dev.origin] : [];
-  const devWs = dev ? [`ws://${dev.host}`] : [];
-  const directives: [string, string[]][] = [
-    ['default-src', ["'none'"]],
-    ['script-src', [...self, ...devOrigin]],
-    ['style-src', [...self, "'unsafe-inline'", ...devOrigin]],
-    ['img-src', [...self, `${IMG_SCHEME}:`, 'data:', 'blob:']],
-    ['font-src', [...self, 'data:']],
-    ['connect-src', [...self, ...devOrigin, ...devWs]],
-    ['worker-src', [...self, 'blob:']],
-    ['object-src', ["'none'"]],
-    ['base-uri', ["'none'"]],
-    ['form-action', ["'none'"]],
-    ['frame-src', ["'none'"]],
-    ['frame-ancestors', ["'none'"]],
-  ];
-  return directives.map(([k, v]) => `${k} ${v.join(' ')}`).join('; ');
+  return sharedCsp({ origins: dev ? [dev.origin] : [], img: [`${IMG_SCHEME}:`], connect: dev ? [`ws://${dev.host}`] : [] });
 }
 
 /** Origins whose pages may talk to the API: our app scheme, plus the dev server in dev. */

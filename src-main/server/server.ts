@@ -16,6 +16,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { serve, type ServerType } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { contentSecurityPolicy } from '../../src-shared/csp';
 import type { ApiEvent, ApiErrorShape } from '../../src-shared/contract';
 import { ApiError, type ApiService } from '../api/service-types';
 import { createService } from '../api/service';
@@ -151,12 +152,8 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
       html = html.includes('<head>') ? html.replace('<head>', `<head>${meta}`) : meta + html;
     }
     c.header('Cache-Control', 'no-store');
-    c.header('Content-Security-Policy', [
-      // Same policy as src-renderer/index.html's meta tag, plus this server's WebSocket origin.
-      "default-src 'none'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data: blob:",
-      `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`, "font-src 'self' data:", "worker-src 'self' blob:",
-      "object-src 'none'", "base-uri 'none'", "frame-src 'none'", "frame-ancestors 'none'", "form-action 'none'",
-    ].join('; '));
+    // The shared renderer policy plus this server's WebSocket origin.
+    c.header('Content-Security-Policy', contentSecurityPolicy({ connect: [`ws://127.0.0.1:${port}`, `ws://localhost:${port}`] }));
     return c.html(html);
   };
   app.get('/', sendIndex);
