@@ -12,7 +12,16 @@ export default defineConfig({
         // The engine's job process is its own entry: engine/job-runner.ts looks for worker.js beside itself.
         input: { index: resolve('src-main/app/main.ts'), worker: resolve('src-main/engine/worker.ts') },
         // Native / wasm-loading packages stay outside the bundle and are required at run time.
-        external: ['sharp', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'electron'],
+        external: [
+          'sharp',
+          '@tensorflow/tfjs',
+          '@tensorflow/tfjs-backend-wasm',
+          '@tensorflow/tfjs-backend-webgpu',
+          'webgpu',
+          '@tensorflow/tfjs-node',
+          '@tensorflow/tfjs-node-gpu',
+          'electron',
+        ],
       },
     },
   },
@@ -20,7 +29,10 @@ export default defineConfig({
     build: {
       outDir: 'out/preload',
       // A sandboxed window can only load a CommonJS preload.
-      rollupOptions: { input: { index: resolve('src-main/app/preload.ts') }, output: { format: 'cjs', entryFileNames: '[name].cjs' } },
+      rollupOptions: {
+        input: { index: resolve('src-main/app/preload.ts') },
+        output: { format: 'cjs', entryFileNames: '[name].cjs' },
+      },
     },
   },
   renderer: {

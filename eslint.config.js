@@ -17,20 +17,35 @@ const above = {
 };
 const zones = [
   ...Object.entries(above).flatMap(([layer, ups]) =>
-    ups.map((up) => ({ target: main(layer), from: main(up), message: `${layer}/ must not import ${up} (layers only look down)` })),
+    ups.map((up) => ({
+      target: main(layer),
+      from: main(up),
+      message: `${layer}/ must not import ${up} (layers only look down)`,
+    })),
   ),
-  { target: './src-shared', from: './src-main', message: 'src-shared/ is imported by both processes: no main-process code' },
+  {
+    target: './src-shared',
+    from: './src-main',
+    message: 'src-shared/ is imported by both processes: no main-process code',
+  },
   { target: './src-shared', from: './src-renderer', message: 'src-shared/ must not import the renderer' },
   { target: './src-renderer', from: './src-main', message: 'the renderer imports only @shared and its own files' },
 ];
 
 export default tseslint.config(
-  { ignores: ['out/**', 'dist/**', 'node_modules/**', 'bench-data/**', 'test-results/**', 'scale-out/**', '**/*.d.ts'] },
+  {
+    ignores: ['out/**', 'dist/**', 'node_modules/**', 'bench-data/**', 'test-results/**', 'scale-out/**', '**/*.d.ts'],
+  },
   {
     files: ['**/*.ts', '**/*.vue', '**/*.js', '**/*.mjs'],
     languageOptions: {
       parser: vueParser,
-      parserOptions: { parser: tseslint.parser, sourceType: 'module', ecmaVersion: 'latest', extraFileExtensions: ['.vue'] },
+      parserOptions: {
+        parser: tseslint.parser,
+        sourceType: 'module',
+        ecmaVersion: 'latest',
+        extraFileExtensions: ['.vue'],
+      },
     },
     plugins: { 'import-x': importX, '@typescript-eslint': tseslint.plugin },
     settings: {
@@ -40,12 +55,21 @@ export default tseslint.config(
     rules: {
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       'import-x/no-restricted-paths': ['error', { zones }],
-      'no-restricted-imports': ['error', { paths: [{ name: 'electron', message: 'only src-main/app/ imports electron' }] }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'electron', message: 'only src-main/app/ imports electron' }] },
+      ],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       'no-debugger': 'error',
       eqeqeq: ['error', 'smart'],
     },
   },
   // The Electron shell is the one place that imports electron.
-  { files: ['src-main/app/**', 'tests/unit/app-*.ts', 'tests/e2e/**', 'electron.vite.config.ts'], rules: { 'no-restricted-imports': 'off' } },
+  {
+    files: ['src-main/app/**', 'tests/unit/app-*.ts', 'tests/e2e/**', 'electron.vite.config.ts'],
+    rules: { 'no-restricted-imports': 'off' },
+  },
 );

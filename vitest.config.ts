@@ -19,7 +19,16 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'main', environment: 'node', include: ['src-main/**/*.test.ts', 'src-shared/**/*.test.ts', 'tests/unit/**/*.test.ts', 'tests/integration/**/*.test.ts'] },
+        test: {
+          name: 'main',
+          environment: 'node',
+          include: [
+            'src-main/**/*.test.ts',
+            'src-shared/**/*.test.ts',
+            'tests/unit/**/*.test.ts',
+            'tests/integration/**/*.test.ts',
+          ],
+        },
       },
       { extends: true, test: { name: 'renderer', environment: 'happy-dom', include: ['src-renderer/**/*.test.ts'] } },
     ],

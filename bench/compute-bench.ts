@@ -18,10 +18,29 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(import.meta.dirname, '..');
-interface Case { name: string; size: number; channels: 1 | 3 }
-const CASES: Record<string, Case> = { '28-grey': { name: '28-grey', size: 28, channels: 1 }, '64-rgb': { name: '64-rgb', size: 64, channels: 3 } };
-interface ChildSpec { backend: string; size: number; channels: 1 | 3; batch?: number; seconds: number }
-interface Row { case: string; backend: string; ips: number | null; peakRssMB: number | null; note: string }
+interface Case {
+  name: string;
+  size: number;
+  channels: 1 | 3;
+}
+const CASES: Record<string, Case> = {
+  '28-grey': { name: '28-grey', size: 28, channels: 1 },
+  '64-rgb': { name: '64-rgb', size: 64, channels: 3 },
+};
+interface ChildSpec {
+  backend: string;
+  size: number;
+  channels: 1 | 3;
+  batch?: number;
+  seconds: number;
+}
+interface Row {
+  case: string;
+  backend: string;
+  ips: number | null;
+  peakRssMB: number | null;
+  note: string;
+}
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,7 +50,16 @@ function arg(name: string, dflt: string): string {
 /** The network both sides run: the engine's default CPU config for that image size (same for every backend). */
 async function netConfig(size: number, channels: 1 | 3, batch?: number) {
   const { resolveConfig } = await import('../src-main/engine/config');
-  return resolveConfig({ method: 'ce', backend: 'wasm', n: 10_000, k: 10, channels, nativeSize: size, imageSize: size, batchSize: batch }).config;
+  return resolveConfig({
+    method: 'ce',
+    backend: 'wasm',
+    n: 10_000,
+    k: 10,
+    channels,
+    nativeSize: size,
+    imageSize: size,
+    batchSize: batch,
+  }).config;
 }
 
 async function child(spec: ChildSpec): Promise<void> {
@@ -40,66 +68,134 @@ async function child(spec: ChildSpec): Promise<void> {
   const { Rng } = await import('../src-main/engine/rng');
   const choice = await selectBackend(spec.backend as never, undefined, { webgpu: true });
   const cfg = await netConfig(spec.size, spec.channels, spec.batch);
-  const B = cfg.batchSize, n = B * 4, per = spec.size * spec.size * spec.channels, rng = new Rng(1);
+  const B = cfg.batchSize,
+    n = B * 4,
+    per = spec.size * spec.size * spec.channels,
+    rng = new Rng(1);
   const pixels = Uint8Array.from({ length: n * per }, () => Math.floor(rng.next() * 256));
   const labels = Int32Array.from({ length: n }, () => Math.floor(rng.next() * 10));
-  const t = new Trainer({ ...cfg, epochs: 1000 }, { pixels, n, h: spec.size, w: spec.size, c: spec.channels, labels, fixed: new Uint8Array(n),
-    trainIdx: Int32Array.from({ length: n }, (_, i) => i), numClasses: 10 }, { mean: Array(spec.channels).fill(0.5), std: Array(spec.channels).fill(0.29) });
-  await t.step(); await t.step();
+  const t = new Trainer(
+    { ...cfg, epochs: 1000 },
+    {
+      pixels,
+      n,
+      h: spec.size,
+      w: spec.size,
+      c: spec.channels,
+      labels,
+      fixed: new Uint8Array(n),
+      trainIdx: Int32Array.from({ length: n }, (_, i) => i),
+      numClasses: 10,
+    },
+    { mean: Array(spec.channels).fill(0.5), std: Array(spec.channels).fill(0.29) },
+  );
+  await t.step();
+  await t.step();
   let steps = 0;
   const t0 = performance.now();
-  while ((performance.now() - t0) / 1000 < spec.seconds || steps < 2) { await t.step(); steps++; }
+  while ((performance.now() - t0) / 1000 < spec.seconds || steps < 2) {
+    await t.step();
+    steps++;
+  }
   const secs = (performance.now() - t0) / 1000;
-  const adapter = choice.adapter ? `, adapter ${choice.adapter.description || choice.adapter.device}${choice.adapter.fallback ? ' (CPU fallback)' : ''}` : '';
-  process.stdout.write(`${JSON.stringify({ ips: (steps * B) / secs, peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
-    note: `${choice.name}: ${cfg.arch}, batch ${B}, ${steps} steps in ${secs.toFixed(1)} s${adapter}` })}\n`);
+  const adapter = choice.adapter
+    ? `, adapter ${choice.adapter.description || choice.adapter.device}${choice.adapter.fallback ? ' (CPU fallback)' : ''}`
+    : '';
+  process.stdout.write(
+    `${JSON.stringify({
+      ips: (steps * B) / secs,
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      note: `${choice.name}: ${cfg.arch}, batch ${B}, ${steps} steps in ${secs.toFixed(1)} s${adapter}`,
+    })}\n`,
+  );
 }
 
 function runChild(spec: ChildSpec): Omit<Row, 'case' | 'backend'> {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(spec)],
-    { cwd: root, encoding: 'utf8', timeout: (spec.seconds + 600) * 1000 });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(spec)],
+    { cwd: root, encoding: 'utf8', timeout: (spec.seconds + 600) * 1000 },
+  );
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status === 0 && last.startsWith('{')) return JSON.parse(last);
-  if (r.signal) return { ips: null, peakRssMB: null, note: `not measured: stopped by ${r.signal} after ${spec.seconds + 600} s (warm-up and two steps did not finish)` };
-  const why = (r.stderr || '').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('Warning: max') && !l.startsWith('at ')).pop() ?? `exit ${r.status}`;
+  if (r.signal)
+    return {
+      ips: null,
+      peakRssMB: null,
+      note: `not measured: stopped by ${r.signal} after ${spec.seconds + 600} s (warm-up and two steps did not finish)`,
+    };
+  const why =
+    (r.stderr || '')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('Warning: max') && !l.startsWith('at '))
+      .pop() ?? `exit ${r.status}`;
   return { ips: null, peakRssMB: null, note: `not measured: ${why.slice(0, 200)}` };
 }
 
 async function torchRow(c: Case, batch?: number): Promise<Omit<Row, 'case' | 'backend'>> {
-  const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
-  if (!py) return { ips: null, peakRssMB: null, note: 'not measured: PyTorch not installed (apt-get install python3-torch)' };
+  const py = ['/usr/bin/python3', 'python3'].find(
+    (p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0,
+  );
+  if (!py)
+    return { ips: null, peakRssMB: null, note: 'not measured: PyTorch not installed (apt-get install python3-torch)' };
   const { ARCHS } = await import('../src-main/engine/model');
   const cfg = await netConfig(c.size, c.channels, batch);
   const spec = { ...cfg, spec: ARCHS[cfg.arch], numClasses: 10 };
   // peak RSS of the python process itself, printed after the script's own JSON line
-  const wrap = 'import json,resource,runpy,sys; sys.argv=[sys.argv[1],sys.argv[2]]; runpy.run_path(sys.argv[0], run_name="__main__"); '
-    + 'print(json.dumps({"peakRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))';
-  const r = spawnSync(py, ['-c', wrap, path.join(root, 'bench', 'torch_throughput.py'), JSON.stringify(spec)], { encoding: 'utf8', timeout: 900_000 });
-  const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{'));
-  if (r.status !== 0 || lines.length < 2) return { ips: null, peakRssMB: null, note: `not measured: ${(r.stderr || '').trim().split('\n').pop()}` };
-  const out = JSON.parse(lines[lines.length - 2]), mem = JSON.parse(lines[lines.length - 1]);
+  const wrap =
+    'import json,resource,runpy,sys; sys.argv=[sys.argv[1],sys.argv[2]]; runpy.run_path(sys.argv[0], run_name="__main__"); ' +
+    'print(json.dumps({"peakRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))';
+  const r = spawnSync(py, ['-c', wrap, path.join(root, 'bench', 'torch_throughput.py'), JSON.stringify(spec)], {
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
+  if (r.status !== 0 || lines.length < 2)
+    return { ips: null, peakRssMB: null, note: `not measured: ${(r.stderr || '').trim().split('\n').pop()}` };
+  const out = JSON.parse(lines[lines.length - 2]),
+    mem = JSON.parse(lines[lines.length - 1]);
   return { ips: out.imagesPerSec, peakRssMB: mem.peakRssMB, note: out.note };
 }
 
 async function main(): Promise<void> {
   const backends = arg('backends', 'wasm,webgpu,tensorflow,torch').split(',');
-  const cases = arg('cases', '28-grey,64-rgb').split(',').map((n) => { if (!CASES[n]) throw new Error(`unknown case ${n}: use ${Object.keys(CASES).join(', ')}`); return CASES[n]; });
+  const cases = arg('cases', '28-grey,64-rgb')
+    .split(',')
+    .map((n) => {
+      if (!CASES[n]) throw new Error(`unknown case ${n}: use ${Object.keys(CASES).join(', ')}`);
+      return CASES[n];
+    });
   const seconds = Number(arg('seconds', '20'));
   const batch = process.argv.includes('--batch') ? Number(arg('batch', '128')) : undefined;
-  process.stdout.write(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${os.loadavg()[0].toFixed(1)}\n`);
+  process.stdout.write(
+    `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${os.loadavg()[0].toFixed(1)}\n`,
+  );
   const rows: Row[] = [];
   for (const c of cases) {
     for (const b of backends) {
-      const r = b === 'torch' ? await torchRow(c, batch) : runChild({ backend: b, size: c.size, channels: c.channels, batch, seconds });
+      const r =
+        b === 'torch'
+          ? await torchRow(c, batch)
+          : runChild({ backend: b, size: c.size, channels: c.channels, batch, seconds });
       rows.push({ case: c.name, backend: b, ...r });
-      process.stdout.write(`${c.name} ${b}: ${r.ips != null ? `${r.ips.toFixed(1)} img/s` : '-'}, peak RSS ${r.peakRssMB ?? '-'} MB (${r.note})\n`);
+      process.stdout.write(
+        `${c.name} ${b}: ${r.ips != null ? `${r.ips.toFixed(1)} img/s` : '-'}, peak RSS ${r.peakRssMB ?? '-'} MB (${r.note})\n`,
+      );
     }
   }
-  process.stdout.write('\n| case | backend | train img/s | vs PyTorch | peak RSS MB | note |\n|---|---|---|---|---|---|\n');
+  process.stdout.write(
+    '\n| case | backend | train img/s | vs PyTorch | peak RSS MB | note |\n|---|---|---|---|---|---|\n',
+  );
   for (const r of rows) {
     const torch = rows.find((x) => x.case === r.case && x.backend === 'torch')?.ips;
     const rel = r.backend !== 'torch' && r.ips != null && torch ? `${(r.ips / torch).toFixed(2)}x` : '';
-    process.stdout.write(`| ${r.case} | ${r.backend} | ${r.ips != null ? r.ips.toFixed(1) : '-'} | ${rel} | ${r.peakRssMB ?? '-'} | ${r.note} |\n`);
+    process.stdout.write(
+      `| ${r.case} | ${r.backend} | ${r.ips != null ? r.ips.toFixed(1) : '-'} | ${rel} | ${r.peakRssMB ?? '-'} | ${r.note} |\n`,
+    );
   }
 }
 
@@ -107,6 +203,14 @@ const ci = process.argv.indexOf('--child');
 if (ci >= 0) {
   // a backend that cannot load here is a row with the reason, not a crash
   await child(JSON.parse(process.argv[ci + 1]) as ChildSpec).catch((e: unknown) => {
-    process.stdout.write(`${JSON.stringify({ ips: null, peakRssMB: null, note: `not measured: ${String((e as Error)?.message ?? e).split('\n')[0].slice(0, 240)}` })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({
+        ips: null,
+        peakRssMB: null,
+        note: `not measured: ${String((e as Error)?.message ?? e)
+          .split('\n')[0]
+          .slice(0, 240)}`,
+      })}\n`,
+    );
   });
 } else await main();

@@ -11,7 +11,10 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const root = argv[0];
   if (!root) throw new Error('usage: decode-bench.ts <dataset> [--size 28] [--channels 1]');
-  const opt = (k: string, d: number): number => { const i = argv.indexOf(k); return i >= 0 ? Number(argv[i + 1]) : d; };
+  const opt = (k: string, d: number): number => {
+    const i = argv.indexOf(k);
+    return i >= 0 ? Number(argv[i + 1]) : d;
+  };
   const size = opt('--size', 28);
   const channels = opt('--channels', 1) === 3 ? 3 : 1;
   const cacheDir = await fs.mkdtemp(path.join(os.tmpdir(), 'mopro-bench-cache-'));
@@ -30,14 +33,27 @@ async function main(): Promise<void> {
     const warmMs = performance.now() - t;
     const same = Buffer.from(cold.pixels).equals(Buffer.from(warm.pixels));
     const n = scan.samples.length;
-    console.log(JSON.stringify({
-      images: n, size, channels, cpus: os.availableParallelism(),
-      scanMs: Math.round(scanMs), decodeNoCacheMs: Math.round(noCacheMs), coldWithCacheWriteMs: Math.round(coldMs),
-      warmMs: Math.round(warmMs), coldImgPerS: Math.round(n / (coldMs / 1000)), warmImgPerS: Math.round(n / (warmMs / 1000)),
-      warmEqualsCold: same, skipped: cold.skipped.length,
-    }));
+    console.log(
+      JSON.stringify({
+        images: n,
+        size,
+        channels,
+        cpus: os.availableParallelism(),
+        scanMs: Math.round(scanMs),
+        decodeNoCacheMs: Math.round(noCacheMs),
+        coldWithCacheWriteMs: Math.round(coldMs),
+        warmMs: Math.round(warmMs),
+        coldImgPerS: Math.round(n / (coldMs / 1000)),
+        warmImgPerS: Math.round(n / (warmMs / 1000)),
+        warmEqualsCold: same,
+        skipped: cold.skipped.length,
+      }),
+    );
   } finally {
     await fs.rm(cacheDir, { recursive: true, force: true });
   }
 }
-main().catch((e: unknown) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

@@ -15,17 +15,28 @@ import { findDuplicates } from '../src-main/insights/duplicates';
 import { pcaLayout, umapLayout } from '../src-main/insights/layout';
 import { rng } from '../tests/fixtures/project';
 
-const arg = (name: string): string | null => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : null; };
+const arg = (name: string): string | null => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : null;
+};
 const sizes = (arg('--sizes') ?? '10000,100000').split(',').map(Number);
 const browserOn = !process.argv.includes('--no-browser');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const K = 10;
 const ms = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`);
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 const rows: [string, string, string][] = [];
 
 // What the page offers the functions passed to page.evaluate (this file typechecks without DOM types).
-interface ScatterLike { drawn: number; resize(w: number, h: number, dpr: number): void; setData(p: Float32Array, c: Uint32Array, protos: []): void; fit(): void; draw(): void; pan(x: number, y: number): void }
+interface ScatterLike {
+  drawn: number;
+  resize(w: number, h: number, dpr: number): void;
+  setData(p: Float32Array, c: Uint32Array, protos: []): void;
+  fit(): void;
+  draw(): void;
+  pan(x: number, y: number): void;
+}
 interface PageGlobals {
   ScatterLib: { Scatter: new (canvas: unknown) => ScatterLike; toPixel(argb: number): number };
   scatter: ScatterLike;
@@ -37,15 +48,25 @@ const round = (v: number): number => Math.round(v * 1e4) / 1e4;
 async function bundleScatter(): Promise<string> {
   const r = await build({
     entryPoints: [path.resolve(import.meta.dirname, '../src-renderer/src/insights/scatter.ts')],
-    bundle: true, format: 'iife', globalName: 'ScatterLib', write: false, target: 'es2022',
+    bundle: true,
+    format: 'iife',
+    globalName: 'ScatterLib',
+    write: false,
+    target: 'es2022',
   });
   return r.outputFiles[0].text;
 }
 
 async function newPage(): Promise<{ page: Page; close: () => Promise<void> }> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+  });
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
-  await page.setContent('<!doctype html><body style="margin:0"><canvas id="c" style="width:1280px;height:760px;display:block"></canvas></body>');
+  await page.setContent(
+    '<!doctype html><body style="margin:0"><canvas id="c" style="width:1280px;height:760px;display:block"></canvas></body>',
+  );
   // tsx compiles this file with keepNames: functions passed to page.evaluate call __name().
   await page.addScriptTag({ content: 'window.__name = (f) => f;' });
   await page.addScriptTag({ content: await bundleScatter() });
@@ -62,7 +83,10 @@ async function firstPaint(page: Page, json: string): Promise<{ total: number; dr
     const canvas = g.document.getElementById('c');
     const s = new L.Scatter(canvas);
     s.resize(1280, 760, 1);
-    const pal = [0xff4e79a7, 0xfff28e2b, 0xffe15759, 0xff76b7b2, 0xff59a14f, 0xffedc948, 0xffb07aa1, 0xffff9da7, 0xff9c755f, 0xffbab0ac];
+    const pal = [
+      0xff4e79a7, 0xfff28e2b, 0xffe15759, 0xff76b7b2, 0xff59a14f, 0xffedc948, 0xffb07aa1, 0xffff9da7, 0xff9c755f,
+      0xffbab0ac,
+    ];
     const colors = new Uint32Array(m.given.length);
     for (let i = 0; i < colors.length; i++) colors[i] = L.toPixel(pal[m.given[i] % 10]);
     s.setData(Float32Array.from(m.points), colors, []);
@@ -81,7 +105,8 @@ async function panFrames(page: Page, frames: number): Promise<{ intervals: numbe
   return page.evaluate(async (n) => {
     const g = globalThis as unknown as PageGlobals;
     const s = g.scatter;
-    const intervals: number[] = [], draws: number[] = [];
+    const intervals: number[] = [],
+      draws: number[] = [];
     let last = 0;
     await new Promise<void>((done) => {
       let k = 0;
@@ -92,7 +117,8 @@ async function panFrames(page: Page, frames: number): Promise<{ intervals: numbe
         s.pan(k % 120 < 60 ? 6 : -6, k % 80 < 40 ? 3 : -3);
         s.draw();
         draws.push(performance.now() - d0);
-        if (++k < n) g.requestAnimationFrame(step); else done();
+        if (++k < n) g.requestAnimationFrame(step);
+        else done();
       };
       g.requestAnimationFrame(step);
     });
@@ -114,13 +140,20 @@ for (const n of sizes) {
   const pca = pcaLayout(emb, n, EMB_DIM, protos, K);
   const pcaMs = performance.now() - t;
   t = performance.now();
-  const json = JSON.stringify({ points: Array.from(pca.points, round), given: Array.from(classOf, (c) => Math.max(0, c)) });
+  const json = JSON.stringify({
+    points: Array.from(pca.points, round),
+    given: Array.from(classOf, (c) => Math.max(0, c)),
+  });
   const encMs = performance.now() - t;
   rows.push([label, 'PCA layout (server)', ms(pcaMs)]);
   rows.push([label, 'map JSON encode (server)', `${ms(encMs)}, ${(json.length / 1e6).toFixed(1)} MB`]);
   if (b) {
     const fp = await firstPaint(b.page, json);
-    rows.push([label, 'parse + colour + fit + draw (browser)', `${ms(fp.total)} (draw ${ms(fp.draw)}, ${fp.drawn} points drawn)`]);
+    rows.push([
+      label,
+      'parse + colour + fit + draw (browser)',
+      `${ms(fp.total)} (draw ${ms(fp.draw)}, ${fp.drawn} points drawn)`,
+    ]);
     rows.push([label, '=> time to first map paint', ms(pcaMs + encMs + fp.total)]);
   }
 
@@ -129,7 +162,13 @@ for (const n of sizes) {
   const phases: string[] = [];
   let cur = '';
   const umap = await umapLayout(emb, n, EMB_DIM, protos, K, {
-    onProgress: (p) => { if (p !== cur) { if (cur) phases.push(`${cur} ${ms(performance.now() - phaseAt)}`); cur = p; phaseAt = performance.now(); } },
+    onProgress: (p) => {
+      if (p !== cur) {
+        if (cur) phases.push(`${cur} ${ms(performance.now() - phaseAt)}`);
+        cur = p;
+        phaseAt = performance.now();
+      }
+    },
   });
   phases.push(`${cur} ${ms(performance.now() - phaseAt)}`);
   const umapMs = performance.now() - t;
@@ -138,17 +177,26 @@ for (const n of sizes) {
 
   t = performance.now();
   const dup = findDuplicates(emb, n, EMB_DIM, { threshold: 0.98 });
-  rows.push([label, `near duplicates, cosine >= 0.98 (${dup.exact ? 'exact' : 'LSH'})`, `${ms(performance.now() - t)} (${dup.pairs.length} pairs)`]);
+  rows.push([
+    label,
+    `near duplicates, cosine >= 0.98 (${dup.exact ? 'exact' : 'LSH'})`,
+    `${ms(performance.now() - t)} (${dup.pairs.length} pairs)`,
+  ]);
 
   if (b && n >= 100_000) {
     const { intervals, draws } = await panFrames(b.page, 150);
-    rows.push([label, 'pan: frame interval median / p95 / max', `${ms(pct(intervals, 0.5))} / ${ms(pct(intervals, 0.95))} / ${ms(Math.max(...intervals))}`]);
+    rows.push([
+      label,
+      'pan: frame interval median / p95 / max',
+      `${ms(pct(intervals, 0.5))} / ${ms(pct(intervals, 0.95))} / ${ms(Math.max(...intervals))}`,
+    ]);
     rows.push([label, 'pan: draw per frame median / p95', `${ms(pct(draws, 0.5))} / ${ms(pct(draws, 0.95))}`]);
   }
 }
 await b?.close();
 
-const w0 = Math.max(...rows.map((x) => x[0].length), 6), w1 = Math.max(...rows.map((x) => x[1].length));
+const w0 = Math.max(...rows.map((x) => x[0].length), 6),
+  w1 = Math.max(...rows.map((x) => x[1].length));
 console.log(`\nInsights bench — ${env}; Chromium headless, --disable-gpu (software canvas), 1280x760 canvas\n`);
 console.log(`${'points'.padEnd(w0)} | ${'step'.padEnd(w1)} | result`);
 console.log(`${'-'.repeat(w0)}-|-${'-'.repeat(w1)}-|-------`);

@@ -32,11 +32,20 @@ const genMs = performance.now() - tGen;
 
 const rows: [string, string, string][] = [];
 const ms = (x: number) => `${x.toFixed(1)} ms`;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 
-const srv = await startServer({ dataDir, cacheDir: path.join(base, 'cache'), scanner: listScanner(root, classes, files) });
+const srv = await startServer({
+  dataDir,
+  cacheDir: path.join(base, 'cache'),
+  scanner: listScanner(root, classes, files),
+});
 const call = async (method: string, input: unknown): Promise<unknown> => {
-  const res = await fetch(`${srv.origin}/api/${method}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mopro-token': srv.token }, body: JSON.stringify(input) });
+  const res = await fetch(`${srv.origin}/api/${method}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-mopro-token': srv.token },
+    body: JSON.stringify(input),
+  });
   const body = await res.json();
   if (!res.ok) throw new Error(`${method}: ${res.status} ${JSON.stringify(body)}`);
   return body;
@@ -53,10 +62,26 @@ try {
 
   await new Promise((res) => setTimeout(res, 300)); // a person takes longer than this to pick a filter
   const changes = [
-    [{ view: 'suggestions' }, { key: 'confidence', dir: 'asc' }], [{ view: 'ood' }, { key: 'oodScore', dir: 'desc' }],
-    [{ view: 'all', given: 'class_3' }, { key: 'path', dir: 'asc' }], [{ view: 'relabeled', minConfidence: 0.5 }, { key: 'suggested', dir: 'desc' }],
-    [{ view: 'unreviewed', search: 'web_00' }, { key: 'given', dir: 'asc' }], [{ view: 'all' }, { key: 'oodScore', dir: 'asc' }],
-    [{ view: 'clean', minOod: 0.2, maxOod: 0.8 }, { key: 'confidence', dir: 'desc' }], [{ view: 'all' }, { key: 'path', dir: 'desc' }],
+    [{ view: 'suggestions' }, { key: 'confidence', dir: 'asc' }],
+    [{ view: 'ood' }, { key: 'oodScore', dir: 'desc' }],
+    [
+      { view: 'all', given: 'class_3' },
+      { key: 'path', dir: 'asc' },
+    ],
+    [
+      { view: 'relabeled', minConfidence: 0.5 },
+      { key: 'suggested', dir: 'desc' },
+    ],
+    [
+      { view: 'unreviewed', search: 'web_00' },
+      { key: 'given', dir: 'asc' },
+    ],
+    [{ view: 'all' }, { key: 'oodScore', dir: 'asc' }],
+    [
+      { view: 'clean', minOod: 0.2, maxOod: 0.8 },
+      { key: 'confidence', dir: 'desc' },
+    ],
+    [{ view: 'all' }, { key: 'path', dir: 'desc' }],
   ];
   const fs1: number[] = [];
   for (const [filter, sort] of changes) {
@@ -65,25 +90,56 @@ try {
     fs1.push(performance.now() - t);
     if (process.env.VERBOSE) console.log(JSON.stringify(filter), JSON.stringify(sort), ms(fs1.at(-1)!));
   }
-  rows.push(['filter or sort change (new result + page), over HTTP', `max ${ms(Math.max(...fs1))}, median ${ms(pct(fs1, 0.5))}`, Math.max(...fs1) < 150 ? 'ok (< 150 ms)' : 'OVER 150 ms']);
+  rows.push([
+    'filter or sort change (new result + page), over HTTP',
+    `max ${ms(Math.max(...fs1))}, median ${ms(pct(fs1, 0.5))}`,
+    Math.max(...fs1) < 150 ? 'ok (< 150 ms)' : 'OVER 150 ms',
+  ]);
 
   t = performance.now();
-  for (let off = 0; off < 20_000; off += 200) await call('samples.query', { projectId: prj.id, filter: { view: 'suggestions' }, sort: { key: 'confidence', dir: 'asc' }, offset: off, limit: 200 });
-  rows.push(['scroll paging (100 pages of 200 from a cached result)', `${ms((performance.now() - t) / 100)} per page`, '']);
+  for (let off = 0; off < 20_000; off += 200)
+    await call('samples.query', {
+      projectId: prj.id,
+      filter: { view: 'suggestions' },
+      sort: { key: 'confidence', dir: 'asc' },
+      offset: off,
+      limit: 200,
+    });
+  rows.push([
+    'scroll paging (100 pages of 200 from a cached result)',
+    `${ms((performance.now() - t) / 100)} per page`,
+    '',
+  ]);
 
   const lat: number[] = [];
   for (let i = 0; i < 200; i++) {
     t = performance.now();
-    await call('decisions.apply', { projectId: prj.id, ids: [Math.floor(r() * N)], action: { kind: i % 3 ? 'accept' : 'keep' } });
+    await call('decisions.apply', {
+      projectId: prj.id,
+      ids: [Math.floor(r() * N)],
+      action: { kind: i % 3 ? 'accept' : 'keep' },
+    });
     lat.push(performance.now() - t);
   }
-  rows.push(['decision durable (HTTP request -> fsync -> 200)', `p50 ${ms(pct(lat, 0.5))}, p95 ${ms(pct(lat, 0.95))}, max ${ms(Math.max(...lat))}`, pct(lat, 0.95) < 50 ? 'ok (< 50 ms)' : 'OVER 50 ms']);
+  rows.push([
+    'decision durable (HTTP request -> fsync -> 200)',
+    `p50 ${ms(pct(lat, 0.5))}, p95 ${ms(pct(lat, 0.95))}, max ${ms(Math.max(...lat))}`,
+    pct(lat, 0.95) < 50 ? 'ok (< 50 ms)' : 'OVER 50 ms',
+  ]);
 
-  const ids = ((await call('samples.ids', { projectId: prj.id, filter: { view: 'suggestions' } })) as { ids: number[] }).ids.slice(0, 10_000);
+  const ids = (
+    (await call('samples.ids', { projectId: prj.id, filter: { view: 'suggestions' } })) as { ids: number[] }
+  ).ids.slice(0, 10_000);
   t = performance.now();
-  const bulk = (await call('decisions.apply', { projectId: prj.id, ids, action: { kind: 'accept' } })) as { applied: number };
+  const bulk = (await call('decisions.apply', { projectId: prj.id, ids, action: { kind: 'accept' } })) as {
+    applied: number;
+  };
   const bulkMs = performance.now() - t;
-  rows.push([`bulk accept of ${bulk.applied} selected (HTTP, fsync)`, ms(bulkMs), bulkMs < 1000 ? 'ok (< 1 s)' : 'OVER 1 s']);
+  rows.push([
+    `bulk accept of ${bulk.applied} selected (HTTP, fsync)`,
+    ms(bulkMs),
+    bulkMs < 1000 ? 'ok (< 1 s)' : 'OVER 1 s',
+  ]);
   t = performance.now();
   await call('samples.query', { projectId: prj.id, filter: { view: 'unreviewed' }, limit: 200 });
   rows.push(['grid refresh after the bulk accept (unreviewed view)', ms(performance.now() - t), '']);
@@ -94,9 +150,21 @@ try {
   const journal = path.join(dataDir, 'projects', prj.id, 'journal.jsonl');
   t = performance.now();
   await srv.close();
-  const srv2 = await startServer({ dataDir, cacheDir: path.join(base, 'cache'), scanner: listScanner(root, classes, files) });
-  const reopened = await fetch(`${srv2.origin}/api/projects.open`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mopro-token': srv2.token }, body: JSON.stringify({ path: root }) }).then((x) => x.json()) as { reviewed: number };
-  rows.push([`reopen with journal replay (${(fs.statSync(journal).size / 1024).toFixed(0)} KiB, ${reopened.reviewed} reviewed)`, ms(performance.now() - t), '']);
+  const srv2 = await startServer({
+    dataDir,
+    cacheDir: path.join(base, 'cache'),
+    scanner: listScanner(root, classes, files),
+  });
+  const reopened = (await fetch(`${srv2.origin}/api/projects.open`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-mopro-token': srv2.token },
+    body: JSON.stringify({ path: root }),
+  }).then((x) => x.json())) as { reviewed: number };
+  rows.push([
+    `reopen with journal replay (${(fs.statSync(journal).size / 1024).toFixed(0)} KiB, ${reopened.reviewed} reviewed)`,
+    ms(performance.now() - t),
+    '',
+  ]);
   await srv2.close();
 
   const rss = process.memoryUsage().rss / 2 ** 20;
@@ -107,8 +175,11 @@ try {
   fs.rmSync(base, { recursive: true, force: true });
 }
 
-const w0 = Math.max(...rows.map((x) => x[0].length)), w1 = Math.max(...rows.map((x) => x[1].length));
-console.log(`\nReview workspace benchmark: ${N.toLocaleString('en')} samples, ${K} classes; node ${process.version}, ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}`);
+const w0 = Math.max(...rows.map((x) => x[0].length)),
+  w1 = Math.max(...rows.map((x) => x[1].length));
+console.log(
+  `\nReview workspace benchmark: ${N.toLocaleString('en')} samples, ${K} classes; node ${process.version}, ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}`,
+);
 console.log(`${'measure'.padEnd(w0)} | ${'result'.padEnd(w1)} | target`);
 console.log(`${'-'.repeat(w0)}-|-${'-'.repeat(w1)}-|-------`);
 for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)} | ${b.padEnd(w1)} | ${c}`);

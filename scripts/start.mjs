@@ -74,7 +74,9 @@ function build() {
   const bin = path.join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js');
   const r = spawnSync(process.execPath, [bin, 'build'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
-    console.error(`[mopro] build failed (exit ${r.status}); fix the errors above, or run \`npm run build\` to see them again.`);
+    console.error(
+      `[mopro] build failed (exit ${r.status}); fix the errors above, or run \`npm run build\` to see them again.`,
+    );
     process.exit(1);
   }
 }
@@ -82,7 +84,11 @@ function build() {
 const CONFIG = ['electron.vite.config.ts', 'package.json'];
 
 function startElectron(electronPath) {
-  const outputs = ['out/main/index.js', ['out/preload/index.cjs', 'out/preload/index.js', 'out/preload/index.mjs'], 'out/renderer/index.html'];
+  const outputs = [
+    'out/main/index.js',
+    ['out/preload/index.cjs', 'out/preload/index.js', 'out/preload/index.mjs'],
+    'out/renderer/index.html',
+  ];
   if (stale(outputs, ['src-main', 'src-renderer', ...CONFIG])) build();
   const env = { ...process.env };
   delete env.ELECTRON_RUN_AS_NODE; // would make the binary a plain Node
@@ -96,18 +102,24 @@ function startBrowser(reason) {
   if (stale(['out/renderer/index.html'], ['src-renderer', 'src-shared', ...CONFIG])) build();
   const dataset = path.resolve(opt('--dataset') ?? path.join(root, 'resources', 'sample'));
   if (!fs.existsSync(dataset)) {
-    console.error(`[mopro] dataset folder ${dataset} does not exist: pass --dataset <folder with one sub-folder per class>.`);
+    console.error(
+      `[mopro] dataset folder ${dataset} does not exist: pass --dataset <folder with one sub-folder per class>.`,
+    );
     process.exit(2);
   }
   const port = opt('--port') ?? process.env.MOPRO_PORT ?? '0';
   const tsx = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
   // A child under the tsx CLI (not an in-process loader), so the server's .ts sources load; the engine's
   // job processes register tsx themselves (engine/job-runner.ts).
-  const child = spawn(process.execPath, [tsx, path.join(root, 'src-main', 'server', 'main.ts'), '--port', String(port), '--dataset', dataset], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: process.env,
-  });
+  const child = spawn(
+    process.execPath,
+    [tsx, path.join(root, 'src-main', 'server', 'main.ts'), '--port', String(port), '--dataset', dataset],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: process.env,
+    },
+  );
   let announced = false;
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
     if (!announced && line.startsWith('{')) {
@@ -141,4 +153,7 @@ function startBrowser(reason) {
 const electron = electronBinary();
 if (forceBrowser) startBrowser('Browser mode requested (--browser)');
 else if (electron.path) startElectron(electron.path);
-else startBrowser(`Electron binary not installed (${electron.why}; run \`node node_modules/electron/install.js\` when online for the desktop app)`);
+else
+  startBrowser(
+    `Electron binary not installed (${electron.why}; run \`node node_modules/electron/install.js\` when online for the desktop app)`,
+  );

@@ -29,12 +29,23 @@ function fail(message: string, code = 1): never {
 /** Progress on a terminal: one redrawn line with ETA; elsewhere (CI, pipes): plain lines, one per epoch. */
 export function progressPrinter(tty = Boolean(process.stderr.isTTY)) {
   let last = 0;
-  const fmtEta = (s: number | null) => (s == null || !Number.isFinite(s) ? '--' : s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`);
+  const fmtEta = (s: number | null) =>
+    s == null || !Number.isFinite(s)
+      ? '--'
+      : s >= 3600
+        ? `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`
+        : s >= 60
+          ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`
+          : `${Math.round(s)}s`;
   return (e: EngineEvent) => {
     switch (e.type) {
-      case 'log': process.stderr.write(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}\n`); break;
+      case 'log':
+        process.stderr.write(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}\n`);
+        break;
       case 'backend':
-        process.stderr.write(`backend: ${e.name} (${e.reason})${e.skipped.length ? `; skipped ${e.skipped.map((s) => `${s.name}: ${s.why}`).join('; ')}` : ''}\n`);
+        process.stderr.write(
+          `backend: ${e.name} (${e.reason})${e.skipped.length ? `; skipped ${e.skipped.map((s) => `${s.name}: ${s.why}`).join('; ')}` : ''}\n`,
+        );
         break;
       case 'phase':
         if (tty) process.stderr.write(`\r\x1b[2K${e.phase} ${e.done}/${e.total}`);
@@ -47,17 +58,23 @@ export function progressPrinter(tty = Boolean(process.stderr.isTTY)) {
         if (now - last < 200 && e.step !== e.steps) break;
         last = now;
         const frac = (e.epoch + e.step / Math.max(1, e.steps)) / e.epochs;
-        const width = 28, fill = Math.round(frac * width);
-        process.stderr.write(`\r\x1b[2K[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] epoch ${e.epoch + 1}/${e.epochs} step ${e.step}/${e.steps} loss ${e.loss.toFixed(3)} ${e.imagesPerSec.toFixed(0)} img/s ETA ${fmtEta(e.etaSeconds)}`);
+        const width = 28,
+          fill = Math.round(frac * width);
+        process.stderr.write(
+          `\r\x1b[2K[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] epoch ${e.epoch + 1}/${e.epochs} step ${e.step}/${e.steps} loss ${e.loss.toFixed(3)} ${e.imagesPerSec.toFixed(0)} img/s ETA ${fmtEta(e.etaSeconds)}`,
+        );
         break;
       }
       case 'epoch': {
         const s = e.stats;
         if (tty) process.stderr.write('\r\x1b[2K');
-        process.stderr.write(`epoch ${s.epoch + 1}: loss ${s.loss.toFixed(4)} (ce ${s.lossCe.toFixed(3)} ins ${s.lossIns.toFixed(3)} pro ${s.lossPro.toFixed(3)}) relabeled ${s.relabeled} ood ${s.ood} ${s.imagesPerSec.toFixed(1)} img/s ${s.seconds.toFixed(1)} s\n`);
+        process.stderr.write(
+          `epoch ${s.epoch + 1}: loss ${s.loss.toFixed(4)} (ce ${s.lossCe.toFixed(3)} ins ${s.lossIns.toFixed(3)} pro ${s.lossPro.toFixed(3)}) relabeled ${s.relabeled} ood ${s.ood} ${s.imagesPerSec.toFixed(1)} img/s ${s.seconds.toFixed(1)} s\n`,
+        );
         break;
       }
-      case 'checkpoint': break;
+      case 'checkpoint':
+        break;
     }
   };
 }
@@ -69,8 +86,15 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
   // A missing folder, a file or a system folder ('/', a home folder itself) is named as such first.
   await (await import('./dataset/scan')).checkRootFolder(dataset);
   const { prepareRunOutput } = await import('./util/output-guard');
-  const guarded = [{ path: path.resolve(dataset), what: 'dataset' }, ...(o.init ? [{ path: path.resolve(String(o.init)), what: 'run given to --init' }] : [])];
-  const prep = prepareRunOutput(path.resolve(String(o.out)), { folders: guarded, resume: Boolean(o.resume), force: Boolean(o.force) });
+  const guarded = [
+    { path: path.resolve(dataset), what: 'dataset' },
+    ...(o.init ? [{ path: path.resolve(String(o.init)), what: 'run given to --init' }] : []),
+  ];
+  const prep = prepareRunOutput(path.resolve(String(o.out)), {
+    folders: guarded,
+    resume: Boolean(o.resume),
+    force: Boolean(o.force),
+  });
   if (prep.setAside) process.stderr.write(`--force: the old run is kept as ${prep.setAside}\n`);
   if (o.resume) await checkResumeDataset(path.resolve(String(o.out)), path.resolve(dataset));
   const { startTraining } = await import('./engine/index');
@@ -90,18 +114,31 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
     pretrain: o.pretrain as TrainOptions['pretrain'],
     pretrainEpochs: o.pretrainEpochs as number | undefined,
     pretrainGrid: o.pretrainGrid as number | undefined,
-    pretrained: o.pretrained ? (/^imagenet:/i.test(String(o.pretrained)) ? String(o.pretrained) : path.resolve(String(o.pretrained))) : undefined,
+    pretrained: o.pretrained
+      ? /^imagenet:/i.test(String(o.pretrained))
+        ? String(o.pretrained)
+        : path.resolve(String(o.pretrained))
+      : undefined,
     freezeBackbone: Boolean(o.freezeBackbone),
     unfreezeAfter: o.unfreezeAfter as number | undefined,
     statusRule: o.statusRule as TrainOptions['statusRule'],
   };
   Object.assign(opts, await decisionsFor(opts, o));
   // tuning aid (not part of the CLI contract): engine config fields as JSON, recorded in run.json adaptations
-  const overrides = process.env.MOPRO_ENGINE_OVERRIDES ? JSON.parse(process.env.MOPRO_ENGINE_OVERRIDES) as Record<string, unknown> : undefined;
+  const overrides = process.env.MOPRO_ENGINE_OVERRIDES
+    ? (JSON.parse(process.env.MOPRO_ENGINE_OVERRIDES) as Record<string, unknown>)
+    : undefined;
   const printer = progressPrinter();
   // Before the first training step (scan, decode) there is nothing to checkpoint: a signal ends at once.
   let training = false;
-  const handle = startTraining(opts, (e) => { if (e.type === 'step') training = true; printer(e); }, overrides);
+  const handle = startTraining(
+    opts,
+    (e) => {
+      if (e.type === 'step') training = true;
+      printer(e);
+    },
+    overrides,
+  );
   let interrupts = 0;
   const onSig = (sig: NodeJS.Signals) => {
     interrupts++;
@@ -120,9 +157,13 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
   process.off('SIGINT', onSig);
   process.off('SIGTERM', onSig);
   if (r.state === 'stopped') {
-    process.stderr.write(`stopped after epoch ${r.epochsDone}; continue with: mopro train ${dataset} --out ${o.out} --resume\n`);
+    process.stderr.write(
+      `stopped after epoch ${r.epochsDone}; continue with: mopro train ${dataset} --out ${o.out} --resume\n`,
+    );
   } else {
-    process.stdout.write(`wrote ${path.join(r.out, 'samples.csv')}: ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood\n`);
+    process.stdout.write(
+      `wrote ${path.join(r.out, 'samples.csv')}: ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood\n`,
+    );
   }
 }
 
@@ -137,14 +178,20 @@ async function checkResumeDataset(out: string, dataset: string): Promise<void> {
   if (why) throw new UsageError(why);
 }
 
-const DecisionsFile = z.object({ fixedLabels: z.record(z.string(), z.string()).optional(), excluded: z.array(z.string()).optional() });
+const DecisionsFile = z.object({
+  fixedLabels: z.record(z.string(), z.string()).optional(),
+  excluded: z.array(z.string()).optional(),
+});
 
 /**
  * Human decisions for a training run: --decisions <file.json> ({ fixedLabels: {path: label}, excluded: [path] }),
  * or --use-decisions (the app's review decisions for this dataset). Kept beside the run as decisions.json, so
  * --resume trains with the same decisions; a resume without either flag reads that file.
  */
-async function decisionsFor(opts: TrainOptions, o: Record<string, unknown>): Promise<Pick<TrainOptions, 'fixedLabels' | 'excluded'>> {
+async function decisionsFor(
+  opts: TrainOptions,
+  o: Record<string, unknown>,
+): Promise<Pick<TrainOptions, 'fixedLabels' | 'excluded'>> {
   const side = path.join(opts.out, DECISIONS_JSON);
   let dec: Pick<TrainOptions, 'fixedLabels' | 'excluded'> | null = null;
   if (o.decisions && o.useDecisions) throw new UsageError('give --decisions <file> or --use-decisions, not both');
@@ -152,15 +199,26 @@ async function decisionsFor(opts: TrainOptions, o: Record<string, unknown>): Pro
     const f = path.resolve(String(o.decisions));
     const expected = 'expected JSON {"fixedLabels": {"<path>": "<class>"}, "excluded": ["<path>"]}';
     let raw: unknown;
-    try { raw = JSON.parse(fs.readFileSync(f, 'utf8')); } catch (e) { throw new Error(`${f}: ${(e as Error).message}; ${expected}`); }
+    try {
+      raw = JSON.parse(fs.readFileSync(f, 'utf8'));
+    } catch (e) {
+      throw new Error(`${f}: ${(e as Error).message}; ${expected}`);
+    }
     const parsed = DecisionsFile.safeParse(raw);
-    if (!parsed.success) throw new Error(`${f}: ${parsed.error.issues[0]?.path.join('.') || 'top level'}: ${parsed.error.issues[0]?.message}; ${expected}`);
+    if (!parsed.success)
+      throw new Error(
+        `${f}: ${parsed.error.issues[0]?.path.join('.') || 'top level'}: ${parsed.error.issues[0]?.message}; ${expected}`,
+      );
     dec = parsed.data;
   } else if (o.useDecisions) {
     const { Project } = await import('./project/project');
     const { appDataDir } = await import('./paths');
     const p = await Project.open(opts.dataset, appDataDir(), undefined, { readOnly: true }); // reads only: never blocks the app
-    try { dec = p.decisionsForTraining(); } finally { p.close(); }
+    try {
+      dec = p.decisionsForTraining();
+    } finally {
+      p.close();
+    }
   } else if (opts.resume && fs.existsSync(side)) {
     return JSON.parse(fs.readFileSync(side, 'utf8'));
   }
@@ -168,7 +226,9 @@ async function decisionsFor(opts: TrainOptions, o: Record<string, unknown>): Pro
   const out = { fixedLabels: dec.fixedLabels ?? {}, excluded: dec.excluded ?? [] };
   fs.mkdirSync(opts.out, { recursive: true });
   fs.writeFileSync(side, JSON.stringify(out));
-  process.stderr.write(`decisions: ${Object.keys(out.fixedLabels).length} confirmed label(s) fixed, ${out.excluded.length} image(s) excluded as OOD\n`);
+  process.stderr.write(
+    `decisions: ${Object.keys(out.fixedLabels).length} confirmed label(s) fixed, ${out.excluded.length} image(s) excluded as OOD\n`,
+  );
   return out;
 }
 
@@ -176,28 +236,65 @@ async function retrainCmd(run: string, o: Record<string, unknown>) {
   const src = path.resolve(run);
   const out = o.out ? path.resolve(String(o.out)) : `${src.replace(/[\\/]+$/, '')}-crt`;
   const { prepareRunOutput } = await import('./util/output-guard');
-  const prep = prepareRunOutput(out, { folders: [{ path: src, what: 'source run' }, ...runDataset(src)], force: Boolean(o.force), canResume: false });
+  const prep = prepareRunOutput(out, {
+    folders: [{ path: src, what: 'source run' }, ...runDataset(src)],
+    force: Boolean(o.force),
+    canResume: false,
+  });
   if (prep.setAside) process.stderr.write(`--force: the old run is kept as ${prep.setAside}\n`);
   const { retrainClassifier } = await import('./engine/retrain-classifier');
-  const r = await retrainClassifier({ run: src, out, epochs: o.epochs as number | undefined,
-    backend: o.backend as TrainOptions['backend'] }, progressPrinter());
-  process.stdout.write(`wrote ${r.out}: classifier re-trained on ${r.trainRows} cleaned samples; ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood\n`);
+  const r = await retrainClassifier(
+    { run: src, out, epochs: o.epochs as number | undefined, backend: o.backend as TrainOptions['backend'] },
+    progressPrinter(),
+  );
+  process.stdout.write(
+    `wrote ${r.out}: classifier re-trained on ${r.trainRows} cleaned samples; ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood\n`,
+  );
 }
 
 async function probeCmd(run: string, folder: string, o: Record<string, unknown>) {
-  const shots = String(o.shots).split(',').map((v) => Number(v));
-  if (shots.some((k) => !Number.isInteger(k) || k < 1)) throw new UsageError('--shots takes positive integers, e.g. --shots 1,2,4,8,16');
+  const shots = String(o.shots)
+    .split(',')
+    .map((v) => Number(v));
+  if (shots.some((k) => !Number.isInteger(k) || k < 1))
+    throw new UsageError('--shots takes positive integers, e.g. --shots 1,2,4,8,16');
   if (o.out) {
     const { checkFileOutput } = await import('./util/output-guard');
-    checkFileOutput(path.resolve(String(o.out)), { folders: [{ path: path.resolve(folder), what: 'image folder' }, ...runDataset(path.resolve(run))], what: 'probe report',
-      ours: (t) => { try { const j = JSON.parse(t); return Array.isArray(j?.results) && typeof j?.featureDim === 'number'; } catch { return false; } } });
+    checkFileOutput(path.resolve(String(o.out)), {
+      folders: [{ path: path.resolve(folder), what: 'image folder' }, ...runDataset(path.resolve(run))],
+      what: 'probe report',
+      ours: (t) => {
+        try {
+          const j = JSON.parse(t);
+          return Array.isArray(j?.results) && typeof j?.featureDim === 'number';
+        } catch {
+          return false;
+        }
+      },
+    });
   }
   const { runProbe } = await import('./engine/probe');
-  const r = await runProbe({ run: path.resolve(run), folder: path.resolve(folder), shots, draws: o.draws as number, seed: o.seed as number | undefined,
-    backend: o.backend as TrainOptions['backend'] }, progressPrinter());
-  if (o.out) { writeAtomicSync(path.resolve(String(o.out)), JSON.stringify(r, null, 2)); }
-  process.stdout.write(`${r.classes.length} classes, ${r.images} images, ${r.featureDim}-d features, ${r.draws} draws\n`);
-  for (const x of r.results) process.stdout.write(`${x.shots}-shot: ${(100 * x.mean).toFixed(1)}% +- ${(100 * x.std).toFixed(1)} (test ${x.testImages} images)\n`);
+  const r = await runProbe(
+    {
+      run: path.resolve(run),
+      folder: path.resolve(folder),
+      shots,
+      draws: o.draws as number,
+      seed: o.seed as number | undefined,
+      backend: o.backend as TrainOptions['backend'],
+    },
+    progressPrinter(),
+  );
+  if (o.out) {
+    writeAtomicSync(path.resolve(String(o.out)), JSON.stringify(r, null, 2));
+  }
+  process.stdout.write(
+    `${r.classes.length} classes, ${r.images} images, ${r.featureDim}-d features, ${r.draws} draws\n`,
+  );
+  for (const x of r.results)
+    process.stdout.write(
+      `${x.shots}-shot: ${(100 * x.mean).toFixed(1)}% +- ${(100 * x.std).toFixed(1)} (test ${x.testImages} images)\n`,
+    );
 }
 
 /** The run summary keeps every labelled-folder evaluation (top-1, ECE) so the app can show calibration. */
@@ -216,8 +313,10 @@ function recordEvaluation(run: string, e: Record<string, unknown>) {
 function runDataset(run: string): { path: string; what: string }[] {
   try {
     const d = (JSON.parse(fs.readFileSync(path.join(run, RUN_JSON), 'utf8')) as { dataset?: unknown }).dataset;
-    return typeof d === 'string' && d ? [{ path: d, what: 'run\'s dataset' }] : [];
-  } catch { return []; }
+    return typeof d === 'string' && d ? [{ path: d, what: "run's dataset" }] : [];
+  } catch {
+    return [];
+  }
 }
 
 async function predictCmd(run: string, folder: string, o: Record<string, unknown>) {
@@ -229,49 +328,106 @@ async function predictCmd(run: string, folder: string, o: Record<string, unknown
   checkFileOutput(outFile, {
     folders: [{ path: path.resolve(folder), what: 'image folder' }, ...runDataset(path.resolve(run))],
     header: PREDICTIONS_HEADER.join(','),
-    sideFiles: [{ path: `${outFile}.summary.json`, what: 'predictions summary', ours: (t) => { try { const j = JSON.parse(t); return j?.confidence === 'max q' && typeof j?.predictions === 'string'; } catch { return false; } } }],
+    sideFiles: [
+      {
+        path: `${outFile}.summary.json`,
+        what: 'predictions summary',
+        ours: (t) => {
+          try {
+            const j = JSON.parse(t);
+            return j?.confidence === 'max q' && typeof j?.predictions === 'string';
+          } catch {
+            return false;
+          }
+        },
+      },
+    ],
   });
   const { predict } = await import('./engine/index');
   const crops = Number(o.crops) as 1 | 10 | 144;
-  const r = await predict({ run: path.resolve(run), folder: path.resolve(folder), out: path.resolve(String(o.out)), backend: o.backend as TrainOptions['backend'], crops },
-    progressPrinter());
-  process.stdout.write(`wrote ${path.resolve(String(o.out))} (${r.count} images, ${crops} crop${crops > 1 ? 's' : ''} each)\n`);
+  const r = await predict(
+    {
+      run: path.resolve(run),
+      folder: path.resolve(folder),
+      out: path.resolve(String(o.out)),
+      backend: o.backend as TrainOptions['backend'],
+      crops,
+    },
+    progressPrinter(),
+  );
+  process.stdout.write(
+    `wrote ${path.resolve(String(o.out))} (${r.count} images, ${crops} crop${crops > 1 ? 's' : ''} each)\n`,
+  );
   if (r.labelled) {
     const c = r.labelled.calibration;
-    recordEvaluation(path.resolve(run), { folder: path.resolve(folder), crops, images: r.labelled.labelled, accuracy: r.labelled.accuracy, ece: c.ece, mce: c.mce,
-      summary: r.summary, at: new Date().toISOString() });
-    process.stdout.write(`labelled folder: ${r.labelled.labelled} images, top-1 ${(100 * r.labelled.accuracy).toFixed(2)}%, ECE (${c.bins.length} bins) ${(100 * c.ece).toFixed(2)}%, MCE ${(100 * c.mce).toFixed(2)}%; reliability diagram in ${r.summary}\n`);
+    recordEvaluation(path.resolve(run), {
+      folder: path.resolve(folder),
+      crops,
+      images: r.labelled.labelled,
+      accuracy: r.labelled.accuracy,
+      ece: c.ece,
+      mce: c.mce,
+      summary: r.summary,
+      at: new Date().toISOString(),
+    });
+    process.stdout.write(
+      `labelled folder: ${r.labelled.labelled} images, top-1 ${(100 * r.labelled.accuracy).toFixed(2)}%, ECE (${c.bins.length} bins) ${(100 * c.ece).toFixed(2)}%, MCE ${(100 * c.mce).toFixed(2)}%; reliability diagram in ${r.summary}\n`,
+    );
   }
 }
 
 async function jobCmd(dataset: string, o: Record<string, unknown>) {
   if (!o.out) throw new UsageError('job needs --out <job folder>');
   const { writeJob, JOB_RUN_DIR } = await import('./project/job');
-  const r = await writeJob({ dataset: path.resolve(dataset), out: path.resolve(String(o.out)), method: o.method as 'mopro' | 'ce', epochs: o.epochs as number | undefined,
-    batchSize: o.batchSize as number | undefined, imageSize: o.imageSize as number | undefined, arch: o.arch as string | undefined, seed: o.seed as number | undefined, cpu: Boolean(o.cpu) });
+  const r = await writeJob({
+    dataset: path.resolve(dataset),
+    out: path.resolve(String(o.out)),
+    method: o.method as 'mopro' | 'ce',
+    epochs: o.epochs as number | undefined,
+    batchSize: o.batchSize as number | undefined,
+    imageSize: o.imageSize as number | undefined,
+    arch: o.arch as string | undefined,
+    seed: o.seed as number | undefined,
+    cpu: Boolean(o.cpu),
+  });
   const c = r.config;
-  process.stdout.write(`wrote job ${r.out}: ${r.files} images, ${r.classes.length} classes; ${c.method} ${c.arch} ${c.imageSize}px, ${c.epochs} epochs, global batch ${c.batchSize}\n` +
-    `run it: NPROC=<processes per node> ${path.join(r.out, 'train.sh')}   (torchrun; launch_local.sh starts the ranks without it)\n` +
-    `then open ${path.join(r.out, JOB_RUN_DIR)} in the app, or: mopro predict ${path.join(r.out, JOB_RUN_DIR)} <folder> --out predictions.csv\n`);
+  process.stdout.write(
+    `wrote job ${r.out}: ${r.files} images, ${r.classes.length} classes; ${c.method} ${c.arch} ${c.imageSize}px, ${c.epochs} epochs, global batch ${c.batchSize}\n` +
+      `run it: NPROC=<processes per node> ${path.join(r.out, 'train.sh')}   (torchrun; launch_local.sh starts the ranks without it)\n` +
+      `then open ${path.join(r.out, JOB_RUN_DIR)} in the app, or: mopro predict ${path.join(r.out, JOB_RUN_DIR)} <folder> --out predictions.csv\n`,
+  );
 }
 
 async function importOfficialCmd(cleaned: string, o: Record<string, unknown>) {
   if (!o.dataset) throw new UsageError('import-official needs --dataset <folder>');
   if (!o.out) throw new UsageError('import-official needs --out <run folder>');
   const { importOfficial, UNMATCHED_TXT } = await import('./project/import-official');
-  const r = await importOfficial({ cleaned: path.resolve(cleaned), dataset: path.resolve(String(o.dataset)), out: path.resolve(String(o.out)),
-    classes: o.classes ? path.resolve(String(o.classes)) : undefined });
+  const r = await importOfficial({
+    cleaned: path.resolve(cleaned),
+    dataset: path.resolve(String(o.dataset)),
+    out: path.resolve(String(o.out)),
+    classes: o.classes ? path.resolve(String(o.classes)) : undefined,
+  });
   const missing = r.unmatched.length + r.ambiguous.length;
-  if (missing) process.stderr.write(`warning: ${r.unmatched.length} official path(s) match no file and ${r.ambiguous.length} match several; listed in ${path.join(r.out, UNMATCHED_TXT)}\n`);
-  process.stdout.write(`wrote ${path.join(r.out, 'samples.csv')}: ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood (${r.matched} of ${r.entries} official entries matched${r.duplicates ? `, ${r.duplicates} duplicates ignored` : ''})\n`);
+  if (missing)
+    process.stderr.write(
+      `warning: ${r.unmatched.length} official path(s) match no file and ${r.ambiguous.length} match several; listed in ${path.join(r.out, UNMATCHED_TXT)}\n`,
+    );
+  process.stdout.write(
+    `wrote ${path.join(r.out, 'samples.csv')}: ${r.counts.clean} clean, ${r.counts.relabeled} relabeled, ${r.counts.ood} ood (${r.matched} of ${r.entries} official entries matched${r.duplicates ? `, ${r.duplicates} duplicates ignored` : ''})\n`,
+  );
 }
 
 export function buildProgram(): Command {
   const program = new Command('mopro')
     .description('MoPro Studio: clean a noisy class-per-folder image dataset with momentum prototypes')
     .exitOverride();
-  const backend = () => new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto');
-  program.command('train')
+  const backend = () =>
+    new Option('--backend <name>', 'compute backend')
+      .choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'])
+      .default('auto');
+  program
+    .command('train')
     .description('scan <dataset>, train, and write the run folder (samples.csv, run.json, model/)')
     .argument('<dataset>', 'folder with one sub-folder per class')
     .option('--out <run>', 'run folder to write')
@@ -282,30 +438,65 @@ export function buildProgram(): Command {
     .addOption(backend())
     .option('--seed <n>', 'random seed', int('--seed', 0))
     .option('--arch <name>', 'backbone (default depends on backend and image size)')
-    .option('--resume', 'continue from the run folder\'s last checkpoint')
+    .option('--resume', "continue from the run folder's last checkpoint")
     .option('--force', 'start over in a folder that holds a run; the old run is kept as <run>.old-<time>')
-    .addOption(new Option('--sampling <mode>', 'epoch order: uniform shuffle, or class-balanced draws (weight N / N_class)').choices(['uniform', 'balanced']).default('uniform'))
-    .option('--init <run>', 'start from an earlier run\'s encoder (its arch and image size)')
-    .addOption(new Option('--pretrain <task>', 'self-supervised warm start before training').choices(['none', 'permutation']).default('none'))
+    .addOption(
+      new Option('--sampling <mode>', 'epoch order: uniform shuffle, or class-balanced draws (weight N / N_class)')
+        .choices(['uniform', 'balanced'])
+        .default('uniform'),
+    )
+    .option('--init <run>', "start from an earlier run's encoder (its arch and image size)")
+    .addOption(
+      new Option('--pretrain <task>', 'self-supervised warm start before training')
+        .choices(['none', 'permutation'])
+        .default('none'),
+    )
     .option('--pretrain-epochs <n>', 'epochs of --pretrain (default 3)', int('--pretrain-epochs'))
-    .option('--pretrain-grid <n>', 'tiles per side for --pretrain permutation (default 2 below 48 px, else 3)', int('--pretrain-grid', 2))
-    .option('--pretrained <weights>', 'start from torchvision-layout weights: a .safetensors file, or imagenet:resnet18 / imagenet:resnet50 (downloaded once into the cache)')
-    .option('--freeze-backbone', 'train only the heads on backbone features computed once (with --pretrained or --init; fast on a CPU)')
-    .option('--unfreeze-after <n>', 'with --freeze-backbone: fine-tune the whole network after n frozen epochs (GPU)', int('--unfreeze-after', 0))
+    .option(
+      '--pretrain-grid <n>',
+      'tiles per side for --pretrain permutation (default 2 below 48 px, else 3)',
+      int('--pretrain-grid', 2),
+    )
+    .option(
+      '--pretrained <weights>',
+      'start from torchvision-layout weights: a .safetensors file, or imagenet:resnet18 / imagenet:resnet50 (downloaded once into the cache)',
+    )
+    .option(
+      '--freeze-backbone',
+      'train only the heads on backbone features computed once (with --pretrained or --init; fast on a CPU)',
+    )
+    .option(
+      '--unfreeze-after <n>',
+      'with --freeze-backbone: fine-tune the whole network after n frozen epochs (GPU)',
+      int('--unfreeze-after', 0),
+    )
     .option('--decisions <file.json>', 'human decisions: {"fixedLabels": {path: class}, "excluded": [path]}')
     .option('--use-decisions', 'train with the review decisions made in the app for this dataset')
-    .addOption(new Option('--status-rule <rule>', 'samples.csv status: best (measured, with a weak-model guard) or official (mopro.md §2 offline rule)').choices(['best', 'official']).default('best'))
+    .addOption(
+      new Option(
+        '--status-rule <rule>',
+        'samples.csv status: best (measured, with a weak-model guard) or official (mopro.md §2 offline rule)',
+      )
+        .choices(['best', 'official'])
+        .default('best'),
+    )
     .action(trainCmd);
-  program.command('retrain-classifier')
-    .description('cRT: freeze the run\'s encoder, re-train the classifier on its cleaned labels with class-rebalanced resampling; writes a new run folder')
+  program
+    .command('retrain-classifier')
+    .description(
+      "cRT: freeze the run's encoder, re-train the classifier on its cleaned labels with class-rebalanced resampling; writes a new run folder",
+    )
     .argument('<run>', 'finished run folder')
     .option('--out <run>', 'new run folder (default <run>-crt)')
     .option('--epochs <n>', 'epochs (default 15)', int('--epochs'))
     .option('--force', 'replace a run in --out; the old one is kept as <run>.old-<time>')
     .addOption(backend())
     .action(retrainCmd);
-  program.command('probe')
-    .description('low-shot linear probe: k labelled images per class on the run\'s frozen features, mean accuracy over draws')
+  program
+    .command('probe')
+    .description(
+      "low-shot linear probe: k labelled images per class on the run's frozen features, mean accuracy over draws",
+    )
     .argument('<run>', 'finished run folder')
     .argument('<folder>', 'labelled folder (one sub-folder per class)')
     .option('--shots <k,...>', 'images per class, e.g. 1,2,4,8,16', '1,2,4,8,16')
@@ -314,34 +505,56 @@ export function buildProgram(): Command {
     .option('--out <file.json>', 'write the results as JSON')
     .addOption(backend())
     .action(probeCmd);
-  program.command('predict')
-    .description('classify every image under <folder> (recursively) with the run\'s model')
+  program
+    .command('predict')
+    .description("classify every image under <folder> (recursively) with the run's model")
     .argument('<run>', 'run folder written by train')
     .argument('<folder>', 'images to classify')
     .option('--out <file.csv>', 'predictions CSV to write')
-    .addOption(new Option('--crops <n>', 'test-time crops averaged per image: 1 (whole image), 10 (corners + centre, mirrored), 144 (4 scales x 3 squares x 6 x 2)').choices(['1', '10', '144']).default('1'))
+    .addOption(
+      new Option(
+        '--crops <n>',
+        'test-time crops averaged per image: 1 (whole image), 10 (corners + centre, mirrored), 144 (4 scales x 3 squares x 6 x 2)',
+      )
+        .choices(['1', '10', '144'])
+        .default('1'),
+    )
     .addOption(backend())
     .action(predictCmd);
-  program.command('job')
-    .description('write a job folder that trains MoPro on PyTorch DDP (train.sh runs torchrun, launch_local.sh starts the ranks itself) and writes <job>/run for the app')
+  program
+    .command('job')
+    .description(
+      'write a job folder that trains MoPro on PyTorch DDP (train.sh runs torchrun, launch_local.sh starts the ranks itself) and writes <job>/run for the app',
+    )
     .argument('<dataset>', 'folder with one sub-folder per class')
     .option('--out <job>', 'job folder to write (new or empty)')
     .option('--epochs <n>', 'training epochs', int('--epochs'))
-    .option('--batch-size <n>', 'global mini-batch, split over all processes (must divide by their number)', int('--batch-size', 2))
+    .option(
+      '--batch-size <n>',
+      'global mini-batch, split over all processes (must divide by their number)',
+      int('--batch-size', 2),
+    )
     .option('--image-size <px>', 'training image size', int('--image-size', 8))
     .addOption(new Option('--method <m>', 'training method').choices(['mopro', 'ce']).default('mopro'))
     .option('--arch <name>', 'ResNet backbone (default depends on the image size)')
     .option('--seed <n>', 'random seed', int('--seed', 0))
     .option('--cpu', 'size the defaults for CPU processes instead of GPUs')
     .action(jobCmd);
-  program.command('import-official')
-    .description('convert the official MoPro noise_cleaning.py output ({"images": [...], "labels": [...]}) into a run folder')
+  program
+    .command('import-official')
+    .description(
+      'convert the official MoPro noise_cleaning.py output ({"images": [...], "labels": [...]}) into a run folder',
+    )
     .argument('<cleaned.json>', 'the JSON noise_cleaning.py wrote')
     .option('--dataset <folder>', 'the local dataset those images are in (one sub-folder per class)')
     .option('--out <run>', 'run folder to write (new or empty)')
-    .option('--classes <file>', 'class names by label index: JSON array or one per line (default: the dataset\'s sorted class folders)')
+    .option(
+      '--classes <file>',
+      "class names by label index: JSON array or one per line (default: the dataset's sorted class folders)",
+    )
     .action(importOfficialCmd);
-  program.command('serve')
+  program
+    .command('serve')
     .description('browser mode: the UI and the API on 127.0.0.1 with a random token')
     .option('--port <n>', 'port (default: a free one)', int('--port', 0, 65535))
     .option('--dataset <dir>', 'dataset to open first')
@@ -349,26 +562,39 @@ export function buildProgram(): Command {
       const { serveCommand } = await import('./server/commands');
       await serveCommand({ port: o.port, dataset: o.dataset ? path.resolve(o.dataset) : undefined });
     });
-  program.command('export-weights')
-    .description('write the run\'s trained encoder in torchvision layout (.safetensors) + a JSON sidecar (classes, mean/std, image size)')
+  program
+    .command('export-weights')
+    .description(
+      "write the run's trained encoder in torchvision layout (.safetensors) + a JSON sidecar (classes, mean/std, image size)",
+    )
     .argument('<run>', 'finished run folder')
     .option('--out <file.safetensors>', 'weights file to write (the sidecar goes beside it as <name>.json)')
     .action(async (run: string, o: { out?: string }) => {
       if (!o.out) throw new UsageError('export-weights needs --out <file.safetensors>');
       const { exportRunWeights } = await import('./engine/export-weights');
       const r = exportRunWeights(run, o.out);
-      process.stdout.write(`wrote ${r.file} (${r.tensors} tensors, ${r.meta.arch}${r.meta.torchvision ? `: torchvision.models.${r.meta.arch}(num_classes=${r.meta.classes.length})` : ''}) and ${r.sidecar}\n`);
+      process.stdout.write(
+        `wrote ${r.file} (${r.tensors} tensors, ${r.meta.arch}${r.meta.torchvision ? `: torchvision.models.${r.meta.arch}(num_classes=${r.meta.classes.length})` : ''}) and ${r.sidecar}\n`,
+      );
     });
-  program.command('export')
+  program
+    .command('export')
     .description('write the cleaned dataset (never touches the original folder)')
     .argument('<project-or-run>', 'dataset folder (with review decisions) or run folder')
     .option('--to <dir>', 'destination folder (must be empty or absent)')
-    .addOption(new Option('--mode <m>', 'how files are written').choices(['copy', 'hardlink', 'manifest']).default('copy'))
+    .addOption(
+      new Option('--mode <m>', 'how files are written').choices(['copy', 'hardlink', 'manifest']).default('copy'),
+    )
     .option('--ood', 'also write OOD images to <dir>/_ood/')
     .action(async (source: string, o: { to?: string; mode: 'copy' | 'hardlink' | 'manifest'; ood?: boolean }) => {
       if (!o.to) throw new UsageError('export needs --to <dir>');
       const { exportCommand } = await import('./server/commands');
-      await exportCommand({ source: path.resolve(source), to: path.resolve(o.to), mode: o.mode, includeOod: Boolean(o.ood) });
+      await exportCommand({
+        source: path.resolve(source),
+        to: path.resolve(o.to),
+        mode: o.mode,
+        includeOod: Boolean(o.ood),
+      });
     });
   return program;
 }
@@ -377,13 +603,16 @@ export async function main(argv = process.argv) {
   const program = buildProgram();
   // The benchmark reads peak memory from here: training runs in a worker thread of this process.
   if (process.env.MOPRO_REPORT_RUSAGE) {
-    process.on('exit', () => process.stderr.write(`rusage ${JSON.stringify({ maxRssMB: process.resourceUsage().maxRSS / 1024 })}\n`));
+    process.on('exit', () =>
+      process.stderr.write(`rusage ${JSON.stringify({ maxRssMB: process.resourceUsage().maxRSS / 1024 })}\n`),
+    );
   }
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
+        process.exit(0);
       process.exit(2); // commander already printed the reason
     }
     if (e instanceof UsageError || (e as Error)?.name === 'OutputRefused') fail((e as Error).message, 2);

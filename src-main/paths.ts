@@ -6,17 +6,23 @@ import { fileURLToPath } from 'node:url';
 
 export function appDataDir(): string {
   if (process.env.MOPRO_DATA_DIR) return path.resolve(process.env.MOPRO_DATA_DIR);
-  const base = process.platform === 'win32' ? (process.env.APPDATA ?? path.join(os.homedir(), 'AppData', 'Roaming'))
-    : process.platform === 'darwin' ? path.join(os.homedir(), 'Library', 'Application Support')
-    : (process.env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'));
+  const base =
+    process.platform === 'win32'
+      ? (process.env.APPDATA ?? path.join(os.homedir(), 'AppData', 'Roaming'))
+      : process.platform === 'darwin'
+        ? path.join(os.homedir(), 'Library', 'Application Support')
+        : (process.env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'));
   return path.join(base, 'mopro-studio');
 }
 
 export function cacheDir(): string {
   if (process.env.MOPRO_CACHE_DIR) return path.resolve(process.env.MOPRO_CACHE_DIR);
-  const base = process.platform === 'win32' ? (process.env.LOCALAPPDATA ?? path.join(os.homedir(), 'AppData', 'Local'))
-    : process.platform === 'darwin' ? path.join(os.homedir(), 'Library', 'Caches')
-    : (process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'));
+  const base =
+    process.platform === 'win32'
+      ? (process.env.LOCALAPPDATA ?? path.join(os.homedir(), 'AppData', 'Local'))
+      : process.platform === 'darwin'
+        ? path.join(os.homedir(), 'Library', 'Caches')
+        : (process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'));
   return path.join(base, 'mopro-studio');
 }
 

@@ -32,7 +32,15 @@ export type DecisionAction = z.infer<typeof DecisionAction>;
  * since the run), `duplicate` = left out as a copy of another image.
  */
 export type LabelSource = 'model' | 'given' | 'accepted' | 'overridden' | 'ood' | 'kept' | 'duplicate';
-export const LABEL_SOURCES: readonly LabelSource[] = ['model', 'given', 'accepted', 'overridden', 'ood', 'kept', 'duplicate'];
+export const LABEL_SOURCES: readonly LabelSource[] = [
+  'model',
+  'given',
+  'accepted',
+  'overridden',
+  'ood',
+  'kept',
+  'duplicate',
+];
 
 /** What an export wrote, per class and by where each label came from (shown by the Export dialog). */
 export interface ExportSummary {
@@ -210,7 +218,11 @@ export interface Confusion {
   counts: number[][]; //      rows x cols
 }
 
-export interface ClassHealth { classes: ClassHealthRow[]; confusion: Confusion; total: number }
+export interface ClassHealth {
+  classes: ClassHealthRow[];
+  confusion: Confusion;
+  total: number;
+}
 
 export interface ClassDelta {
   label: string;
@@ -236,7 +248,11 @@ export interface EmbeddingMap {
   seconds: number; //         time the layout took on the server
 }
 
-export interface DuplicateSide { id: number; path: string; given: string }
+export interface DuplicateSide {
+  id: number;
+  path: string;
+  given: string;
+}
 export interface DuplicatePairInfo {
   a: DuplicateSide;
   b: DuplicateSide;
@@ -267,7 +283,11 @@ export interface InsightsProgress {
 }
 
 /** One side of insights.compareRuns; health is null for a run without samples.csv (unfinished). */
-export interface RunInsight { summary: RunSummary; epochs: EpochStats[]; health: ClassHealthRow[] | null }
+export interface RunInsight {
+  summary: RunSummary;
+  epochs: EpochStats[];
+  health: ClassHealthRow[] | null;
+}
 // ---- end insights
 
 // ---- methods --------------------------------------------------------------------------------
@@ -336,7 +356,9 @@ export type MethodParsed<M extends MethodName> = z.output<(typeof methods)[M]>;
 
 export interface MethodResults {
   'app.info': {
-    version: string; mode: 'electron' | 'browser'; sampleDataset: string | null;
+    version: string;
+    mode: 'electron' | 'browser';
+    sampleDataset: string | null;
     /** Training backends that load here ('auto' first). */
     backends: string[];
     /** Backends that do not load here, and why (shown beside the backend choice). */

@@ -15,7 +15,8 @@ export interface CspExtras {
 }
 
 export function cspDirectives(x: CspExtras = {}): [string, string[]][] {
-  const self = ["'self'"], origins = x.origins ?? [];
+  const self = ["'self'"],
+    origins = x.origins ?? [];
   const d: [string, string[]][] = [
     ['default-src', ["'none'"]],
     ['script-src', [...self, ...origins]],
@@ -34,5 +35,7 @@ export function cspDirectives(x: CspExtras = {}): [string, string[]][] {
 }
 
 export function contentSecurityPolicy(x: CspExtras = {}): string {
-  return cspDirectives(x).map(([k, v]) => `${k} ${v.join(' ')}`).join('; ');
+  return cspDirectives(x)
+    .map(([k, v]) => `${k} ${v.join(' ')}`)
+    .join('; ');
 }

@@ -13,4 +13,3 @@ export const PROTOTYPES_F32 = 'arrays/prototypes.f32'; // K x 128 prototypes
 export const CHECKPOINT_DIR = 'checkpoint';
 /** Human decisions a run was trained with ({ fixedLabels, excluded }), so a resume or cRT uses the same ones. */
 export const DECISIONS_JSON = 'decisions.json';
-

@@ -19,9 +19,18 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-insights-'));
   fx = await makeInsightsFixture(tmp, { perClass: 30 });
   project = await Project.open(fx.root, fx.dataDir);
-  h = insightsHandlers({ project: async (id) => { if (id !== project.id) throw new Error('no such project'); return project; }, emit: (e) => events.push(e) });
+  h = insightsHandlers({
+    project: async (id) => {
+      if (id !== project.id) throw new Error('no such project');
+      return project;
+    },
+    emit: (e) => events.push(e),
+  });
 });
-afterAll(() => { project?.close(); fs.rmSync(tmp, { recursive: true, force: true }); });
+afterAll(() => {
+  project?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 describe('insights handlers', () => {
   it('opens the newest run (mopro) as active', () => {
@@ -43,7 +52,9 @@ describe('insights handlers', () => {
     const m = await h['insights.embedding']({ projectId: fx.projectId, method: 'umap' });
     expect(m.method).toBe('umap');
     expect(m.points.length).toBe(fx.n * 2);
-    const phases = new Set(events.filter((e) => e.type === 'insights.progress').map((e) => (e as { phase: string }).phase));
+    const phases = new Set(
+      events.filter((e) => e.type === 'insights.progress').map((e) => (e as { phase: string }).phase),
+    );
     expect(phases.has('pca')).toBe(true);
     expect(phases.has('fit')).toBe(true);
   });
@@ -55,8 +66,13 @@ describe('insights handlers', () => {
     const t = project.table;
     for (const c of r.classes) {
       const gi = t.labels.indexOf(c.label);
-      let count = 0, rel = 0;
-      for (let i = 0; i < t.n; i++) if (t.given[i] === gi) { count++; if (t.status[i] === 1) rel++; }
+      let count = 0,
+        rel = 0;
+      for (let i = 0; i < t.n; i++)
+        if (t.given[i] === gi) {
+          count++;
+          if (t.status[i] === 1) rel++;
+        }
       expect(c.count).toBe(count);
       expect(c.relabeled).toBe(rel);
     }
@@ -64,7 +80,11 @@ describe('insights handlers', () => {
     r.confusion.counts.forEach((row, i) => expect(row.reduce((a, b) => a + b, 0)).toBe(r.classes[i].count));
     // CE run: nothing relabeled, so the matrix is diagonal.
     const ce = await h['insights.classHealth']({ projectId: fx.projectId, runId: fx.runs.ce });
-    ce.confusion.counts.forEach((row, i) => row.forEach((v, j) => { if (ce.confusion.cols[j] !== ce.confusion.rows[i]) expect(v).toBe(0); }));
+    ce.confusion.counts.forEach((row, i) =>
+      row.forEach((v, j) => {
+        if (ce.confusion.cols[j] !== ce.confusion.rows[i]) expect(v).toBe(0);
+      }),
+    );
   });
 
   it('duplicates: finds the planted cross-class pair and nothing else', async () => {
@@ -78,7 +98,12 @@ describe('insights handlers', () => {
   });
 
   it('duplicates with the image-hash check keep the planted copy (0 bits apart)', async () => {
-    const d = await h['insights.duplicates']({ projectId: fx.projectId, threshold: 0.98, maxPairs: 100, maxHamming: 4 });
+    const d = await h['insights.duplicates']({
+      projectId: fx.projectId,
+      threshold: 0.98,
+      maxPairs: 100,
+      maxHamming: 4,
+    });
     expect(d.maxHamming).toBe(4);
     expect(d.pairs.length).toBe(1);
     expect(d.pairs[0].hamming).toBe(0);
@@ -97,8 +122,14 @@ describe('insights handlers', () => {
     const f = path.join(project.activeRun!.dir, EMBEDDINGS_F32);
     fs.renameSync(f, `${f}.bak`);
     try {
-      await expect(h['insights.embedding']({ projectId: fx.projectId, method: 'pca' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
-      await expect(h['insights.embedding']({ projectId: fx.projectId, method: 'pca' })).rejects.toThrow(/train it again/);
-    } finally { fs.renameSync(`${f}.bak`, f); }
+      await expect(h['insights.embedding']({ projectId: fx.projectId, method: 'pca' })).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
+      await expect(h['insights.embedding']({ projectId: fx.projectId, method: 'pca' })).rejects.toThrow(
+        /train it again/,
+      );
+    } finally {
+      fs.renameSync(`${f}.bak`, f);
+    }
   });
 });

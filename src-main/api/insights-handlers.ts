@@ -36,7 +36,15 @@ const round = (v: number): number => Math.round(v * 1e4) / 1e4;
 const HASH_BUDGET_MS = 30_000;
 
 function healthOf(t: SampleTable, classes: readonly string[]): ClassHealth {
-  return classHealth({ labels: t.labels, classes, given: t.given, corrected: t.suggested, status: t.status, confidence: t.confidence, include: t.present });
+  return classHealth({
+    labels: t.labels,
+    classes,
+    given: t.given,
+    corrected: t.suggested,
+    status: t.status,
+    confidence: t.confidence,
+    include: t.present,
+  });
 }
 
 export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
@@ -53,7 +61,12 @@ export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
     const old = caches.get(dir);
     // Cheap check first: a stat, so repeated calls do not re-read 50 MB of embeddings.
     let key = '';
-    try { const st = fs.statSync(path.join(dir, EMBEDDINGS_F32)); key = `${st.mtimeMs}:${st.size}:${rows}`; } catch { /* readRunArrays says why */ }
+    try {
+      const st = fs.statSync(path.join(dir, EMBEDDINGS_F32));
+      key = `${st.mtimeMs}:${st.size}:${rows}`;
+    } catch {
+      /* readRunArrays says why */
+    }
     if (old && key && old.key === key) return old;
     let arrays: RunArrays;
     try {
@@ -78,16 +91,17 @@ export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
       let job = c.layouts.get(method);
       if (!job) {
         let last = 0;
-        job = method === 'pca'
-          ? Promise.resolve(pcaLayout(a.emb, a.n, a.d, a.protos, a.k))
-          : umapLayout(a.emb, a.n, a.d, a.protos, a.k, {
-            onProgress: (phase, done, total) => {
-              const now = Date.now();
-              if (now - last < 100 && done < total) return;
-              last = now;
-              ctx.emit({ type: 'insights.progress', projectId, runId: run.id, phase, done, total });
-            },
-          });
+        job =
+          method === 'pca'
+            ? Promise.resolve(pcaLayout(a.emb, a.n, a.d, a.protos, a.k))
+            : umapLayout(a.emb, a.n, a.d, a.protos, a.k, {
+                onProgress: (phase, done, total) => {
+                  const now = Date.now();
+                  if (now - last < 100 && done < total) return;
+                  last = now;
+                  ctx.emit({ type: 'insights.progress', projectId, runId: run.id, phase, done, total });
+                },
+              });
         c.layouts.set(method, job);
         job.catch(() => c.layouts.delete(method));
       }
@@ -96,15 +110,22 @@ export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
       const t = p.table;
       const n = Math.min(a.n, t.n);
       const classes = runClasses(run.dir) ?? p.scan.classes;
-      const protoLabels = a.k === classes.length ? classes : Array.from({ length: a.k }, (_, i) => classes[i] ?? `prototype ${i}`);
+      const protoLabels =
+        a.k === classes.length ? classes : Array.from({ length: a.k }, (_, i) => classes[i] ?? `prototype ${i}`);
       const res: EmbeddingMap = {
-        runId: run.id, method, n,
+        runId: run.id,
+        method,
+        n,
         points: Array.from(layout.points.subarray(0, n * 2), round),
         labels: [...t.labels],
         given: Array.from(t.given.subarray(0, n)),
         corrected: Array.from(t.suggested.subarray(0, n)),
         status: Array.from(t.status.subarray(0, n)),
-        prototypes: protoLabels.map((label, i) => ({ label, x: round(layout.prototypes[i * 2]), y: round(layout.prototypes[i * 2 + 1]) })),
+        prototypes: protoLabels.map((label, i) => ({
+          label,
+          x: round(layout.prototypes[i * 2]),
+          y: round(layout.prototypes[i * 2 + 1]),
+        })),
         seconds: round((performance.now() - t0) / 1000),
       };
       return res;
@@ -113,7 +134,8 @@ export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
     'insights.classHealth': async ({ projectId, runId }) => {
       const p = await ctx.project(projectId);
       if (!runId || runId === p.activeRun?.id) {
-        if (!p.activeRun) throw new ApiError('NOT_FOUND', `project ${projectId} has no finished run yet: train one first`);
+        if (!p.activeRun)
+          throw new ApiError('NOT_FOUND', `project ${projectId} has no finished run yet: train one first`);
         return { runId: p.activeRun.id, ...healthOf(p.table, runClasses(p.activeRun.dir) ?? p.scan.classes) };
       }
       const dir = p.runDir(runId);
@@ -132,7 +154,10 @@ export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
       const a = c.arrays;
       // With the image check, look at more embedding candidates: some will be look-alikes only.
       const verify = maxHamming !== undefined;
-      const found = await findDuplicatesAsync(a.emb, a.n, a.d, { threshold, maxPairs: verify ? Math.min(20_000, maxPairs * 8) : maxPairs });
+      const found = await findDuplicatesAsync(a.emb, a.n, a.d, {
+        threshold,
+        maxPairs: verify ? Math.min(20_000, maxPairs * 8) : maxPairs,
+      });
       const t = p.table;
       const side = (id: number) => ({ id, path: t.paths[id], given: t.labels[t.given[id]] });
       const live = found.pairs.filter((q) => q.b < t.n && t.present[q.a] && t.present[q.b]);
@@ -142,23 +167,46 @@ export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
         if (pairs.length >= maxPairs) break;
         let hamming: number | null = null;
         if (verify) {
-          if (performance.now() - t0 > HASH_BUDGET_MS) { truncated = true; break; }
-          const [ha, hb] = await Promise.all([hashes.get(path.join(p.root, ...t.paths[q.a].split('/'))), hashes.get(path.join(p.root, ...t.paths[q.b].split('/')))]);
+          if (performance.now() - t0 > HASH_BUDGET_MS) {
+            truncated = true;
+            break;
+          }
+          const [ha, hb] = await Promise.all([
+            hashes.get(path.join(p.root, ...t.paths[q.a].split('/'))),
+            hashes.get(path.join(p.root, ...t.paths[q.b].split('/'))),
+          ]);
           if (ha === null || hb === null) continue; // unreadable image: cannot say it is the same picture
           hamming = hammingDistance(ha, hb);
           if (hamming > maxHamming) continue;
         }
         let pd: number | null = null;
         if (verify && maxPixelDiff !== undefined) {
-          const [ga, gb] = await Promise.all([hashes.grey(path.join(p.root, ...t.paths[q.a].split('/'))), hashes.grey(path.join(p.root, ...t.paths[q.b].split('/')))]);
+          const [ga, gb] = await Promise.all([
+            hashes.grey(path.join(p.root, ...t.paths[q.a].split('/'))),
+            hashes.grey(path.join(p.root, ...t.paths[q.b].split('/'))),
+          ]);
           if (ga === null || gb === null) continue;
           pd = pixelDiff(ga, gb);
           if (pd > maxPixelDiff) continue;
         }
-        pairs.push({ a: side(q.a), b: side(q.b), cosine: round(q.cosine), sameClass: t.given[q.a] === t.given[q.b], hamming, pixelDiff: pd === null ? null : round(pd) });
+        pairs.push({
+          a: side(q.a),
+          b: side(q.b),
+          cosine: round(q.cosine),
+          sameClass: t.given[q.a] === t.given[q.b],
+          hamming,
+          pixelDiff: pd === null ? null : round(pd),
+        });
       }
       const res: Duplicates = {
-        runId: run.id, threshold, exact: found.exact, maxHamming: maxHamming ?? null, maxPixelDiff: verify ? (maxPixelDiff ?? null) : null, candidates: live.length, truncated, pairs,
+        runId: run.id,
+        threshold,
+        exact: found.exact,
+        maxHamming: maxHamming ?? null,
+        maxPixelDiff: verify ? (maxPixelDiff ?? null) : null,
+        candidates: live.length,
+        truncated,
+        pairs,
         seconds: round((performance.now() - t0) / 1000),
       };
       c.duplicates.set(key, res);
@@ -172,10 +220,15 @@ export function insightsHandlers(ctx: InsightsContext): InsightsHandlers {
         if (!dir) throw new ApiError('NOT_FOUND', `no run "${runId}" in project ${projectId}`);
         const classes = runClasses(dir) ?? p.scan.classes;
         let health = null;
-        try { health = healthOf(buildTable(readSamples(dir), classes), classes).classes; } catch { /* unfinished run: curves only */ }
+        try {
+          health = healthOf(buildTable(readSamples(dir), classes), classes).classes;
+        } catch {
+          /* unfinished run: curves only */
+        }
         return { summary: runSummary(dir, runId, p.live.get(runId)), epochs: runEpochs(readRunJson(dir)), health };
       };
-      const a = one(runA), b = one(runB);
+      const a = one(runA),
+        b = one(runB);
       return { a, b, deltas: classDeltas(a.health ?? [], b.health ?? []) };
     },
   };

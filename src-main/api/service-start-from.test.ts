@@ -14,29 +14,45 @@ const events: ApiEvent[] = [];
 
 async function finished(runId: string): Promise<ApiEvent | undefined> {
   const end = Date.now() + 180_000;
-  while (!events.some((e) => e.type === 'train.done' && e.runId === runId) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  while (!events.some((e) => e.type === 'train.done' && e.runId === runId) && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 100));
   return events.find((e) => e.type === 'train.done' && e.runId === runId);
 }
 
 beforeAll(async () => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-svc-from-'));
   await makeDataset(path.join(base, 'ds'), ['a', 'b'], 12);
-  svc = createService({ mode: 'browser', dataDir: path.join(base, 'data'), cacheDir: path.join(base, 'cache'), emit: (e) => events.push(e) });
+  svc = createService({
+    mode: 'browser',
+    dataDir: path.join(base, 'data'),
+    cacheDir: path.join(base, 'cache'),
+    emit: (e) => events.push(e),
+  });
   prj = (await svc.call('projects.open', { path: path.join(base, 'ds') })) as ProjectSummary;
 });
-afterAll(async () => { await svc.dispose(); fs.rmSync(base, { recursive: true, force: true }); });
+afterAll(async () => {
+  await svc.dispose();
+  fs.rmSync(base, { recursive: true, force: true });
+});
 
 describe('service: start from an earlier run, backbone frozen', () => {
   it('passes initRun as --init and freezeBackbone through; refuses an unknown run', async () => {
     const cfg = { epochs: 1, batchSize: 8, imageSize: 8, backend: 'cpu' as const, seed: 1 };
-    await expect(svc.call('train.start', { projectId: prj.id, config: { ...cfg, initRun: 'no-such-run', freezeBackbone: true } })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(
+      svc.call('train.start', { projectId: prj.id, config: { ...cfg, initRun: 'no-such-run', freezeBackbone: true } }),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
     const first = (await svc.call('train.start', { projectId: prj.id, config: cfg })) as MethodResults['train.start'];
     expect(await finished(first.runId)).toMatchObject({ state: 'done' });
-    const second = (await svc.call('train.start', { projectId: prj.id, config: { ...cfg, initRun: first.runId, freezeBackbone: true } })) as MethodResults['train.start'];
+    const second = (await svc.call('train.start', {
+      projectId: prj.id,
+      config: { ...cfg, initRun: first.runId, freezeBackbone: true },
+    })) as MethodResults['train.start'];
     expect(await finished(second.runId)).toMatchObject({ state: 'done' });
     const s = (await svc.call('projects.get', { projectId: prj.id })) as ProjectSummary;
     expect(s.runs.filter((r) => r.id !== first.runId && r.id !== second.runId)).toEqual([]);
-    const run = JSON.parse(fs.readFileSync(path.join(s.runs.find((r) => r.id === second.runId)!.dir, 'run.json'), 'utf8'));
+    const run = JSON.parse(
+      fs.readFileSync(path.join(s.runs.find((r) => r.id === second.runId)!.dir, 'run.json'), 'utf8'),
+    );
     expect(run.init.run).toBe(s.runs.find((r) => r.id === first.runId)!.dir);
     expect(run.config.freezeBackbone).toBe(true);
     expect(run.frozenBackbone).toMatchObject({ views: ['image', 'mirror'] });

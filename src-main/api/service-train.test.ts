@@ -15,23 +15,35 @@ const events: ApiEvent[] = [];
 beforeAll(async () => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-svc-train-'));
   await makeDataset(path.join(base, 'ds'), ['a', 'b'], 12);
-  svc = createService({ mode: 'browser', dataDir: path.join(base, 'data'), cacheDir: path.join(base, 'cache'), emit: (e) => events.push(e) });
+  svc = createService({
+    mode: 'browser',
+    dataDir: path.join(base, 'data'),
+    cacheDir: path.join(base, 'cache'),
+    emit: (e) => events.push(e),
+  });
   prj = (await svc.call('projects.open', { path: path.join(base, 'ds') })) as ProjectSummary;
 });
-afterAll(async () => { await svc.dispose(); fs.rmSync(base, { recursive: true, force: true }); });
+afterAll(async () => {
+  await svc.dispose();
+  fs.rmSync(base, { recursive: true, force: true });
+});
 
 describe('service: training through the engine', () => {
   it('trains a short run with decisions, emits progress, activates the finished run', async () => {
     await svc.call('decisions.apply', { projectId: prj.id, ids: [0], action: { kind: 'override', label: 'b' } });
     await svc.call('decisions.apply', { projectId: prj.id, ids: [1], action: { kind: 'ood' } });
     const { runId } = (await svc.call('train.start', {
-      projectId: prj.id, config: { epochs: 1, batchSize: 8, imageSize: 8, backend: 'cpu', useDecisions: true, seed: 1 },
+      projectId: prj.id,
+      config: { epochs: 1, batchSize: 8, imageSize: 8, backend: 'cpu', useDecisions: true, seed: 1 },
     })) as MethodResults['train.start'];
-    await expect(svc.call('train.start', { projectId: prj.id, config: { epochs: 1 } })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(svc.call('train.start', { projectId: prj.id, config: { epochs: 1 } })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
     const running = (await svc.call('runs.get', { runId })) as MethodResults['runs.get'];
     expect(running.summary.state).toBe('running');
     const end = Date.now() + 180_000;
-    while (!events.some((e) => e.type === 'train.done') && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    while (!events.some((e) => e.type === 'train.done') && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 100));
     const done = events.find((e) => e.type === 'train.done');
     expect(done).toMatchObject({ type: 'train.done', runId, state: 'done' });
     expect(events.some((e) => e.type === 'train.progress' && e.phase === 'train')).toBe(true);
@@ -43,8 +55,9 @@ describe('service: training through the engine', () => {
     expect(q.total).toBe(24);
     expect(q.rows[0]).toMatchObject({ decision: { kind: 'override', label: 'b' }, finalLabel: 'b' });
     expect(q.rows[1]).toMatchObject({ decision: { kind: 'ood' }, finalLabel: null });
-    expect(JSON.parse(fs.readFileSync(path.join(s.runs.find((r) => r.id === runId)!.dir, 'decisions.json'), 'utf8')))
-      .toEqual({ fixedLabels: { 'a/a_0000.png': 'b' }, excluded: ['a/a_0001.png'] });
+    expect(
+      JSON.parse(fs.readFileSync(path.join(s.runs.find((r) => r.id === runId)!.dir, 'decisions.json'), 'utf8')),
+    ).toEqual({ fixedLabels: { 'a/a_0000.png': 'b' }, excluded: ['a/a_0001.png'] });
     const d = (await svc.call('samples.get', { projectId: prj.id, id: 5 })) as MethodResults['samples.get'];
     expect(d.classScores.map((c) => c.label).sort()).toEqual(['a', 'b']);
   });

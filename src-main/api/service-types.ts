@@ -12,7 +12,10 @@ export interface ServiceOptions {
   spawnJob?: SpawnJob;
 }
 
-export interface ImageFile { file: string; mime: string }
+export interface ImageFile {
+  file: string;
+  mime: string;
+}
 
 export interface ApiService {
   /** Validates `input` with the method's zod schema; throws ApiError on bad input. */
@@ -26,7 +29,10 @@ export interface ApiService {
 }
 
 export class ApiError extends Error {
-  constructor(public code: ApiErrorCode, message: string) {
+  constructor(
+    public code: ApiErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'ApiError';
   }

@@ -6,7 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ZodError } from 'zod';
 import {
-  methods, type ApiEvent, type MethodName, type MethodParsed, type MethodResults, type RunSummary, type TrainConfig,
+  methods,
+  type ApiEvent,
+  type MethodName,
+  type MethodParsed,
+  type MethodResults,
+  type RunSummary,
+  type TrainConfig,
 } from '../../src-shared/contract';
 import { ApiError, type ApiService, type ImageFile, type ServiceOptions } from './service-types';
 import type { EngineEvent, TrainingHandle, TrainOptions, RunResult } from '../engine/types';
@@ -33,8 +39,15 @@ const THUMB_SIZE = 128;
 /** Decompression-bomb guard for thumbnails (sharp's default allows 268 Mpx). */
 const MAX_INPUT_PIXELS = 64_000_000;
 const MIME: Record<string, string> = {
-  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp', '.gif': 'image/gif',
-  '.tif': 'image/tiff', '.tiff': 'image/tiff', '.avif': 'image/avif', '.bmp': 'image/bmp',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+  '.tif': 'image/tiff',
+  '.tiff': 'image/tiff',
+  '.avif': 'image/avif',
+  '.bmp': 'image/bmp',
 };
 
 /**
@@ -43,14 +56,29 @@ const MIME: Record<string, string> = {
  */
 function backendAvailability(): { available: string[]; unavailable: { name: string; why: string }[] } {
   const req = createRequire(path.join(appRoot(), 'package.json'));
-  const has = (pkg: string): boolean => { try { req.resolve(pkg); return true; } catch { return false; } };
+  const has = (pkg: string): boolean => {
+    try {
+      req.resolve(pkg);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   const available = ['auto'];
   const unavailable: { name: string; why: string }[] = [];
   if (has('@tensorflow/tfjs-node-gpu') || has('@tensorflow/tfjs-node')) available.push('tensorflow');
-  else unavailable.push({ name: 'tensorflow', why: 'not installed (the optional @tensorflow/tfjs-node package did not install here)' });
+  else
+    unavailable.push({
+      name: 'tensorflow',
+      why: 'not installed (the optional @tensorflow/tfjs-node package did not install here)',
+    });
   // installed is all this says: whether a GPU adapter answers is found out when a run starts (backend event)
   if (has('webgpu') && has('@tensorflow/tfjs-backend-webgpu')) available.push('webgpu');
-  else unavailable.push({ name: 'webgpu', why: 'not installed (the webgpu / @tensorflow/tfjs-backend-webgpu packages are missing)' });
+  else
+    unavailable.push({
+      name: 'webgpu',
+      why: 'not installed (the webgpu / @tensorflow/tfjs-backend-webgpu packages are missing)',
+    });
   if (has('@tensorflow/tfjs-backend-wasm')) available.push('wasm');
   else unavailable.push({ name: 'wasm', why: 'not installed (@tensorflow/tfjs-backend-wasm is missing)' });
   available.push('cpu');
@@ -61,12 +89,17 @@ function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   if (e instanceof ZodError) {
     const i = e.issues[0];
-    return new ApiError('BAD_INPUT', `invalid input${i?.path.length ? ` at ${i.path.join('.')}` : ''}: ${i?.message ?? e.message}`);
+    return new ApiError(
+      'BAD_INPUT',
+      `invalid input${i?.path.length ? ` at ${i.path.join('.')}` : ''}: ${i?.message ?? e.message}`,
+    );
   }
   const err = e as Error & { code?: string };
   const msg = String(err?.message ?? e).split('\n')[0];
-  if (err?.name === 'DatasetError' || err?.name === 'OutputRefused' || err instanceof ExportError) return new ApiError('BAD_INPUT', msg);
-  if (err?.name === 'ProjectReadOnlyError' || err?.name === 'JournalReadOnlyError') return new ApiError('CONFLICT', msg);
+  if (err?.name === 'DatasetError' || err?.name === 'OutputRefused' || err instanceof ExportError)
+    return new ApiError('BAD_INPUT', msg);
+  if (err?.name === 'ProjectReadOnlyError' || err?.name === 'JournalReadOnlyError')
+    return new ApiError('CONFLICT', msg);
   if (err?.name === 'JournalWriteError') return new ApiError('UNAVAILABLE', msg);
   if (err instanceof RangeError) return new ApiError('NOT_FOUND', msg);
   if (err?.code === 'ENOENT') return new ApiError('NOT_FOUND', msg);
@@ -92,7 +125,11 @@ export function createService(opts: CreateServiceOptions): ApiService {
   const thumbsInFlight = new Map<string, Promise<string>>();
   const knownPaths = new WeakMap<Project, Set<string>>();
   let version = '0.0.0';
-  try { version = JSON.parse(fs.readFileSync(path.join(appRoot(), 'package.json'), 'utf8')).version ?? version; } catch { /* keep default */ }
+  try {
+    version = JSON.parse(fs.readFileSync(path.join(appRoot(), 'package.json'), 'utf8')).version ?? version;
+  } catch {
+    /* keep default */
+  }
 
   /** Scans in flight (projects.open), so projects.cancelOpen can stop them. */
   const scansInFlight = new Map<AbortController, string>();
@@ -120,7 +157,9 @@ export function createService(opts: CreateServiceOptions): ApiService {
     }
     if (!/^[a-z0-9-]+$/.test(id)) throw new ApiError('NOT_FOUND', `no project "${id}"`);
     let root: string;
-    try { root = JSON.parse(fs.readFileSync(path.join(projectDir(opts.dataDir, id), 'project.json'), 'utf8')).root; } catch {
+    try {
+      root = JSON.parse(fs.readFileSync(path.join(projectDir(opts.dataDir, id), 'project.json'), 'utf8')).root;
+    } catch {
       throw new ApiError('NOT_FOUND', `no project "${id}": open its dataset folder first`);
     }
     let pending = opening.get(id);
@@ -147,8 +186,13 @@ export function createService(opts: CreateServiceOptions): ApiService {
     return s;
   }
 
-  async function startEngine(project: Project, runId: string, train: Omit<TrainOptions, 'dataset' | 'out'>): Promise<void> {
-    if (training.size) throw new ApiError('CONFLICT', `a run is already training (${[...training.keys()][0]}); stop it first`);
+  async function startEngine(
+    project: Project,
+    runId: string,
+    train: Omit<TrainOptions, 'dataset' | 'out'>,
+  ): Promise<void> {
+    if (training.size)
+      throw new ApiError('CONFLICT', `a run is already training (${[...training.keys()][0]}); stop it first`);
     const out = path.join(project.runsRoot, runId);
     let engine: typeof import('../engine/index');
     try {
@@ -159,14 +203,43 @@ export function createService(opts: CreateServiceOptions): ApiService {
     // A resumed run continues from its checkpoint: its epoch counts come from run.json, not zero.
     const before = train.resume ? runSummary(out, runId) : null;
     const epochs = train.epochs ?? before?.epochsTotal ?? 0;
-    const live: Partial<RunSummary> = { state: 'running', epochsDone: before?.epochsDone ?? 0, ...(epochs ? { epochsTotal: epochs } : {}) };
+    const live: Partial<RunSummary> = {
+      state: 'running',
+      epochsDone: before?.epochsDone ?? 0,
+      ...(epochs ? { epochsTotal: epochs } : {}),
+    };
     project.live.set(runId, live);
     const onEvent = (e: EngineEvent): void => {
       const ev: ApiEvent | null =
-        e.type === 'step' ? { type: 'train.progress', runId, epoch: e.epoch, epochs: e.epochs, step: e.step, steps: e.steps, loss: e.loss, imagesPerSec: e.imagesPerSec, etaSeconds: e.etaSeconds, phase: 'train' }
-        : e.type === 'phase' ? { type: 'train.progress', runId, epoch: live.epochsDone ?? 0, epochs: live.epochsTotal ?? epochs, step: e.done, steps: e.total, loss: 0, imagesPerSec: 0, etaSeconds: null, phase: e.phase }
-        : e.type === 'epoch' ? { type: 'train.epoch', runId, stats: e.stats }
-        : null;
+        e.type === 'step'
+          ? {
+              type: 'train.progress',
+              runId,
+              epoch: e.epoch,
+              epochs: e.epochs,
+              step: e.step,
+              steps: e.steps,
+              loss: e.loss,
+              imagesPerSec: e.imagesPerSec,
+              etaSeconds: e.etaSeconds,
+              phase: 'train',
+            }
+          : e.type === 'phase'
+            ? {
+                type: 'train.progress',
+                runId,
+                epoch: live.epochsDone ?? 0,
+                epochs: live.epochsTotal ?? epochs,
+                step: e.done,
+                steps: e.total,
+                loss: 0,
+                imagesPerSec: 0,
+                etaSeconds: null,
+                phase: e.phase,
+              }
+            : e.type === 'epoch'
+              ? { type: 'train.epoch', runId, stats: e.stats }
+              : null;
       if (e.type === 'epoch') live.epochsDone = e.stats.epoch + 1;
       if (e.type === 'step' && e.epochs) live.epochsTotal = e.epochs;
       if (e.type === 'backend') live.backend = e.name;
@@ -174,7 +247,12 @@ export function createService(opts: CreateServiceOptions): ApiService {
     };
     let handle: TrainingHandle;
     try {
-      handle = engine.startTraining({ dataset: project.root, out, cacheDir: opts.cacheDir, ...train }, onEvent, undefined, { spawn: opts.spawnJob });
+      handle = engine.startTraining(
+        { dataset: project.root, out, cacheDir: opts.cacheDir, ...train },
+        onEvent,
+        undefined,
+        { spawn: opts.spawnJob },
+      );
     } catch (e) {
       project.live.delete(runId);
       throw toApiError(e);
@@ -185,7 +263,13 @@ export function createService(opts: CreateServiceOptions): ApiService {
         const p = training.get(runId)?.project ?? projects.get(project.id) ?? project;
         training.delete(runId);
         p.live.delete(runId);
-        if (r.state === 'done') { try { p.loadRun(runId); } catch (err) { console.warn(String(err)); } }
+        if (r.state === 'done') {
+          try {
+            p.loadRun(runId);
+          } catch (err) {
+            console.warn(String(err));
+          }
+        }
         opts.emit({ type: 'train.done', runId, state: r.state });
       },
       (err: unknown) => {
@@ -199,35 +283,57 @@ export function createService(opts: CreateServiceOptions): ApiService {
   }
 
   function trainOptions(c: TrainConfig): Omit<TrainOptions, 'dataset' | 'out'> {
-    return { method: c.method, epochs: c.epochs, batchSize: c.batchSize, imageSize: c.imageSize, backend: c.backend, seed: c.seed, arch: c.arch, sampling: c.sampling, pretrain: c.pretrain, statusRule: c.statusRule,
-      ...(c.pretrained || c.initRun ? { freezeBackbone: c.freezeBackbone ?? false } : {}), ...(c.pretrained ? { pretrained: c.pretrained } : {}) };
+    return {
+      method: c.method,
+      epochs: c.epochs,
+      batchSize: c.batchSize,
+      imageSize: c.imageSize,
+      backend: c.backend,
+      seed: c.seed,
+      arch: c.arch,
+      sampling: c.sampling,
+      pretrain: c.pretrain,
+      statusRule: c.statusRule,
+      ...(c.pretrained || c.initRun ? { freezeBackbone: c.freezeBackbone ?? false } : {}),
+      ...(c.pretrained ? { pretrained: c.pretrained } : {}),
+    };
   }
 
   const handlers: Handlers = {
     'app.info': () => ({
-      version, mode: opts.mode,
+      version,
+      mode: opts.mode,
       sampleDataset: fs.existsSync(sampleDatasetDir()) ? sampleDatasetDir() : null,
       backends: backendAvailability().available,
       unavailableBackends: backendAvailability().unavailable,
     }),
     'projects.recent': () => readRecent(opts.dataDir),
     'projects.open': async ({ path: p }) => {
-      if (!path.isAbsolute(p)) throw new ApiError('BAD_INPUT', `"${p}" is not an absolute path: give the full path of the dataset folder`);
+      if (!path.isAbsolute(p))
+        throw new ApiError('BAD_INPUT', `"${p}" is not an absolute path: give the full path of the dataset folder`);
       // The scan reports what it has found and stops when projects.cancelOpen asks (a huge or wrong folder).
       const ac = new AbortController();
       scansInFlight.set(ac, path.resolve(p));
       const projectId = projectIdFor(path.resolve(p));
       try {
-        return (await openPath(p, {
-          signal: ac.signal,
-          onWalk: (files) => opts.emit({ type: 'scan.progress', projectId, path: p, done: files, total: 0 }),
-          onProgress: (done, total) => opts.emit({ type: 'scan.progress', projectId, path: p, done, total }),
-        })).summary();
-      } finally { scansInFlight.delete(ac); }
+        return (
+          await openPath(p, {
+            signal: ac.signal,
+            onWalk: (files) => opts.emit({ type: 'scan.progress', projectId, path: p, done: files, total: 0 }),
+            onProgress: (done, total) => opts.emit({ type: 'scan.progress', projectId, path: p, done, total }),
+          })
+        ).summary();
+      } finally {
+        scansInFlight.delete(ac);
+      }
     },
     'projects.cancelOpen': ({ path: p }) => {
       let cancelled = 0;
-      for (const [ac, where] of scansInFlight) if (where === path.resolve(p)) { ac.abort(); cancelled++; }
+      for (const [ac, where] of scansInFlight)
+        if (where === path.resolve(p)) {
+          ac.abort();
+          cancelled++;
+        }
       return { cancelled };
     },
     'projects.get': async ({ projectId }) => (await project(projectId)).summary(),
@@ -246,10 +352,15 @@ export function createService(opts: CreateServiceOptions): ApiService {
       const extra = config.useDecisions ? p.decisionsForTraining() : {};
       // "Start from: an earlier run": that run's folder (its encoder, arch and image size; --init)
       const initDir = config.initRun ? p.runDir(config.initRun) : null;
-      if (config.initRun && !initDir) throw new ApiError('NOT_FOUND', `no run "${config.initRun}" in project ${projectId} to start from`);
+      if (config.initRun && !initDir)
+        throw new ApiError('NOT_FOUND', `no run "${config.initRun}" in project ${projectId} to start from`);
       const avail = backendAvailability();
       const missing = avail.unavailable.find((b) => b.name === config.backend);
-      if (missing) throw new ApiError('BAD_INPUT', `the ${missing.name} backend is ${missing.why}; choose auto, ${avail.available.filter((b) => b !== 'auto').join(' or ')}`);
+      if (missing)
+        throw new ApiError(
+          'BAD_INPUT',
+          `the ${missing.name} backend is ${missing.why}; choose auto, ${avail.available.filter((b) => b !== 'auto').join(' or ')}`,
+        );
       if (config.useDecisions) {
         // Kept beside the run so a resume trains with the same human decisions.
         const dir = path.join(p.runsRoot, runId);
@@ -270,7 +381,8 @@ export function createService(opts: CreateServiceOptions): ApiService {
     'train.resume': async ({ runId }) => {
       if (training.has(runId)) throw new ApiError('CONFLICT', `run "${runId}" is already training`);
       const { project: p, dir } = findRun(runId);
-      if (path.dirname(dir) !== p.runsRoot) throw new ApiError('BAD_INPUT', `run "${runId}" is outside the project's runs folder; resume it with the CLI`);
+      if (path.dirname(dir) !== p.runsRoot)
+        throw new ApiError('BAD_INPUT', `run "${runId}" is outside the project's runs folder; resume it with the CLI`);
       // Files added or removed since the checkpoint: its sample indices no longer fit; say so before starting.
       const was = recordedIdentity(dir);
       const why = was && datasetMismatch(dir, was, datasetIdentity(p.scan.root, p.scan.classes, p.scan.samples));
@@ -278,8 +390,17 @@ export function createService(opts: CreateServiceOptions): ApiService {
       // The engine takes the configuration from its checkpoint; decisions come from our side file.
       const cfg = (readRunJson(dir)?.config ?? {}) as Partial<TrainOptions>;
       let dec: Pick<TrainOptions, 'fixedLabels' | 'excluded'> = {};
-      try { dec = JSON.parse(fs.readFileSync(path.join(dir, DECISIONS_JSON), 'utf8')); } catch { /* trained without decisions */ }
-      await startEngine(p, runId, { method: cfg.method === 'ce' ? 'ce' : 'mopro', backend: 'auto', ...dec, resume: true });
+      try {
+        dec = JSON.parse(fs.readFileSync(path.join(dir, DECISIONS_JSON), 'utf8'));
+      } catch {
+        /* trained without decisions */
+      }
+      await startEngine(p, runId, {
+        method: cfg.method === 'ce' ? 'ce' : 'mopro',
+        backend: 'auto',
+        ...dec,
+        resume: true,
+      });
       return { runId };
     },
     'runs.delete': async ({ projectId, runId }) => {
@@ -288,7 +409,11 @@ export function createService(opts: CreateServiceOptions): ApiService {
       const dir = p.runDir(runId);
       if (!dir) throw new ApiError('NOT_FOUND', `no run "${runId}" in project ${projectId}`);
       // Only folders the app created under its runs folder; a run opened from elsewhere is not ours to delete.
-      if (path.dirname(dir) !== p.runsRoot) throw new ApiError('FORBIDDEN', `run "${runId}" lives outside the app's runs folder (${dir}); delete it there yourself`);
+      if (path.dirname(dir) !== p.runsRoot)
+        throw new ApiError(
+          'FORBIDDEN',
+          `run "${runId}" lives outside the app's runs folder (${dir}); delete it there yourself`,
+        );
       fs.rmSync(dir, { recursive: true, force: true });
       p.live.delete(runId);
       p.dropRun(runId);
@@ -308,8 +433,7 @@ export function createService(opts: CreateServiceOptions): ApiService {
     },
     'samples.query': async ({ projectId, filter, sort, offset, limit }) =>
       (await project(projectId)).query.page(filter, sort, offset, limit),
-    'samples.ids': async ({ projectId, filter }) =>
-      ({ ids: Array.from((await project(projectId)).query.ids(filter)) }),
+    'samples.ids': async ({ projectId, filter }) => ({ ids: Array.from((await project(projectId)).query.ids(filter)) }),
     'samples.get': async ({ projectId, id }) => {
       const p = await project(projectId);
       const d = p.detail(id);
@@ -319,8 +443,13 @@ export function createService(opts: CreateServiceOptions): ApiService {
         if (!isInside(fs.realpathSync(p.root), real)) return d; // a symlink out of the dataset: not even its size
         const { default: sharp } = await import('sharp');
         const m = await sharp(real, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
-        if (m.width && m.height) { d.width = m.width; d.height = m.height; }
-      } catch { /* missing or undecodable: the detail panel shows no size */ }
+        if (m.width && m.height) {
+          d.width = m.width;
+          d.height = m.height;
+        }
+      } catch {
+        /* missing or undecodable: the detail panel shows no size */
+      }
       return d;
     },
     'decisions.apply': async ({ projectId, ids, action }) => {
@@ -346,11 +475,22 @@ export function createService(opts: CreateServiceOptions): ApiService {
       const rows = p.exportRows();
       checkExportNames(rows, mode, includeOod); // a class folder named like the manifest or _ood/: refused before any copy
       void exportDataset({
-        rows, datasetRoot: p.root, to, mode, includeOod,
+        rows,
+        datasetRoot: p.root,
+        to,
+        mode,
+        includeOod,
         onProgress: (done, total) => opts.emit({ type: 'export.progress', jobId, done, total }),
       }).then(
         (r) => opts.emit({ type: 'export.done', jobId, ok: true, dir: r.dir, summary: r.summary }),
-        (e) => opts.emit({ type: 'export.done', jobId, ok: false, error: String((e as Error).message ?? e).split('\n')[0], dir: to }),
+        (e) =>
+          opts.emit({
+            type: 'export.done',
+            jobId,
+            ok: false,
+            error: String((e as Error).message ?? e).split('\n')[0],
+            dir: to,
+          }),
       );
       return { jobId };
     },
@@ -382,7 +522,8 @@ export function createService(opts: CreateServiceOptions): ApiService {
 
   return {
     async call(method, input) {
-      if (typeof method !== 'string' || !Object.hasOwn(methods, method)) throw new ApiError('NOT_FOUND', `unknown method "${String(method).slice(0, 100)}"`);
+      if (typeof method !== 'string' || !Object.hasOwn(methods, method))
+        throw new ApiError('NOT_FOUND', `unknown method "${String(method).slice(0, 100)}"`);
       const m = method as MethodName;
       try {
         const parsed = methods[m].parse(input ?? {});
@@ -395,7 +536,9 @@ export function createService(opts: CreateServiceOptions): ApiService {
     async image(projectId, relPath, kind) {
       if (kind !== 'thumb' && kind !== 'full') throw new ApiError('BAD_INPUT', 'kind must be thumb or full');
       checkRelPath(relPath);
-      const p = await project(projectId).catch((e) => { throw toApiError(e); });
+      const p = await project(projectId).catch((e) => {
+        throw toApiError(e);
+      });
       let known = knownPaths.get(p);
       if (!known || known.size !== p.scan.samples.length) {
         known = new Set(p.scan.samples.map((s) => s.rel));
@@ -413,11 +556,18 @@ export function createService(opts: CreateServiceOptions): ApiService {
       // Symlinks inside the dataset may not lead out of it.
       if (!isInside(rootReal, real)) throw new ApiError('FORBIDDEN', 'path refused (leads outside the dataset)');
       if (!st.isFile()) throw new ApiError('NOT_FOUND', `"${relPath}" is not a file`);
-      if (kind === 'full') return { file: real, mime: MIME[path.extname(real).toLowerCase()] ?? 'application/octet-stream' } satisfies ImageFile;
+      if (kind === 'full')
+        return {
+          file: real,
+          mime: MIME[path.extname(real).toLowerCase()] ?? 'application/octet-stream',
+        } satisfies ImageFile;
       try {
         return { file: await thumbnail(real, st), mime: 'image/webp' };
       } catch (e) {
-        throw new ApiError('NOT_FOUND', `no thumbnail for "${relPath}": ${String((e as Error).message).split('\n')[0]}`);
+        throw new ApiError(
+          'NOT_FOUND',
+          `no thumbnail for "${relPath}": ${String((e as Error).message).split('\n')[0]}`,
+        );
       }
     },
 

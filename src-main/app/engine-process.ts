@@ -7,7 +7,11 @@ import type { FromJob, SpawnJob } from '../engine/job-runner';
 
 /** The part of Electron's `utilityProcess` module the adapter uses. */
 export interface UtilityProcessModule {
-  fork(modulePath: string, args?: string[], options?: { serviceName?: string; stdio?: 'pipe' | 'ignore' | 'inherit' | Array<'pipe' | 'ignore' | 'inherit'> }): Pick<UtilityProcess, 'postMessage' | 'on' | 'kill' | 'stderr'>;
+  fork(
+    modulePath: string,
+    args?: string[],
+    options?: { serviceName?: string; stdio?: 'pipe' | 'ignore' | 'inherit' | Array<'pipe' | 'ignore' | 'inherit'> },
+  ): Pick<UtilityProcess, 'postMessage' | 'on' | 'kill' | 'stderr'>;
 }
 
 export function utilityProcessSpawner(up: UtilityProcessModule): SpawnJob {
@@ -16,12 +20,29 @@ export function utilityProcessSpawner(up: UtilityProcessModule): SpawnJob {
     const child = up.fork(entry.file, [], { serviceName: 'MoPro Studio engine', stdio: ['ignore', 'inherit', 'pipe'] });
     let exited = false;
     return {
-      send: (m) => { if (!exited) child.postMessage(m); },
-      onMessage: (cb) => { child.on('message', (m: unknown) => cb(m as FromJob)); },
+      send: (m) => {
+        if (!exited) child.postMessage(m);
+      },
+      onMessage: (cb) => {
+        child.on('message', (m: unknown) => cb(m as FromJob));
+      },
       // utilityProcess reports an exit code only; a native abort shows as a non-zero code.
-      onExit: (cb) => { child.on('exit', (code: number) => { exited = true; cb(code, null); }); },
-      onStderr: (cb) => { child.stderr?.setEncoding('utf8'); child.stderr?.on('data', (s: string) => { process.stderr.write(s); cb(s); }); },
-      kill: () => { if (!exited) child.kill(); },
+      onExit: (cb) => {
+        child.on('exit', (code: number) => {
+          exited = true;
+          cb(code, null);
+        });
+      },
+      onStderr: (cb) => {
+        child.stderr?.setEncoding('utf8');
+        child.stderr?.on('data', (s: string) => {
+          process.stderr.write(s);
+          cb(s);
+        });
+      },
+      kill: () => {
+        if (!exited) child.kill();
+      },
     };
   };
 }

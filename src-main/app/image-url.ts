@@ -11,7 +11,11 @@ import { relPathProblem } from '../../src-shared/rel-path';
 export { relPathProblem };
 
 export type ImageKind = 'thumb' | 'full';
-export interface ImageRequest { projectId: string; relPath: string; kind: ImageKind }
+export interface ImageRequest {
+  projectId: string;
+  relPath: string;
+  kind: ImageKind;
+}
 
 export function imageUrl(projectId: string, relPath: string, kind: ImageKind): string {
   const q = new URLSearchParams({ project: projectId, path: relPath });

@@ -34,7 +34,8 @@ export function toErrorShape(e: unknown): ApiErrorShape {
   if (e instanceof ApiError) return { code: e.code, message: e.message };
   const code = (e as { code?: unknown })?.code;
   const message = e instanceof Error ? e.message : String(e);
-  if (typeof code === 'string' && CODES.has(code as ApiErrorShape['code'])) return { code: code as ApiErrorShape['code'], message };
+  if (typeof code === 'string' && CODES.has(code as ApiErrorShape['code']))
+    return { code: code as ApiErrorShape['code'], message };
   return { code: 'INTERNAL', message: message || 'internal error' };
 }
 
@@ -85,7 +86,8 @@ export function registerIpc(opts: IpcOptions): () => void {
   ipcMain.handle(CH.api, createApiHandler(opts));
   ipcMain.handle(CH.pickFolder, async (e) => (trusted(e) ? opts.pickFolder() : null));
   ipcMain.handle(CH.pickSaveFolder, async (e, name: unknown) =>
-    trusted(e) ? opts.pickSaveFolder(typeof name === 'string' ? name.slice(0, 255) : undefined) : null);
+    trusted(e) ? opts.pickSaveFolder(typeof name === 'string' ? name.slice(0, 255) : undefined) : null,
+  );
   const onDropped = (e: SenderLike, p: unknown) => {
     if (trusted(e) && typeof p === 'string' && p.length > 0 && p.length <= 4096) opts.onDropped(p);
   };

@@ -3,7 +3,18 @@
 // menu, training-guard); this file only connects them to Electron.
 import fs from 'node:fs';
 import path from 'node:path';
-import { app, BrowserWindow, dialog, Menu, Notification, protocol, screen, session, shell, utilityProcess } from 'electron';
+import {
+  app,
+  BrowserWindow,
+  dialog,
+  Menu,
+  Notification,
+  protocol,
+  screen,
+  session,
+  shell,
+  utilityProcess,
+} from 'electron';
 import type { ApiEvent, MethodResults } from '../../src-shared/contract';
 import { createService } from '../api/service';
 import type { ApiService } from '../api/service-types';
@@ -23,7 +34,13 @@ import {
 } from './security';
 import { closeChoice, closeDialog, TrainingTracker } from './training-guard';
 import { hardenSession, hardenWebContents, createMainWindow } from './window';
-import { clampToDisplays, loadWindowState, saveWindowStateSync, windowStateFile, type WindowState } from './window-state';
+import {
+  clampToDisplays,
+  loadWindowState,
+  saveWindowStateSync,
+  windowStateFile,
+  type WindowState,
+} from './window-state';
 
 const APP_NAME = 'MoPro Studio';
 // The build output: <root>/out/{main,preload,renderer} (root is app.asar when packaged).
@@ -65,7 +82,10 @@ function emit(e: ApiEvent): void {
   if (e.type === 'train.done' && backgrounded && tracker.running().length === 0) {
     // The user closed the window and let training finish: tell them, then quit for real.
     if (Notification.isSupported()) {
-      new Notification({ title: APP_NAME, body: `Training finished (${e.state}). Open ${APP_NAME} to review the results.` }).show();
+      new Notification({
+        title: APP_NAME,
+        body: `Training finished (${e.state}). Open ${APP_NAME} to review the results.`,
+      }).show();
     }
     closeConfirmed = true;
     app.quit();
@@ -117,7 +137,11 @@ async function onDropped(p: string): Promise<void> {
   try {
     const st = await fs.promises.stat(p);
     if (st.isDirectory()) command({ type: 'open-path', path: p });
-    else command({ type: 'error', message: `${path.basename(p)} is a file: drop a dataset folder (one sub-folder per class).` });
+    else
+      command({
+        type: 'error',
+        message: `${path.basename(p)} is a file: drop a dataset folder (one sub-folder per class).`,
+      });
   } catch {
     command({ type: 'error', message: `Cannot open ${p}: it no longer exists or cannot be read.` });
   }
@@ -145,7 +169,11 @@ function currentState(w: BrowserWindow): WindowState {
 function openWindow(): void {
   const stateFile = windowStateFile(appDataDir());
   const primary = screen.getPrimaryDisplay().workArea;
-  const state = clampToDisplays(loadWindowState(stateFile), screen.getAllDisplays().map((d) => d.workArea), primary);
+  const state = clampToDisplays(
+    loadWindowState(stateFile),
+    screen.getAllDisplays().map((d) => d.workArea),
+    primary,
+  );
   const w = createMainWindow({ preload: preloadPath(), state, devTools, title: APP_NAME, log });
   win = w;
 
@@ -184,7 +212,8 @@ async function stopTrainingThenQuit(runIds: string[]): Promise<void> {
   }
   // The engine writes a checkpoint before it reports train.done; give it time, but never hang.
   const idle = await tracker.idle(120_000);
-  if (!idle) log('training did not confirm the stop within 2 minutes; quitting anyway (resume uses the last checkpoint)');
+  if (!idle)
+    log('training did not confirm the stop within 2 minutes; quitting anyway (resume uses the last checkpoint)');
   closeConfirmed = true;
   app.quit();
 }
@@ -194,7 +223,13 @@ async function start(): Promise<void> {
   const csp = contentSecurityPolicy({ devServerUrl });
   const origins = trustedOrigins(devServerUrl);
 
-  service = createService({ mode: 'electron', dataDir: appDataDir(), cacheDir: cacheDir(), emit, spawnJob: utilityProcessSpawner(utilityProcess) });
+  service = createService({
+    mode: 'electron',
+    dataDir: appDataDir(),
+    cacheDir: cacheDir(),
+    emit,
+    spawnJob: utilityProcessSpawner(utilityProcess),
+  });
   const svc = service;
 
   hardenSession(session.defaultSession, csp, origins);

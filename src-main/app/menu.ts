@@ -79,7 +79,9 @@ export function buildMenuTemplate(a: MenuActions, o: MenuOptions): MenuItemConst
       { role: 'zoomOut' },
       { type: 'separator' },
       { role: 'togglefullscreen' },
-      ...(o.devTools ? [{ type: 'separator' } as const, { role: 'reload' } as const, { role: 'toggleDevTools' } as const] : []),
+      ...(o.devTools
+        ? [{ type: 'separator' } as const, { role: 'reload' } as const, { role: 'toggleDevTools' } as const]
+        : []),
     ],
   });
   template.push({

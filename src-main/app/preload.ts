@@ -53,7 +53,8 @@ const bridge = {
   /** Native folder picker; null when cancelled. */
   pickFolder: (): Promise<string | null> => ipcRenderer.invoke(CH.pickFolder),
   /** Native save dialog for a new export folder; null when cancelled. */
-  pickSaveFolder: (suggestedName?: string): Promise<string | null> => ipcRenderer.invoke(CH.pickSaveFolder, suggestedName),
+  pickSaveFolder: (suggestedName?: string): Promise<string | null> =>
+    ipcRenderer.invoke(CH.pickSaveFolder, suggestedName),
   /** Menu and drag-and-drop commands (open-path, export, undo, redo, shortcuts, error). */
   onCommand(listener: (c: AppCommand) => void): () => void {
     commandListeners.add(listener);

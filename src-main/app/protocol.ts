@@ -115,7 +115,11 @@ export function createAppFileHandler(rootDir: string, csp: string, log: Log = ()
       const stat = await fs.promises.stat(real);
       if (!stat.isFile()) return refuse(404, 'not found');
       const type = MIME[path.extname(real).toLowerCase()] ?? 'application/octet-stream';
-      return fileResponse(real, { 'content-type': type, 'content-length': String(stat.size), 'content-security-policy': csp });
+      return fileResponse(real, {
+        'content-type': type,
+        'content-length': String(stat.size),
+        'content-security-policy': csp,
+      });
     } catch (e) {
       if ((e as NodeJS.ErrnoException)?.code === 'ENOENT') return refuse(404, 'not found');
       log(`app file failed: ${(e as Error)?.message ?? e}`);

@@ -51,7 +51,11 @@ export function secureWebPreferences(preloadPath: string, opts: { devTools: bool
 /** The renderer's CSP in the Electron session: the shared policy plus the image scheme (and the dev server in dev). */
 export function contentSecurityPolicy(opts: { devServerUrl?: string } = {}): string {
   const dev = opts.devServerUrl ? new URL(opts.devServerUrl) : null;
-  return sharedCsp({ origins: dev ? [dev.origin] : [], img: [`${IMG_SCHEME}:`], connect: dev ? [`ws://${dev.host}`] : [] });
+  return sharedCsp({
+    origins: dev ? [dev.origin] : [],
+    img: [`${IMG_SCHEME}:`],
+    connect: dev ? [`ws://${dev.host}`] : [],
+  });
 }
 
 /** Origins whose pages may talk to the API: our app scheme, plus the dev server in dev. */

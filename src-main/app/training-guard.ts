@@ -28,7 +28,12 @@ export class TrainingTracker {
   idle(timeoutMs: number): Promise<boolean> {
     if (this.live.size === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const w = { resolve: () => { clearTimeout(t); resolve(true); } };
+      const w = {
+        resolve: () => {
+          clearTimeout(t);
+          resolve(true);
+        },
+      };
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
         resolve(false);

@@ -4,8 +4,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeAtomic, writeAtomicSync } from '../util/atomic';
 
-export interface Rect { x: number; y: number; width: number; height: number }
-export interface WindowState extends Rect { maximized: boolean }
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+export interface WindowState extends Rect {
+  maximized: boolean;
+}
 
 export const DEFAULT_SIZE = { width: 1360, height: 860 };
 export const MIN_SIZE = { width: 720, height: 480 };
@@ -37,7 +44,10 @@ function centred(size: { width: number; height: number }, area: Rect): Rect {
 export function clampToDisplays(saved: Partial<WindowState> | null, workAreas: Rect[], primary: Rect): WindowState {
   const maximized = saved?.maximized === true;
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v) : null);
-  const w = num(saved?.width), h = num(saved?.height), x = num(saved?.x), y = num(saved?.y);
+  const w = num(saved?.width),
+    h = num(saved?.height),
+    x = num(saved?.x),
+    y = num(saved?.y);
   const size = {
     width: w && w > 0 ? Math.max(w, MIN_SIZE.width) : DEFAULT_SIZE.width,
     height: h && h > 0 ? Math.max(h, MIN_SIZE.height) : DEFAULT_SIZE.height,

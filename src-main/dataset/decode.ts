@@ -18,15 +18,27 @@ export const MAX_INPUT_PIXELS = 100_000_000;
 /** Decode failure with a short, user-facing reason (already shortened). */
 export class DecodeError extends Error {
   /** cacheable = the failure is about the file's content, so it holds until the file changes. */
-  constructor(message: string, readonly cacheable = true) { super(message); this.name = 'DecodeError'; }
+  constructor(
+    message: string,
+    readonly cacheable = true,
+  ) {
+    super(message);
+    this.name = 'DecodeError';
+  }
 }
 
 /** sharp/libvips messages can be multi-line and carry library prefixes; keep one readable line. */
 export function shortenReason(err: unknown): string {
   const raw = err instanceof Error ? err.message : String(err);
-  const line = raw.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'cannot decode';
+  const line =
+    raw
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? 'cannot decode';
   const cleaned = line.replace(/^Error:\s*/, '').replace(/^(Vips\w+|\w+load(_\w+)?|vips_\w+):\s*/i, '');
-  const text = /unsupported image format/i.test(cleaned) ? 'not an image (unsupported format or not image data)' : cleaned;
+  const text = /unsupported image format/i.test(cleaned)
+    ? 'not an image (unsupported format or not image data)'
+    : cleaned;
   return text.length > 160 ? `${text.slice(0, 157)}...` : text;
 }
 
@@ -46,18 +58,26 @@ export async function decodeImage(abs: string, size: number, channels: 1 | 3): P
   } catch (err) {
     if (/pixel limit/i.test(err instanceof Error ? err.message : '')) {
       // Header only: tells the user how big the image is without decoding it.
-      const m = await sharp(abs, { limitInputPixels: false }).metadata().catch(() => null);
+      const m = await sharp(abs, { limitInputPixels: false })
+        .metadata()
+        .catch(() => null);
       const dims = m?.width && m?.height ? `${m.width}x${m.height}` : 'larger than allowed';
       throw new DecodeError(`image is ${dims}, over the ${MAX_INPUT_PIXELS / 1e6} MP limit`);
     }
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') throw new DecodeError('not readable (permission denied)', false); // chmod keeps mtime
-    if (/Input file is missing/i.test(err instanceof Error ? err.message : '')) throw new DecodeError('file not found (moved or deleted?)', false);
+    if (/Input file is missing/i.test(err instanceof Error ? err.message : ''))
+      throw new DecodeError('file not found (moved or deleted?)', false);
     throw new DecodeError(`cannot decode: ${shortenReason(err)}`);
   }
 }
 
-export interface LoadSample { abs: string; rel: string; mtimeMs?: number; bytes?: number }
+export interface LoadSample {
+  abs: string;
+  rel: string;
+  mtimeMs?: number;
+  bytes?: number;
+}
 
 /**
  * Decodes every sample into one N x size x size x channels buffer (row i = samples[i]; rows of failed
@@ -81,13 +101,25 @@ export async function loadImages(samples: readonly LoadSample[], opts: LoadOptio
   };
 
   // Cache keys need mtime and size; samples from scanDataset carry them, others are stat'ed here.
-  const keys = await mapLimit(samples, 64, async (s) => {
-    if (s.mtimeMs !== undefined && s.bytes !== undefined) return { mtimeMs: s.mtimeMs, bytes: s.bytes };
-    const st = await fs.stat(s.abs).catch(() => null);
-    return st ? { mtimeMs: st.mtimeMs, bytes: st.size } : null;
-  }, opts.signal);
+  const keys = await mapLimit(
+    samples,
+    64,
+    async (s) => {
+      if (s.mtimeMs !== undefined && s.bytes !== undefined) return { mtimeMs: s.mtimeMs, bytes: s.bytes };
+      const st = await fs.stat(s.abs).catch(() => null);
+      return st ? { mtimeMs: st.mtimeMs, bytes: st.size } : null;
+    },
+    opts.signal,
+  );
 
-  const cache = opts.cacheDir ? await PixelCache.open(opts.cacheDir, size, channels, samples.map((s) => s.abs)) : null;
+  const cache = opts.cacheDir
+    ? await PixelCache.open(
+        opts.cacheDir,
+        size,
+        channels,
+        samples.map((s) => s.abs),
+      )
+    : null;
   const todo: number[] = [];
   if (cache) {
     const hits: { index: number; abs: string }[] = [];
@@ -106,23 +138,28 @@ export async function loadImages(samples: readonly LoadSample[], opts: LoadOptio
   }
 
   try {
-    await mapLimit(todo, concurrency, async (i) => {
-      const s = samples[i]!;
-      const k = keys[i];
-      try {
-        if (!k) throw new DecodeError('file not found or not readable', false);
-        const row = await decodeImage(s.abs, size, channels);
-        pixels.set(row, i * rowBytes);
-        ok[i] = true;
-        await cache?.add(s.abs, k.mtimeMs, k.bytes, row);
-      } catch (err) {
-        opts.signal?.throwIfAborted();
-        const reason = err instanceof DecodeError ? err.message : shortenReason(err);
-        reasons[i] = reason;
-        if (k && err instanceof DecodeError && err.cacheable) await cache?.add(s.abs, k.mtimeMs, k.bytes, reason);
-      }
-      tick(1);
-    }, opts.signal);
+    await mapLimit(
+      todo,
+      concurrency,
+      async (i) => {
+        const s = samples[i]!;
+        const k = keys[i];
+        try {
+          if (!k) throw new DecodeError('file not found or not readable', false);
+          const row = await decodeImage(s.abs, size, channels);
+          pixels.set(row, i * rowBytes);
+          ok[i] = true;
+          await cache?.add(s.abs, k.mtimeMs, k.bytes, row);
+        } catch (err) {
+          opts.signal?.throwIfAborted();
+          const reason = err instanceof DecodeError ? err.message : shortenReason(err);
+          reasons[i] = reason;
+          if (k && err instanceof DecodeError && err.cacheable) await cache?.add(s.abs, k.mtimeMs, k.bytes, reason);
+        }
+        tick(1);
+      },
+      opts.signal,
+    );
   } finally {
     await cache?.close(); // keeps what was decoded so far, also when aborted
   }

@@ -22,10 +22,22 @@ const READ_CHUNK = 16 * 1024 * 1024;
 const MAX_SEGMENTS = 16;
 
 type HeaderEntry = [abs: string, mtimeMs: number, bytes: number, row: number, reason?: string];
-interface Segment { file: string; dataOffset: number; rows: number }
-interface Entry { mtimeMs: number; bytes: number; seg: number; row: number; reason?: string }
+interface Segment {
+  file: string;
+  dataOffset: number;
+  rows: number;
+}
+interface Entry {
+  mtimeMs: number;
+  bytes: number;
+  seg: number;
+  row: number;
+  reason?: string;
+}
 
-export interface CacheHit { reason?: string } // reason set = cached decode failure
+export interface CacheHit {
+  reason?: string;
+} // reason set = cached decode failure
 
 /** Deepest folder containing all paths (the dataset root for a scan), so one dataset = one cache folder. */
 export function commonFolder(paths: readonly string[]): string {
@@ -52,8 +64,11 @@ function newSegmentName(): string {
   return `seg-${String(Date.now()).padStart(14, '0')}-${process.pid}-${segCounter++}.bin`;
 }
 
-async function readSegmentHeader(file: string, size: number, channels: number):
-  Promise<{ seg: Segment; entries: HeaderEntry[] } | null> {
+async function readSegmentHeader(
+  file: string,
+  size: number,
+  channels: number,
+): Promise<{ seg: Segment; entries: HeaderEntry[] } | null> {
   let fh;
   try {
     fh = await fs.open(file, 'r');
@@ -65,7 +80,12 @@ async function readSegmentHeader(file: string, size: number, channels: number):
     if (12 + hlen > st.size) return null;
     const hb = Buffer.alloc(hlen);
     await fh.read(hb, 0, hlen, 12);
-    const h = JSON.parse(hb.toString('utf8')) as { size: number; channels: number; rows: number; entries: HeaderEntry[] };
+    const h = JSON.parse(hb.toString('utf8')) as {
+      size: number;
+      channels: number;
+      rows: number;
+      entries: HeaderEntry[];
+    };
     if (h.size !== size || h.channels !== channels) return null;
     if (st.size !== 12 + hlen + h.rows * size * size * channels) return null; // truncated or foreign: ignore
     return { seg: { file, dataOffset: 12 + hlen, rows: h.rows }, entries: h.entries };
@@ -84,7 +104,11 @@ export class PixelCache {
   private writing: Promise<void> = Promise.resolve();
   readonly rowBytes: number;
 
-  private constructor(readonly folder: string, readonly size: number, readonly channels: number) {
+  private constructor(
+    readonly folder: string,
+    readonly size: number,
+    readonly channels: number,
+  ) {
     this.rowBytes = size * size * channels;
   }
 
@@ -97,7 +121,11 @@ export class PixelCache {
 
   private async load(): Promise<void> {
     let names: string[] = [];
-    try { names = (await fs.readdir(this.folder)).filter((f) => f.startsWith('seg-') && f.endsWith('.bin')).sort(); } catch { /* no cache yet */ }
+    try {
+      names = (await fs.readdir(this.folder)).filter((f) => f.startsWith('seg-') && f.endsWith('.bin')).sort();
+    } catch {
+      /* no cache yet */
+    }
     for (const name of names) {
       const r = await readSegmentHeader(path.join(this.folder, name), this.size, this.channels);
       if (!r) continue;
@@ -108,7 +136,9 @@ export class PixelCache {
     }
   }
 
-  get segmentCount(): number { return this.segments.length; }
+  get segmentCount(): number {
+    return this.segments.length;
+  }
 
   /** Cached result for this file version, or undefined on a miss (unknown file, or mtime/size changed). */
   lookup(abs: string, mtimeMs: number, bytes: number): CacheHit | undefined {
@@ -181,8 +211,10 @@ export class PixelCache {
     const entries: HeaderEntry[] = [];
     const rows: Uint8Array[] = [];
     for (const p of batch) {
-      if (p.row) { entries.push([p.abs, p.mtimeMs, p.bytes, rows.length]); rows.push(p.row); }
-      else entries.push([p.abs, p.mtimeMs, p.bytes, -1, p.reason]);
+      if (p.row) {
+        entries.push([p.abs, p.mtimeMs, p.bytes, rows.length]);
+        rows.push(p.row);
+      } else entries.push([p.abs, p.mtimeMs, p.bytes, -1, p.reason]);
     }
     await fs.mkdir(this.folder, { recursive: true });
     const file = path.join(this.folder, newSegmentName());
@@ -204,7 +236,9 @@ export class PixelCache {
   /** Segments well under the flush size: the ones left by runs that decoded only a few changed files. */
   private smallSegments(): number[] {
     const out: number[] = [];
-    this.segments.forEach((s, i) => { if (s.rows * this.rowBytes < FLUSH_BYTES / 4) out.push(i); });
+    this.segments.forEach((s, i) => {
+      if (s.rows * this.rowBytes < FLUSH_BYTES / 4) out.push(i);
+    });
     return out;
   }
 
@@ -219,13 +253,23 @@ export class PixelCache {
     for (let i = 0; i < live.length;) {
       const batch: typeof live = [];
       let bytes = 0;
-      while (i < live.length && bytes < FLUSH_BYTES) { const e = live[i++]!; batch.push(e); if (e[1].row >= 0) bytes += this.rowBytes; }
+      while (i < live.length && bytes < FLUSH_BYTES) {
+        const e = live[i++]!;
+        batch.push(e);
+        if (e[1].row >= 0) bytes += this.rowBytes;
+      }
       const hits = batch.filter(([, e]) => e.row >= 0).map(([abs], index) => ({ abs, index }));
       const buf = new Uint8Array(hits.length * this.rowBytes);
       await this.readInto(hits, buf, this.rowBytes);
       r = 0;
       for (const [abs, e] of batch) {
-        if (e.row >= 0) this.pending.push({ abs, mtimeMs: e.mtimeMs, bytes: e.bytes, row: buf.subarray(r * this.rowBytes, ++r * this.rowBytes) });
+        if (e.row >= 0)
+          this.pending.push({
+            abs,
+            mtimeMs: e.mtimeMs,
+            bytes: e.bytes,
+            row: buf.subarray(r * this.rowBytes, ++r * this.rowBytes),
+          });
         else this.pending.push({ abs, mtimeMs: e.mtimeMs, bytes: e.bytes, reason: e.reason ?? 'could not be decoded' });
       }
       await this.flush();
@@ -251,6 +295,9 @@ export function encodeSegment(size: number, channels: number, entries: HeaderEnt
   buf.writeUInt32LE(header.length, 8);
   header.copy(buf, 12);
   let o = 12 + header.length;
-  for (const r of rows) { buf.set(r, o); o += rowBytes; }
+  for (const r of rows) {
+    buf.set(r, o);
+    o += rowBytes;
+  }
   return buf;
 }

@@ -1,7 +1,11 @@
 // Bounded-concurrency map: keeps at most `limit` promises in flight so 100k stats/decodes never
 // open 100k file handles at once. Results keep input order.
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>,
-  signal?: AbortSignal): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+  signal?: AbortSignal,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

@@ -7,7 +7,10 @@ export interface DatasetSample {
   bytes: number;
   mtimeMs: number;
 }
-export interface SkippedFile { path: string; reason: string } // path relative to the root when inside it
+export interface SkippedFile {
+  path: string;
+  reason: string;
+} // path relative to the root when inside it
 
 export interface ScanResult {
   root: string; //       absolute dataset root
@@ -19,7 +22,10 @@ export interface ScanResult {
 
 /** Thrown for datasets that cannot be used at all; message is one line naming the path and the fix. */
 export class DatasetError extends Error {
-  constructor(message: string) { super(message); this.name = 'DatasetError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatasetError';
+  }
 }
 
 export interface LoadOptions {

@@ -9,24 +9,49 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from './rng';
 
-export interface CropParams { scale: [number, number]; ratio: [number, number] }
+export interface CropParams {
+  scale: [number, number];
+  ratio: [number, number];
+}
 export const DEFAULT_CROP: CropParams = { scale: [0.2, 1], ratio: [3 / 4, 4 / 3] };
 
 /** torchvision RandomResizedCrop box (normalised y1,x1,y2,x2), flipped horizontally when flip. */
-export function randomCropBox(rng: Rng, H: number, W: number, p: CropParams, flip: boolean): [number, number, number, number] {
+export function randomCropBox(
+  rng: Rng,
+  H: number,
+  W: number,
+  p: CropParams,
+  flip: boolean,
+): [number, number, number, number] {
   const area = H * W;
-  let h = H, w = W, top = 0, left = 0, found = false;
+  let h = H,
+    w = W,
+    top = 0,
+    left = 0,
+    found = false;
   for (let t = 0; t < 10 && !found; t++) {
     const a = area * rng.uniform(p.scale[0], p.scale[1]);
     const r = Math.exp(rng.uniform(Math.log(p.ratio[0]), Math.log(p.ratio[1])));
-    const cw = Math.round(Math.sqrt(a * r)), ch = Math.round(Math.sqrt(a / r));
+    const cw = Math.round(Math.sqrt(a * r)),
+      ch = Math.round(Math.sqrt(a / r));
     if (cw > 0 && ch > 0 && cw <= W && ch <= H) {
-      w = cw; h = ch; top = rng.int(H - h + 1); left = rng.int(W - w + 1); found = true;
+      w = cw;
+      h = ch;
+      top = rng.int(H - h + 1);
+      left = rng.int(W - w + 1);
+      found = true;
     }
   }
-  if (!found) { h = H; w = W; top = 0; left = 0; }
-  const y1 = top / Math.max(1, H - 1), y2 = (top + h - 1) / Math.max(1, H - 1);
-  let x1 = left / Math.max(1, W - 1), x2 = (left + w - 1) / Math.max(1, W - 1);
+  if (!found) {
+    h = H;
+    w = W;
+    top = 0;
+    left = 0;
+  }
+  const y1 = top / Math.max(1, H - 1),
+    y2 = (top + h - 1) / Math.max(1, H - 1);
+  let x1 = left / Math.max(1, W - 1),
+    x2 = (left + w - 1) / Math.max(1, W - 1);
   if (flip) [x1, x2] = [x2, x1]; // crop_and_resize samples right-to-left when x1 > x2
   return [y1, x1, y2, x2];
 }
@@ -35,7 +60,15 @@ export function cropBatch(x: tf.Tensor4D, rng: Rng, p: CropParams = DEFAULT_CROP
   const [B, H, W] = x.shape;
   const boxes: number[] = [];
   for (let i = 0; i < B; i++) boxes.push(...randomCropBox(rng, H, W, p, rng.next() < 0.5));
-  return tf.tidy(() => tf.image.cropAndResize(x, tf.tensor2d(boxes, [B, 4]), tf.range(0, B, 1, 'int32') as tf.Tensor1D, [H, W], 'bilinear'));
+  return tf.tidy(() =>
+    tf.image.cropAndResize(
+      x,
+      tf.tensor2d(boxes, [B, 4]),
+      tf.range(0, B, 1, 'int32') as tf.Tensor1D,
+      [H, W],
+      'bilinear',
+    ),
+  );
 }
 
 export function weakAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2): tf.Tensor4D {
@@ -45,8 +78,12 @@ export function weakAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2): tf.Tensor
 const perSample = (vals: number[], B: number) => tf.tensor4d(vals, [B, 1, 1, 1]);
 
 export function strongAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2, jitter = 0.4, grayP = 0.2): tf.Tensor4D {
-  const B = x.shape[0], C = x.shape[3];
-  const bright: number[] = [], contr: number[] = [], sat: number[] = [], gray: number[] = [];
+  const B = x.shape[0],
+    C = x.shape[3];
+  const bright: number[] = [],
+    contr: number[] = [],
+    sat: number[] = [],
+    gray: number[] = [];
   for (let i = 0; i < B; i++) {
     bright.push(rng.uniform(1 - jitter, 1 + jitter));
     contr.push(rng.uniform(1 - jitter, 1 + jitter));
@@ -87,7 +124,8 @@ export function hueShift(x: tf.Tensor4D, shifts: number[]): tf.Tensor4D {
   const B = x.shape[0];
   return tf.tidy(() => {
     const [r, g, b] = tf.split(x, 3, 3);
-    const v = tf.maximum(tf.maximum(r, g), b), mn = tf.minimum(tf.minimum(r, g), b);
+    const v = tf.maximum(tf.maximum(r, g), b),
+      mn = tf.minimum(tf.minimum(r, g), b);
     const c = tf.sub(v, mn);
     const safeC = tf.where(tf.greater(c, 0), c, tf.onesLike(c));
     // hue in sixths of the circle, 0..6

@@ -13,8 +13,19 @@ import { registerWasmTrainingKernels } from './wasm-kernels';
 
 export type BackendPref = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 /** The WebGPU adapter a webgpu run used (run.json backend.adapter). */
-export interface GpuAdapter { vendor: string; architecture: string; device: string; description: string; fallback: boolean }
-export interface BackendChoice { name: string; reason: string; skipped: { name: string; why: string }[]; adapter?: GpuAdapter }
+export interface GpuAdapter {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  fallback: boolean;
+}
+export interface BackendChoice {
+  name: string;
+  reason: string;
+  skipped: { name: string; why: string }[];
+  adapter?: GpuAdapter;
+}
 export type Importer = (specifier: string) => Promise<unknown>;
 
 // A variable specifier keeps bundlers and tsc from resolving packages that may not be installed.
@@ -33,14 +44,15 @@ export async function smokeTrainStep(): Promise<void> {
     const x = tf.randomNormal([4, 8, 8, 3], 0, 1, 'float32', 1);
     const w1 = tf.variable(tf.randomNormal([3, 3, 3, 4], 0, 0.3, 'float32', 2));
     const w2 = tf.variable(tf.randomNormal([3, 3, 4, 4], 0, 0.3, 'float32', 3));
-    const g = tf.variable(tf.ones([4])), b = tf.variable(tf.zeros([4]));
+    const g = tf.variable(tf.ones([4])),
+      b = tf.variable(tf.zeros([4]));
     const wd = tf.variable(tf.randomNormal([4, 2], 0, 0.3, 'float32', 4));
     const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1], 'int32'), 2);
     const { value, grads } = tf.variableGrads(() => {
-      let h: tf.Tensor4D = tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 1, "same");
+      let h: tf.Tensor4D = tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 1, 'same');
       const { mean, variance } = tf.moments(h, [0, 1, 2]);
       h = tf.relu(tf.batchNorm(h, mean, variance, b, g, 1e-5)) as tf.Tensor4D;
-      h = tf.conv2d(h, w2 as tf.Tensor4D, 2, "same");
+      h = tf.conv2d(h, w2 as tf.Tensor4D, 2, 'same');
       const f = tf.mean(h, [1, 2]);
       return tf.losses.softmaxCrossEntropy(y, tf.matMul(f as tf.Tensor2D, wd as tf.Tensor2D)) as tf.Scalar;
     }, [w1, w2, g, b, wd]);
@@ -55,12 +67,14 @@ export async function smokeTrainStep(): Promise<void> {
 
 async function tryTensorflow(pkg: string, importer: Importer, needGpu: boolean): Promise<string> {
   await importer(pkg); // registers the 'tensorflow' backend
-  if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but the tensorflow backend did not initialise`);
+  if (!(await tf.setBackend('tensorflow')))
+    throw new Error(`${pkg} loaded but the tensorflow backend did not initialise`);
   await tf.ready();
   if (needGpu) {
     // tfjs-node-gpu silently runs on the CPU when CUDA/cuDNN are missing; only call it CUDA when TF sees a GPU.
     const b = tf.backend() as unknown as { binding?: { isUsingGpuDevice?: () => boolean } };
-    if (b.binding?.isUsingGpuDevice && !b.binding.isUsingGpuDevice()) throw new Error('no CUDA GPU visible to libtensorflow');
+    if (b.binding?.isUsingGpuDevice && !b.binding.isUsingGpuDevice())
+      throw new Error('no CUDA GPU visible to libtensorflow');
   }
   await smokeTrainStep();
   return pkg;
@@ -68,8 +82,11 @@ async function tryTensorflow(pkg: string, importer: Importer, needGpu: boolean):
 
 /** The folder holding the wasm binaries. In a packaged app the package sits inside app.asar while the
  *  .wasm files are unpacked beside it (electron-builder.yml asarUnpack): read them there by path. */
-export function wasmDistDir(resolved: string = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'), p: typeof path = path,
-  exists: (f: string) => boolean = fs.existsSync): string {
+export function wasmDistDir(
+  resolved: string = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'),
+  p: typeof path = path,
+  exists: (f: string) => boolean = fs.existsSync,
+): string {
   const dir = p.dirname(resolved);
   const unpacked = dir.replace(`${p.sep}app.asar${p.sep}`, `${p.sep}app.asar.unpacked${p.sep}`);
   return unpacked !== dir && exists(unpacked) ? unpacked : dir;
@@ -93,12 +110,23 @@ async function tryWasm(importer: Importer): Promise<void> {
   await smokeTrainStep();
 }
 
-interface DawnAdapterInfo { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }
+interface DawnAdapterInfo {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}
 interface DawnAdapter {
-  info: DawnAdapterInfo; isFallbackAdapter?: boolean; features: Set<string>; limits: Record<string, number>;
+  info: DawnAdapterInfo;
+  isFallbackAdapter?: boolean;
+  features: Set<string>;
+  limits: Record<string, number>;
   requestDevice(d: { requiredFeatures: string[]; requiredLimits: Record<string, number> }): Promise<unknown>;
 }
-interface DawnGpu { requestAdapter(o?: { powerPreference?: string }): Promise<DawnAdapter | null> }
+interface DawnGpu {
+  requestAdapter(o?: { powerPreference?: string }): Promise<DawnAdapter | null>;
+}
 
 /** CPU implementations of WebGPU, named by what their adapters report (Dawn flags most as fallback). */
 const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader|basic render driver|\bwarp\b/i;
@@ -106,8 +134,17 @@ const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader|basic render driver|\bwarp\b/
 export function describeAdapter(a: Pick<DawnAdapter, 'info' | 'isFallbackAdapter'>): GpuAdapter {
   const i = a.info ?? {};
   const s = (v: unknown) => (typeof v === 'string' ? v : '');
-  const fallback = i.isFallbackAdapter === true || a.isFallbackAdapter === true || CPU_ADAPTER.test(`${s(i.device)} ${s(i.description)}`);
-  return { vendor: s(i.vendor), architecture: s(i.architecture), device: s(i.device), description: s(i.description), fallback };
+  const fallback =
+    i.isFallbackAdapter === true ||
+    a.isFallbackAdapter === true ||
+    CPU_ADAPTER.test(`${s(i.device)} ${s(i.description)}`);
+  return {
+    vendor: s(i.vendor),
+    architecture: s(i.architecture),
+    device: s(i.device),
+    description: s(i.description),
+    fallback,
+  };
 }
 
 let webgpuInit: Promise<GpuAdapter> | null = null;
@@ -121,17 +158,28 @@ async function initWebgpu(importer: Importer, acceptFallback: boolean): Promise<
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('no WebGPU adapter: no Vulkan, Metal or D3D12 driver found');
   const info = describeAdapter(adapter);
-  if (info.fallback && !acceptFallback) throw new Error(`only a CPU WebGPU adapter (${info.description || info.device}), slower than wasm`);
+  if (info.fallback && !acceptFallback)
+    throw new Error(`only a CPU WebGPU adapter (${info.description || info.device}), slower than wasm`);
   const nav = (globalThis as unknown as { navigator?: object }).navigator;
   if (nav) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
   else (globalThis as unknown as { navigator?: unknown }).navigator = { gpu };
-  const mod = (await importer('@tensorflow/tfjs-backend-webgpu')) as { WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend };
+  const mod = (await importer('@tensorflow/tfjs-backend-webgpu')) as {
+    WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend;
+  };
   // The same device request as the package's own factory, but on the adapter checked above.
   const l = adapter.limits;
   const device = await adapter.requestDevice({
     requiredFeatures: ['timestamp-query', 'bgra8unorm-storage'].filter((f) => adapter.features.has(f)),
-    requiredLimits: Object.fromEntries(['maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupsPerDimension', 'maxStorageBufferBindingSize', 'maxBufferSize',
-      'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup'].map((k) => [k, l[k]])),
+    requiredLimits: Object.fromEntries(
+      [
+        'maxComputeWorkgroupStorageSize',
+        'maxComputeWorkgroupsPerDimension',
+        'maxStorageBufferBindingSize',
+        'maxBufferSize',
+        'maxComputeWorkgroupSizeX',
+        'maxComputeInvocationsPerWorkgroup',
+      ].map((k) => [k, l[k]]),
+    ),
   });
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu'); // the package registers its own when navigator.gpu was set first
   tf.registerBackend('webgpu', () => new mod.WebGPUBackend(device, adapter.info));
@@ -141,10 +189,13 @@ async function initWebgpu(importer: Importer, acceptFallback: boolean): Promise<
 async function tryWebgpu(importer: Importer, acceptFallback: boolean): Promise<GpuAdapter> {
   if (!webgpuInit) {
     webgpuInit = initWebgpu(importer, acceptFallback);
-    webgpuInit.catch(() => { webgpuInit = null; });
+    webgpuInit.catch(() => {
+      webgpuInit = null;
+    });
   }
   const info = await webgpuInit;
-  if (info.fallback && !acceptFallback) throw new Error(`only a CPU WebGPU adapter (${info.description || info.device}), slower than wasm`);
+  if (info.fallback && !acceptFallback)
+    throw new Error(`only a CPU WebGPU adapter (${info.description || info.device}), slower than wasm`);
   if (!(await tf.setBackend('webgpu'))) throw new Error('webgpu backend did not initialise');
   await tf.ready();
   await smokeTrainStep();
@@ -177,13 +228,21 @@ export async function continueOnSyncBackend(importer: Importer = defaultImporter
  *  choice that fails it throws with the reason. Only jobs that read tensors asynchronously pass
  *  `webgpu: true` (training); the others (predict, cRT, probe: dataSync) leave webgpu out of auto and
  *  refuse it when asked for. */
-export async function selectBackend(pref: BackendPref = 'auto', importer: Importer = defaultImporter, o: { webgpu?: boolean } = {}): Promise<BackendChoice> {
+export async function selectBackend(
+  pref: BackendPref = 'auto',
+  importer: Importer = defaultImporter,
+  o: { webgpu?: boolean } = {},
+): Promise<BackendChoice> {
   const skipped: BackendChoice['skipped'] = [];
   const want = (n: Exclude<BackendPref, 'auto'>) => pref === 'auto' || pref === n;
   const tensorflow = async (pkg: string, gpu: boolean): Promise<BackendChoice | null> => {
     try {
       await tryTensorflow(pkg, importer, gpu);
-      return { name: 'tensorflow', reason: gpu ? `${pkg}: libtensorflow with CUDA` : `${pkg}: libtensorflow on the CPU`, skipped };
+      return {
+        name: 'tensorflow',
+        reason: gpu ? `${pkg}: libtensorflow with CUDA` : `${pkg}: libtensorflow on the CPU`,
+        skipped,
+      };
     } catch (e) {
       skipped.push({ name: `tensorflow (${pkg})`, why: msg(e) });
       return null;
@@ -195,28 +254,46 @@ export async function selectBackend(pref: BackendPref = 'auto', importer: Import
   }
   if (want('webgpu')) {
     if (o.webgpu !== true) {
-      if (pref === 'webgpu') throw new Error('backend webgpu is not available for this job yet (it reads tensors synchronously): use --backend wasm');
+      if (pref === 'webgpu')
+        throw new Error(
+          'backend webgpu is not available for this job yet (it reads tensors synchronously): use --backend wasm',
+        );
       skipped.push({ name: 'webgpu', why: 'not used by this job (synchronous tensor reads)' });
     } else {
       try {
         const adapter = await tryWebgpu(importer, pref === 'webgpu');
         const kind = adapter.fallback ? 'CPU fallback adapter' : 'GPU';
-        return { name: 'webgpu', reason: `WebGPU (Dawn) on ${kind} ${adapter.description || adapter.device || adapter.vendor}`.trim(), skipped, adapter };
+        return {
+          name: 'webgpu',
+          reason: `WebGPU (Dawn) on ${kind} ${adapter.description || adapter.device || adapter.vendor}`.trim(),
+          skipped,
+          adapter,
+        };
       } catch (e) {
         skipped.push({ name: 'webgpu', why: msg(e) });
-        if (pref === 'webgpu') throw new Error(`backend webgpu unavailable: ${msg(e)} (needs a GPU driver with Vulkan, Metal or D3D12; or use --backend wasm)`);
+        if (pref === 'webgpu')
+          throw new Error(
+            `backend webgpu unavailable: ${msg(e)} (needs a GPU driver with Vulkan, Metal or D3D12; or use --backend wasm)`,
+          );
       }
     }
   }
   if (want('tensorflow')) {
     const c = await tensorflow('@tensorflow/tfjs-node', false);
     if (c) return c;
-    if (pref === 'tensorflow') throw new Error(`backend tensorflow unavailable: ${skipped.map((s) => `${s.name}: ${s.why}`).join('; ')} (install @tensorflow/tfjs-node or use --backend wasm)`);
+    if (pref === 'tensorflow')
+      throw new Error(
+        `backend tensorflow unavailable: ${skipped.map((s) => `${s.name}: ${s.why}`).join('; ')} (install @tensorflow/tfjs-node or use --backend wasm)`,
+      );
   }
   if (want('wasm')) {
     try {
       await tryWasm(importer);
-      return { name: 'wasm', reason: `WebAssembly${tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? ' SIMD' : ''} with MoPro Studio's conv-gradient kernels`, skipped };
+      return {
+        name: 'wasm',
+        reason: `WebAssembly${tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? ' SIMD' : ''} with MoPro Studio's conv-gradient kernels`,
+        skipped,
+      };
     } catch (e) {
       skipped.push({ name: 'wasm', why: msg(e) });
       if (pref === 'wasm') throw new Error(`backend wasm unavailable: ${msg(e)}`);

@@ -12,13 +12,22 @@ export function channelMean(x: tf.Tensor4D): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.fill([1, B], 1 / B) as tf.Tensor2D, pooled), [C]) as tf.Tensor1D;
 }
 
-export interface BnStats { mean: tf.Tensor1D; variance: tf.Tensor1D }
+export interface BnStats {
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
 
 /**
  * Batch statistics normalisation of x [B,H,W,C] with learnable gamma/beta. `onStats` receives the batch mean
  * and (biased) variance for the running-statistics update.
  */
-export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, onStats?: (s: BnStats) => void): tf.Tensor4D {
+export function batchNormTrain(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps: number,
+  onStats?: (s: BnStats) => void,
+): tf.Tensor4D {
   const shape = x.shape;
   const n = shape[0] * shape[1] * shape[2];
   const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {

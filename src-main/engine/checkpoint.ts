@@ -11,19 +11,39 @@ import type { Encoder } from './model';
 import { readStore, writeStore, type StoredArray } from './tensor-store';
 import type { Trainer } from './trainer';
 
-const arr = (name: string, t: tf.Tensor): StoredArray => ({ name, shape: t.shape, data: Float32Array.from(t.dataSync() as Float32Array) });
+const arr = (name: string, t: tf.Tensor): StoredArray => ({
+  name,
+  shape: t.shape,
+  data: Float32Array.from(t.dataSync() as Float32Array),
+});
 
 function encoderArrays(prefix: string, e: Encoder): StoredArray[] {
-  return [...[...e.params].map(([n, v]) => arr(`${prefix}/p/${n}`, v)), ...[...e.buffers].map(([n, v]) => arr(`${prefix}/b/${n}`, v))];
+  return [
+    ...[...e.params].map(([n, v]) => arr(`${prefix}/p/${n}`, v)),
+    ...[...e.buffers].map(([n, v]) => arr(`${prefix}/b/${n}`, v)),
+  ];
 }
 
 export interface CheckpointMeta {
-  config: EngineConfig; epoch: number; step: number; rngState: number; queuePtr: number; history: EpochStats[]; wallSeconds: number; classSumLen: number;
+  config: EngineConfig;
+  epoch: number;
+  step: number;
+  rngState: number;
+  queuePtr: number;
+  history: EpochStats[];
+  wallSeconds: number;
+  classSumLen: number;
   /** The dataset the run trains on (absent in checkpoints written before it was recorded). */
   dataset?: DatasetIdentity;
 }
 
-export function saveCheckpoint(out: string, t: Trainer, history: EpochStats[], wallSeconds: number, dataset?: DatasetIdentity): void {
+export function saveCheckpoint(
+  out: string,
+  t: Trainer,
+  history: EpochStats[],
+  wallSeconds: number,
+  dataset?: DatasetIdentity,
+): void {
   const s = t.state;
   const arrays: StoredArray[] = [...encoderArrays('q', t.query)];
   if (t.key) arrays.push(...encoderArrays('k', t.key));
@@ -33,10 +53,24 @@ export function saveCheckpoint(out: string, t: Trainer, history: EpochStats[], w
   if (s.perm) arrays.push({ name: 'perm', shape: [s.perm.length], data: Float32Array.from(s.perm) });
   if (s.classSum) {
     // float64 sums stored exactly as float32 hi + lo parts (a rounded sum would change the resumed run)
-    const hi = Float32Array.from(s.classSum), lo = Float32Array.from(s.classSum, (v, i) => v - hi[i]);
-    arrays.push({ name: 'classSum', shape: [hi.length], data: hi }, { name: 'classSumLo', shape: [lo.length], data: lo });
+    const hi = Float32Array.from(s.classSum),
+      lo = Float32Array.from(s.classSum, (v, i) => v - hi[i]);
+    arrays.push(
+      { name: 'classSum', shape: [hi.length], data: hi },
+      { name: 'classSumLo', shape: [lo.length], data: lo },
+    );
   }
-  const meta: CheckpointMeta = { config: t.cfg, epoch: s.epoch, step: s.step, rngState: t.rng.state, queuePtr: t.queue?.ptr ?? 0, history, wallSeconds, classSumLen: s.classSum?.length ?? 0, ...(dataset ? { dataset } : {}) };
+  const meta: CheckpointMeta = {
+    config: t.cfg,
+    epoch: s.epoch,
+    step: s.step,
+    rngState: t.rng.state,
+    queuePtr: t.queue?.ptr ?? 0,
+    history,
+    wallSeconds,
+    classSumLen: s.classSum?.length ?? 0,
+    ...(dataset ? { dataset } : {}),
+  };
   writeStore(path.join(out, CHECKPOINT_DIR), 'checkpoint', meta as unknown as Record<string, unknown>, arrays);
 }
 
@@ -71,11 +105,21 @@ export function loadCheckpoint(out: string, t: Trainer): CheckpointMeta {
   });
   for (const v of t.sgd.velocity.values()) tf.keep(v);
   t.protos = arrays.get('protos')!.data;
-  if (t.queue) { t.queue.data.set(arrays.get('queue')!.data); t.queue.ptr = m.queuePtr; }
+  if (t.queue) {
+    t.queue.data.set(arrays.get('queue')!.data);
+    t.queue.ptr = m.queuePtr;
+  }
   t.rng.state = m.rngState;
   const perm = arrays.get('perm');
   const cs = arrays.get('classSum');
-  t.state = { epoch: m.epoch, step: m.step, perm: perm ? Int32Array.from(perm.data) : null, rngState: m.rngState, protos: t.protos, queuePtr: m.queuePtr,
-    classSum: cs ? Float64Array.from(cs.data, (v, i) => v + (arrays.get('classSumLo')?.data[i] ?? 0)) : null };
+  t.state = {
+    epoch: m.epoch,
+    step: m.step,
+    perm: perm ? Int32Array.from(perm.data) : null,
+    rngState: m.rngState,
+    protos: t.protos,
+    queuePtr: m.queuePtr,
+    classSum: cs ? Float64Array.from(cs.data, (v, i) => v + (arrays.get('classSumLo')?.data[i] ?? 0)) : null,
+  };
   return m;
 }

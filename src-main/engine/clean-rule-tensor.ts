@@ -9,7 +9,15 @@ import * as tf from '@tensorflow/tfjs';
  * zero gradients: the decision is a constant for the loss, as the JS rule's labels were.
  * Same comparisons as cleanRule, in float32 (a q exactly at a threshold may land on the other side).
  */
-export function cleanRuleTensor(logits: tf.Tensor2D, protoLogits: tf.Tensor2D, given: tf.Tensor1D, fixed: tf.Tensor1D, K: number, alpha: number, T: number): tf.Tensor2D {
+export function cleanRuleTensor(
+  logits: tf.Tensor2D,
+  protoLogits: tf.Tensor2D,
+  given: tf.Tensor1D,
+  fixed: tf.Tensor1D,
+  K: number,
+  alpha: number,
+  T: number,
+): tf.Tensor2D {
   const rule = tf.customGrad((lg, pl) => {
     const q = tf.add(tf.mul(tf.softmax(lg as tf.Tensor2D), alpha), tf.mul(tf.softmax(pl as tf.Tensor2D), 1 - alpha));
     const keep = tf.greater(tf.sum(tf.mul(q, tf.oneHot(given, K)), 1), 1 / K);
@@ -17,7 +25,10 @@ export function cleanRuleTensor(logits: tf.Tensor2D, protoLogits: tf.Tensor2D, g
     const isFixed = tf.greater(fixed, 0.5);
     const label = tf.where(tf.logicalAnd(corr, tf.logicalNot(isFixed)), tf.argMax(q, 1), given);
     const mask = tf.logicalOr(tf.logicalOr(keep, corr), isFixed);
-    return { value: tf.stack([tf.cast(label, 'float32'), tf.cast(mask, 'float32')], 1), gradFunc: () => [tf.zerosLike(lg as tf.Tensor), tf.zerosLike(pl as tf.Tensor)] };
+    return {
+      value: tf.stack([tf.cast(label, 'float32'), tf.cast(mask, 'float32')], 1),
+      gradFunc: () => [tf.zerosLike(lg as tf.Tensor), tf.zerosLike(pl as tf.Tensor)],
+    };
   });
   return rule(logits, protoLogits) as tf.Tensor2D;
 }

@@ -40,8 +40,17 @@ export interface EngineConfig {
 }
 
 export interface ResolveInput {
-  method: 'mopro' | 'ce'; epochs?: number; batchSize?: number; imageSize?: number; arch?: string; seed?: number;
-  backend: string; n: number; k: number; channels: 1 | 3; nativeSize: number;
+  method: 'mopro' | 'ce';
+  epochs?: number;
+  batchSize?: number;
+  imageSize?: number;
+  arch?: string;
+  seed?: number;
+  backend: string;
+  n: number;
+  k: number;
+  channels: 1 | 3;
+  nativeSize: number;
   overrides?: Partial<EngineConfig>;
 }
 
@@ -49,12 +58,23 @@ export function resolveConfig(inp: ResolveInput): { config: EngineConfig; adapta
   const a: string[] = [];
   const gpu = inp.backend === 'tensorflow';
   const imageSize = inp.imageSize ?? (inp.nativeSize <= 48 ? inp.nativeSize : gpu ? 224 : 64);
-  if (!inp.imageSize) a.push(`image size ${imageSize}: ${inp.nativeSize <= 48 ? 'native size of the images' : gpu ? 'ResNet input size' : 'CPU budget'}`);
+  if (!inp.imageSize)
+    a.push(
+      `image size ${imageSize}: ${inp.nativeSize <= 48 ? 'native size of the images' : gpu ? 'ResNet input size' : 'CPU budget'}`,
+    );
   // resnet-micro trains ~2x faster than resnet-tiny on wasm (91 vs 46 img/s, MoPro, 28 px, this box), so more
   // epochs fit the same time; on a real GPU the width costs nothing.
-  const arch = inp.arch ?? (imageSize >= 128 ? 'resnet18' : gpu ? 'resnet-tiny' : imageSize <= 32 ? 'resnet-micro' : 'resnet-tiny');
-  if (!inp.arch) a.push(`arch ${arch}: ${imageSize >= 128 ? 'ResNet-18 for large inputs' : 'small ResNet chosen for CPU/wasm throughput'} (paper: ResNet-50 at 224 px)`);
-  const batchSize = Math.max(2, Math.min(inp.batchSize ?? 128, Math.max(2, 2 ** Math.floor(Math.log2(Math.max(2, inp.n / 4))))));
+  const arch =
+    inp.arch ??
+    (imageSize >= 128 ? 'resnet18' : gpu ? 'resnet-tiny' : imageSize <= 32 ? 'resnet-micro' : 'resnet-tiny');
+  if (!inp.arch)
+    a.push(
+      `arch ${arch}: ${imageSize >= 128 ? 'ResNet-18 for large inputs' : 'small ResNet chosen for CPU/wasm throughput'} (paper: ResNet-50 at 224 px)`,
+    );
+  const batchSize = Math.max(
+    2,
+    Math.min(inp.batchSize ?? 128, Math.max(2, 2 ** Math.floor(Math.log2(Math.max(2, inp.n / 4))))),
+  );
   if (!inp.batchSize) a.push(`batch ${batchSize} (paper 256): fits CPU memory and small datasets`);
   // CPU: about 1.5e5 image passes (15 epochs for 10k images: MoPro ~13 min at 28 px when the 2 cores are
   // free; test top-1 of CE on the benchmark went 78.0% -> 81.4% from 10 to 16 epochs); GPU: 60 epochs
@@ -62,8 +82,10 @@ export function resolveConfig(inp: ResolveInput): { config: EngineConfig; adapta
   if (!inp.epochs) a.push(`${epochs} epochs (paper 90): ${gpu ? 'GPU' : 'CPU'} time budget`);
   // lr scaled linearly with the batch from the paper's 0.1 at 256, but floored: short runs of small nets
   // need a larger step; cosine decay with one warm-up epoch replaces the 40/80 step schedule.
-  const lr = Math.max(0.2 * batchSize / 256, 0.05);
-  a.push(`lr ${lr.toFixed(3)} (0.2 x B/256, floor 0.05; paper 0.1 x B/256), cosine decay with 1 linear warm-up epoch (paper: step x0.1 at 40/80)`);
+  const lr = Math.max((0.2 * batchSize) / 256, 0.05);
+  a.push(
+    `lr ${lr.toFixed(3)} (0.2 x B/256, floor 0.05; paper 0.1 x B/256), cosine decay with 1 linear warm-up epoch (paper: step x0.1 at 40/80)`,
+  );
   // warm-up (no cleaning) in proportion to the official 11/90 of the schedule, at least 2 epochs
   const cleanStartEpoch = Math.max(2, Math.round(epochs * 0.4));
   a.push(`cleaning from epoch ${cleanStartEpoch} (paper: 11 of 90); L_pro from epoch 1 as in the code`);
@@ -76,22 +98,53 @@ export function resolveConfig(inp: ResolveInput): { config: EngineConfig; adapta
   const keyMomentum = 0.99;
   a.push('key-encoder momentum 0.99 (paper 0.999): short runs');
   const config: EngineConfig = {
-    method: inp.method, arch, epochs, batchSize, imageSize, channels: inp.channels, seed: inp.seed ?? 1,
-    lr, lrSchedule: 'cosine', lrWarmupEpochs: 1, momentum: 0.9, weightDecay: 5e-4,
-    tau: 0.1, alpha: 0.5, threshold: 0.8, finalAlpha: 0.5, finalThreshold: 0.6, keyMomentum, protoMomentum, queueSize,
-    protoStartEpoch: 1, cleanStartEpoch, protoInit: 'class-mean', wIns: 0.1, wPro: 1, oodScore: 'knn-label',
+    method: inp.method,
+    arch,
+    epochs,
+    batchSize,
+    imageSize,
+    channels: inp.channels,
+    seed: inp.seed ?? 1,
+    lr,
+    lrSchedule: 'cosine',
+    lrWarmupEpochs: 1,
+    momentum: 0.9,
+    weightDecay: 5e-4,
+    tau: 0.1,
+    alpha: 0.5,
+    threshold: 0.8,
+    finalAlpha: 0.5,
+    finalThreshold: 0.6,
+    keyMomentum,
+    protoMomentum,
+    queueSize,
+    protoStartEpoch: 1,
+    cleanStartEpoch,
+    protoInit: 'class-mean',
+    wIns: 0.1,
+    wPro: 1,
+    oodScore: 'knn-label',
     // on small images a 20% crop keeps a few pixels of the object: measured CE test top-1 on 3k noisy
     // Fashion-MNIST, 10 epochs: scale 0.2 -> 63.7%, 0.6 -> 69.0%, 0.9 -> 71.7%
-    cropScaleMin: imageSize <= 64 ? 0.8 : 0.2, strongCropScaleMin: 0.2,
+    cropScaleMin: imageSize <= 64 ? 0.8 : 0.2,
+    strongCropScaleMin: 0.2,
   };
-  if (imageSize <= 64) a.push('weak-view crop scale (0.8, 1) for small images (paper (0.2, 1)); the strong key view keeps (0.2, 1)');
-  a.push('final pass T = 0.6 (official offline cleaning 0.8): on the benchmark (MoPro, w_ins 0.1) T 0.8 -> 0.6 moved in-distribution ' +
-    'images flagged OOD 9.4% -> 4.2% and label-noise F1 80.0% -> 85.1% (cleaned-label accuracy 90.7% -> 87.6%)');
-  a.push('instance-loss weight 0.1 (paper 1): on the benchmark (10k, 15-16 epochs, 80k-param net) test top-1 was 78.9% at 1, 80.8% at 0.3, 81.8% at 0.1');
+  if (imageSize <= 64)
+    a.push('weak-view crop scale (0.8, 1) for small images (paper (0.2, 1)); the strong key view keeps (0.2, 1)');
+  a.push(
+    'final pass T = 0.6 (official offline cleaning 0.8): on the benchmark (MoPro, w_ins 0.1) T 0.8 -> 0.6 moved in-distribution ' +
+      'images flagged OOD 9.4% -> 4.2% and label-noise F1 80.0% -> 85.1% (cleaned-label accuracy 90.7% -> 87.6%)',
+  );
+  a.push(
+    'instance-loss weight 0.1 (paper 1): on the benchmark (10k, 15-16 epochs, 80k-param net) test top-1 was 78.9% at 1, 80.8% at 0.3, 81.8% at 0.1',
+  );
   a.push('weight decay 5e-4 (paper 1e-4): small data overfits noisy labels faster');
-  a.push('prototypes re-initialised to class-mean embeddings at the start of cleaning (CAPro-style; MoPro: EMA from zero)');
+  a.push(
+    'prototypes re-initialised to class-mean embeddings at the start of cleaning (CAPro-style; MoPro: EMA from zero)',
+  );
   Object.assign(config, inp.overrides ?? {});
   if (inp.overrides && Object.keys(inp.overrides).length) a.push(`overrides: ${JSON.stringify(inp.overrides)}`);
-  if (config.method === 'ce') return { config, adaptations: a.filter((s) => !/queue|prototype|^cleaning|key-encoder/.test(s)) };
+  if (config.method === 'ce')
+    return { config, adaptations: a.filter((s) => !/queue|prototype|^cleaning|key-encoder/.test(s)) };
   return { config, adaptations: a };
 }

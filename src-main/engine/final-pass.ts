@@ -4,26 +4,57 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ARRAYS_DIR, EMBEDDINGS_F32, PROTOTYPES_F32, Q_F32, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
+import {
+  ARRAYS_DIR,
+  EMBEDDINGS_F32,
+  PROTOTYPES_F32,
+  Q_F32,
+  SAMPLES_CSV,
+  SAMPLES_HEADER,
+} from '../../src-shared/run-format';
 import { toCsv } from '../util/csv';
 import { writeAtomicSync } from '../util/atomic';
 import { EMBED_DIM, featureDim, forward, type Encoder } from './model';
 import { cleanRule, softmaxRows, type Status } from './noise-cleaning';
 import { KNN_TEMP, knn, neighbourShares, oodScores, type OodBank } from './ood-score';
-import { bestStatuses, normalisedEntropy, type NeighbourNull, type StatusRuleInfo, type StatusRuleName, type TrainingFacts } from './status-rule';
+import {
+  bestStatuses,
+  normalisedEntropy,
+  type NeighbourNull,
+  type StatusRuleInfo,
+  type StatusRuleName,
+  type TrainingFacts,
+} from './status-rule';
 import { classMeanPrototypes } from './prototypes';
 import { Rng } from './rng';
 
-export interface InferOut { logits: Float32Array; emb: Float32Array; /** pooled backbone features, with opts.feat */ feat?: Float32Array }
+export interface InferOut {
+  logits: Float32Array;
+  emb: Float32Array;
+  /** pooled backbone features, with opts.feat */ feat?: Float32Array;
+}
 
 /** Eval-mode forward over rows [0, n) produced by `batchOf`, in chunks (features only on request: 2048-d at 100k is 800 MB;
  *  opts.featDim projects wider features to that many dimensions, see featureProjection). */
-export function inferAll(enc: Encoder, n: number, batchOf: (idx: Int32Array) => tf.Tensor4D, chunk = 256, onProgress?: (done: number) => void,
-  opts: { feat?: boolean; featDim?: number } = {}): InferOut {
-  const K = enc.numClasses, d = EMBED_DIM, F0 = featureDim(enc.arch);
-  const proj = opts.feat && opts.featDim && F0 > opts.featDim ? tf.tensor2d(featureProjection(F0, opts.featDim), [F0, opts.featDim]) : null;
+export function inferAll(
+  enc: Encoder,
+  n: number,
+  batchOf: (idx: Int32Array) => tf.Tensor4D,
+  chunk = 256,
+  onProgress?: (done: number) => void,
+  opts: { feat?: boolean; featDim?: number } = {},
+): InferOut {
+  const K = enc.numClasses,
+    d = EMBED_DIM,
+    F0 = featureDim(enc.arch);
+  const proj =
+    opts.feat && opts.featDim && F0 > opts.featDim
+      ? tf.tensor2d(featureProjection(F0, opts.featDim), [F0, opts.featDim])
+      : null;
   const F = proj ? opts.featDim! : F0;
-  const logits = new Float32Array(n * K), emb = new Float32Array(n * d), feat = opts.feat ? new Float32Array(n * F) : undefined;
+  const logits = new Float32Array(n * K),
+    emb = new Float32Array(n * d),
+    feat = opts.feat ? new Float32Array(n * F) : undefined;
   try {
     for (let s = 0; s < n; s += chunk) {
       const idx = Int32Array.from({ length: Math.min(chunk, n - s) }, (_, i) => s + i);
@@ -35,7 +66,9 @@ export function inferAll(enc: Encoder, n: number, batchOf: (idx: Int32Array) => 
       });
       onProgress?.(Math.min(n, s + chunk));
     }
-  } finally { proj?.dispose(); }
+  } finally {
+    proj?.dispose();
+  }
   return { logits, emb, feat };
 }
 
@@ -49,14 +82,17 @@ export const FINAL_FEAT_DIM = 256;
 
 /** A fixed (seeded) F x m Gaussian projection. */
 export function featureProjection(F: number, m: number): Float32Array {
-  const r = new Rng(12345), out = new Float32Array(F * m), sc = 1 / Math.sqrt(m);
+  const r = new Rng(12345),
+    out = new Float32Array(F * m),
+    sc = 1 / Math.sqrt(m);
   for (let i = 0; i < out.length; i++) out[i] = r.normal() * sc;
   return out;
 }
 
 /** Rows of an n x dim matrix scaled to unit length (a zero row stays zero). */
 export function unitRows(x: Float32Array, n: number): Float32Array {
-  const dim = x.length / n, out = new Float32Array(x.length);
+  const dim = x.length / n,
+    out = new Float32Array(x.length);
   for (let i = 0; i < n; i++) {
     let z = 0;
     for (let t = 0; t < dim; t++) z += x[i * dim + t] ** 2;
@@ -70,29 +106,44 @@ export function unitRows(x: Float32Array, n: number): Float32Array {
 function nearSpace(feat: Float32Array, n: number): Float32Array {
   const F = feat.length / n;
   if (F <= FINAL_FEAT_DIM) return unitRows(feat, n);
-  const m = FINAL_FEAT_DIM, out = new Float32Array(n * m);
+  const m = FINAL_FEAT_DIM,
+    out = new Float32Array(n * m);
   const P = tf.tensor2d(featureProjection(F, m), [F, m]);
   try {
     for (let s = 0; s < n; s += 1024) {
       const c = Math.min(1024, n - s);
       tf.tidy(() => out.set(tf.matMul(tf.tensor2d(feat.subarray(s * F, (s + c) * F), [c, F]), P).dataSync(), s * m));
     }
-  } finally { P.dispose(); }
+  } finally {
+    P.dispose();
+  }
   return unitRows(out, n);
 }
 
 /** v_i . c_k for every row and prototype (n x K): the logits of the prototype softmax s (mopro.md §2). */
-export function protoSimilarities(emb: Float32Array, protos: Float32Array, n: number, K: number, d: number): Float32Array {
+export function protoSimilarities(
+  emb: Float32Array,
+  protos: Float32Array,
+  n: number,
+  K: number,
+  d: number,
+): Float32Array {
   const pl = new Float32Array(n * K);
-  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) {
-    let s = 0;
-    for (let t = 0; t < d; t++) s += emb[i * d + t] * protos[k * d + t];
-    pl[i * K + k] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < K; k++) {
+      let s = 0;
+      for (let t = 0; t < d; t++) s += emb[i * d + t] * protos[k * d + t];
+      pl[i * K + k] = s;
+    }
   return pl;
 }
 
-export interface FinalRow { status: Status; label: number; confidence: number; ood: number }
+export interface FinalRow {
+  status: Status;
+  label: number;
+  confidence: number;
+  ood: number;
+}
 
 export interface FinalResult {
   rows: FinalRow[];
@@ -106,7 +157,12 @@ export interface FinalResult {
 }
 
 export interface JudgeOptions {
-  method: 'mopro' | 'ce'; protos: Float32Array; tau: number; alpha: number; threshold: number; oodScore: string;
+  method: 'mopro' | 'ce';
+  protos: Float32Array;
+  tau: number;
+  alpha: number;
+  threshold: number;
+  oodScore: string;
   /** 'best' (default) or the official offline rule of mopro.md §2 */
   statusRule?: StatusRuleName;
   /** for the weak-model verdict; absent: judged from the model's outputs alone */
@@ -120,12 +176,28 @@ export interface JudgeOptions {
  * Status by status-rule.ts ('best') or cleanRule ('official'); confidence = q of the final label (of the
  * given label for ood rows).
  */
-export function judge(out: InferOut, given: Int32Array, K: number, opts: JudgeOptions, fixed: Uint8Array, excluded: Uint8Array): FinalResult {
-  const n = given.length, d = EMBED_DIM;
+export function judge(
+  out: InferOut,
+  given: Int32Array,
+  K: number,
+  opts: JudgeOptions,
+  fixed: Uint8Array,
+  excluded: Uint8Array,
+): FinalResult {
+  const n = given.length,
+    d = EMBED_DIM;
   const p = softmaxRows(out.logits, n, K);
-  let protos = opts.protos, alpha = opts.alpha;
+  let protos = opts.protos,
+    alpha = opts.alpha;
   if (opts.method === 'ce') {
-    protos = classMeanPrototypes(new Float32Array(K * d), K, d, out.emb, given, Array.from(excluded, (e) => !e));
+    protos = classMeanPrototypes(
+      new Float32Array(K * d),
+      K,
+      d,
+      out.emb,
+      given,
+      Array.from(excluded, (e) => !e),
+    );
     alpha = 1;
   }
   const s = softmaxRows(protoSimilarities(out.emb, protos, n, K, d), n, K, opts.tau);
@@ -143,38 +215,68 @@ export function judge(out: InferOut, given: Int32Array, K: number, opts: JudgeOp
   const dim = space ? space.length / n : d;
   const bankX = space ? new Float32Array(use.length * dim) : bankEmb;
   if (space) use.forEach((i, j) => bankX.set(space.subarray(i * dim, (i + 1) * dim), j * dim));
-  const nbr = new Float32Array(n * K), ood = new Float32Array(n).fill(1);
-  const k = Math.max(1, Math.min(FINAL_K, bank.n - 1)), weights = new Float32Array(n * k);
+  const nbr = new Float32Array(n * K),
+    ood = new Float32Array(n).fill(1);
+  const k = Math.max(1, Math.min(FINAL_K, bank.n - 1)),
+    weights = new Float32Array(n * k);
   if (bank.n >= 2) {
     const nb = knn(bankX, bank.n, bankX, bank.n, dim, k, 0);
     const sh = neighbourShares(nb, k, bank.labels, K);
     use.forEach((i, j) => {
       nbr.set(sh.subarray(j * K, (j + 1) * K), i * K);
-      for (let t = 0; t < k; t++) weights[i * k + t] = nb.idx[j * k + t] >= 0 ? Math.exp((nb.sim[j * k + t] - 1) / KNN_TEMP) : 0;
+      for (let t = 0; t < k; t++)
+        weights[i * k + t] = nb.idx[j * k + t] >= 0 ? Math.exp((nb.sim[j * k + t] - 1) / KNN_TEMP) : 0;
     });
   }
   let nul: NeighbourNull | undefined;
   if (opts.oodScore === 'knn-label' && bank.n >= 2) {
     // ood_score: normalised entropy of the neighbours' given labels (1 = as mixed as labels can be)
     const ent = normalisedEntropy(nbr, K);
-    use.forEach((i) => { ood[i] = ent[i]; });
-    const marginal = new Float64Array(K); for (const y of bank.labels) marginal[y]++;
+    use.forEach((i) => {
+      ood[i] = ent[i];
+    });
+    const marginal = new Float64Array(K);
+    for (const y of bank.labels) marginal[y]++;
     nul = { weights, k, marginal };
   } else {
-    const oodBank = oodScores(opts.oodScore, bankEmb, protos, Float32Array.from(Array.from(use).flatMap((i) => Array.from(r.q.subarray(i * K, (i + 1) * K)))), use.length, K, d, bank, 0);
-    use.forEach((i, j) => { ood[i] = oodBank[j]; });
+    const oodBank = oodScores(
+      opts.oodScore,
+      bankEmb,
+      protos,
+      Float32Array.from(Array.from(use).flatMap((i) => Array.from(r.q.subarray(i * K, (i + 1) * K)))),
+      use.length,
+      K,
+      d,
+      bank,
+      0,
+    );
+    use.forEach((i, j) => {
+      ood[i] = oodBank[j];
+    });
   }
 
   const facts: TrainingFacts = opts.training ?? { method: opts.method, epochsDone: Infinity, cleanStartEpoch: 0 };
   const usable = Int32Array.from(use.filter((i) => !fixed[i]));
   const best = bestStatuses({ p, s, q: r.q, nbr, ood, given, K, fixed: fixedB }, usable, facts, nul);
-  best.info.oodScore = opts.oodScore === 'knn-label' ? `normalised entropy of the given labels of the k = ${k} nearest ${space ? 'backbone features' : 'embeddings'} (weights exp(cos/${KNN_TEMP}))` : opts.oodScore;
+  best.info.oodScore =
+    opts.oodScore === 'knn-label'
+      ? `normalised entropy of the given labels of the k = ${k} nearest ${space ? 'backbone features' : 'embeddings'} (weights exp(cos/${KNN_TEMP}))`
+      : opts.oodScore;
   let rule: StatusRuleInfo, status: Status[], label: Int32Array;
   if ((opts.statusRule ?? 'best') === 'official') {
-    rule = { ...best.info, name: 'official', oodThreshold: null, oodRule: 'mopro.md §2: neither kept (q[y] > 1/K) nor relabelled', relabelRule: `max q > ${opts.threshold}` };
-    status = r.status; label = r.label;
+    rule = {
+      ...best.info,
+      name: 'official',
+      oodThreshold: null,
+      oodRule: 'mopro.md §2: neither kept (q[y] > 1/K) nor relabelled',
+      relabelRule: `max q > ${opts.threshold}`,
+    };
+    status = r.status;
+    label = r.label;
   } else {
-    rule = best.info; status = best.out.status; label = best.out.label;
+    rule = best.info;
+    status = best.out.status;
+    label = best.out.label;
   }
   const rows: FinalRow[] = [];
   const counts = { clean: 0, relabeled: 0, ood: 0 };
@@ -201,7 +303,14 @@ export function contractStatus(status: Status, given: string, corrected: string)
 }
 
 /** Writes samples.csv and the arrays; returns the counts of samples.csv's statuses. */
-export function writeRunArrays(out: string, samples: { rel: string; label: string }[], classes: string[], res: FinalResult, emb: Float32Array, logits?: Float32Array): FinalResult['counts'] {
+export function writeRunArrays(
+  out: string,
+  samples: { rel: string; label: string }[],
+  classes: string[],
+  res: FinalResult,
+  emb: Float32Array,
+  logits?: Float32Array,
+): FinalResult['counts'] {
   fs.mkdirSync(path.join(out, ARRAYS_DIR), { recursive: true });
   const counts = { clean: 0, relabeled: 0, ood: 0 };
   const csvRows = samples.map((s, i) => {

@@ -11,7 +11,14 @@ import { EMBED_DIM, featureDim, headsForward, type Encoder } from './model';
 import { readStore, writeStore } from './tensor-store';
 import type { InferOut } from './final-pass';
 
-export interface FrozenFeatureResult { views: Float32Array[]; dim: number; cached: boolean; key: string; file: string; seconds: number }
+export interface FrozenFeatureResult {
+  views: Float32Array[];
+  dim: number;
+  cached: boolean;
+  key: string;
+  file: string;
+  seconds: number;
+}
 
 export interface FrozenFeatureOptions {
   cacheDir: string;
@@ -21,41 +28,88 @@ export interface FrozenFeatureOptions {
 }
 
 /** The cache key: everything the features depend on (weights, arch, size, channels, normalisation, pixels). */
-export function frozenFeatureKey(enc: Encoder, pixels: Uint8Array, n: number, size: number, channels: number, norm: { mean: number[]; std: number[] }, weightsSha256: string): string {
+export function frozenFeatureKey(
+  enc: Encoder,
+  pixels: Uint8Array,
+  n: number,
+  size: number,
+  channels: number,
+  norm: { mean: number[]; std: number[] },
+  weightsSha256: string,
+): string {
   const h = crypto.createHash('sha256');
-  h.update(JSON.stringify({ v: 1, weights: weightsSha256, arch: enc.arch, n, size, channels, mean: norm.mean, std: norm.std, views: ['image', 'mirror'] }));
+  h.update(
+    JSON.stringify({
+      v: 1,
+      weights: weightsSha256,
+      arch: enc.arch,
+      n,
+      size,
+      channels,
+      mean: norm.mean,
+      std: norm.std,
+      views: ['image', 'mirror'],
+    }),
+  );
   h.update(pixels.subarray(0, n * size * size * channels));
   return h.digest('hex');
 }
 
-export function frozenFeatures(enc: Encoder, pixels: Uint8Array, n: number, size: number, channels: number, norm: { mean: number[]; std: number[] }, o: FrozenFeatureOptions): FrozenFeatureResult {
+export function frozenFeatures(
+  enc: Encoder,
+  pixels: Uint8Array,
+  n: number,
+  size: number,
+  channels: number,
+  norm: { mean: number[]; std: number[] },
+  o: FrozenFeatureOptions,
+): FrozenFeatureResult {
   const t0 = Date.now();
   const key = frozenFeatureKey(enc, pixels, n, size, channels, norm, o.weightsSha256);
-  const dir = path.join(o.cacheDir, 'frozen-features'), base = key.slice(0, 32), file = path.join(dir, `${base}.bin`);
+  const dir = path.join(o.cacheDir, 'frozen-features'),
+    base = key.slice(0, 32),
+    file = path.join(dir, `${base}.bin`);
   const dim = featureDim(enc.arch);
   if (fs.existsSync(path.join(dir, `${base}.json`))) {
     try {
       const { meta, arrays } = readStore(dir, base);
-      const v0 = arrays.get('view0'), v1 = arrays.get('view1');
+      const v0 = arrays.get('view0'),
+        v1 = arrays.get('view1');
       if (meta.key === key && v0 && v1 && v0.data.length === n * dim && v1.data.length === n * dim) {
         return { views: [v0.data, v1.data], dim, cached: true, key, file, seconds: (Date.now() - t0) / 1000 };
       }
-    } catch { /* a damaged cache entry is recomputed and overwritten below */ }
+    } catch {
+      /* a damaged cache entry is recomputed and overwritten below */
+    }
   }
   const rows = Int32Array.from({ length: n }, (_, i) => i);
   const f0 = extractFeatures(enc, pixels, rows, size, channels, norm, { onProgress: (d) => o.onProgress?.(d, 2 * n) });
-  const f1 = extractFeatures(enc, pixels, rows, size, channels, norm, { flip: true, onProgress: (d) => o.onProgress?.(n + d, 2 * n) });
+  const f1 = extractFeatures(enc, pixels, rows, size, channels, norm, {
+    flip: true,
+    onProgress: (d) => o.onProgress?.(n + d, 2 * n),
+  });
   try {
-    writeStore(dir, base, { key, weights: o.weightsSha256, arch: enc.arch, n, size, channels, norm, createdAt: new Date().toISOString() },
-      [{ name: 'view0', shape: [n, dim], data: f0.feat }, { name: 'view1', shape: [n, dim], data: f1.feat }]);
-  } catch { /* a full or read-only cache folder only costs the recomputation next time */ }
+    writeStore(
+      dir,
+      base,
+      { key, weights: o.weightsSha256, arch: enc.arch, n, size, channels, norm, createdAt: new Date().toISOString() },
+      [
+        { name: 'view0', shape: [n, dim], data: f0.feat },
+        { name: 'view1', shape: [n, dim], data: f1.feat },
+      ],
+    );
+  } catch {
+    /* a full or read-only cache folder only costs the recomputation next time */
+  }
   return { views: [f0.feat, f1.feat], dim, cached: false, key, file, seconds: (Date.now() - t0) / 1000 };
 }
 
 /** The heads on precomputed features, rows [0, n): the frozen-backbone final pass (same as inferAll on images). */
 export function headsInferAll(enc: Encoder, feat: Float32Array, n: number, dim: number, chunk = 1024): InferOut {
-  const K = enc.numClasses, d = EMBED_DIM;
-  const logits = new Float32Array(n * K), emb = new Float32Array(n * d);
+  const K = enc.numClasses,
+    d = EMBED_DIM;
+  const logits = new Float32Array(n * K),
+    emb = new Float32Array(n * d);
   for (let s = 0; s < n; s += chunk) {
     const m = Math.min(chunk, n - s);
     tf.tidy(() => {
@@ -68,7 +122,10 @@ export function headsInferAll(enc: Encoder, feat: Float32Array, n: number, dim: 
 }
 
 /** Per-dimension mean and standard deviation of the training rows' features (both views). */
-export interface FeatureStandardiser { mean: Float32Array; std: Float32Array }
+export interface FeatureStandardiser {
+  mean: Float32Array;
+  std: Float32Array;
+}
 
 /**
  * Pooled features of pretrained nets are large (ResNet-18: L2 norm ~35 per image), so SGD at the engine's lr
@@ -76,12 +133,18 @@ export interface FeatureStandardiser { mean: Float32Array; std: Float32Array }
  * therefore train on standardised features, and foldStandardiser moves the weights between the two spaces.
  */
 export function featureStats(views: Float32Array[], rows: ArrayLike<number>, dim: number): FeatureStandardiser {
-  const s = new Float64Array(dim), s2 = new Float64Array(dim);
+  const s = new Float64Array(dim),
+    s2 = new Float64Array(dim);
   let n = 0;
-  for (const v of views) for (let j = 0; j < rows.length; j++, n++) {
-    const o = rows[j] * dim;
-    for (let t = 0; t < dim; t++) { const x = v[o + t]; s[t] += x; s2[t] += x * x; }
-  }
+  for (const v of views)
+    for (let j = 0; j < rows.length; j++, n++) {
+      const o = rows[j] * dim;
+      for (let t = 0; t < dim; t++) {
+        const x = v[o + t];
+        s[t] += x;
+        s2[t] += x * x;
+      }
+    }
   const mean = Float32Array.from(s, (x) => x / Math.max(1, n));
   const sd = Array.from(s2, (x, t) => Math.sqrt(Math.max(0, x / Math.max(1, n) - mean[t] ** 2)));
   // a floor relative to the typical spread: constant (dead) units are not blown up when folding back
@@ -95,9 +158,11 @@ export function featureStats(views: Float32Array[], rows: ArrayLike<number>, dim
  */
 export function foldStandardiser(enc: Encoder, st: FeatureStandardiser, to: 'standardised' | 'raw'): void {
   for (const layer of ['cls', 'proj1']) {
-    const wv = enc.params.get(`${layer}/w`)!, bv = enc.params.get(`${layer}/b`)!;
+    const wv = enc.params.get(`${layer}/w`)!,
+      bv = enc.params.get(`${layer}/b`)!;
     const [din, dout] = wv.shape as [number, number];
-    const w = Float32Array.from(wv.dataSync() as Float32Array), b = Float32Array.from(bv.dataSync() as Float32Array);
+    const w = Float32Array.from(wv.dataSync() as Float32Array),
+      b = Float32Array.from(bv.dataSync() as Float32Array);
     for (let i = 0; i < din; i++) {
       const f = to === 'standardised' ? st.std[i] : 1 / st.std[i];
       for (let o = 0; o < dout; o++) w[i * dout + o] *= f;
@@ -105,10 +170,14 @@ export function foldStandardiser(enc: Encoder, st: FeatureStandardiser, to: 'sta
     // b' = b + mean W (W the raw-space weights: before scaling when going to standardised, after when going back)
     const sign = to === 'standardised' ? 1 : -1;
     for (let i = 0; i < din; i++) {
-      const m = st.mean[i], scale = to === 'standardised' ? 1 / st.std[i] : 1; // raw W[i,:] = w[i,:] * scale
+      const m = st.mean[i],
+        scale = to === 'standardised' ? 1 / st.std[i] : 1; // raw W[i,:] = w[i,:] * scale
       if (m === 0) continue;
       for (let o = 0; o < dout; o++) b[o] += sign * m * w[i * dout + o] * scale;
     }
-    tf.tidy(() => { wv.assign(tf.tensor2d(w, [din, dout])); bv.assign(tf.tensor1d(b)); });
+    tf.tidy(() => {
+      wv.assign(tf.tensor2d(w, [din, dout]));
+      bv.assign(tf.tensor1d(b));
+    });
   }
 }

@@ -17,7 +17,9 @@ export async function probeImages(paths: string[], max = 24): Promise<{ channels
         const [r, g, b] = st.channels;
         if (b && Math.abs(r.mean - g.mean) + Math.abs(g.mean - b.mean) > 0.5) colour = true;
       }
-    } catch { /* unreadable files are reported by the loader */ }
+    } catch {
+      /* unreadable files are reported by the loader */
+    }
   }
   sizes.sort((a, b) => a - b);
   return { channels: colour ? 3 : 1, nativeSize: sizes.length ? sizes[Math.floor(sizes.length / 2)] : 64 };

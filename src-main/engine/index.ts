@@ -11,19 +11,34 @@ export type { PredictResult } from './predict';
 export type { SpawnJob } from './job-runner';
 
 /** How job processes start: child_process.fork by default; the Electron app passes utilityProcess. */
-export interface JobOptions { spawn?: SpawnJob }
+export interface JobOptions {
+  spawn?: SpawnJob;
+}
 
 /** Trains in a job process. `overrides` (not part of the CLI contract) sets engine config fields for tuning/tests.
  *  A failed or crashed run rejects with the reason, which is also written to its run.json. */
-export function startTraining(opts: TrainOptions, onEvent: (e: EngineEvent) => void, overrides?: Partial<EngineConfig>, jobs: JobOptions = {}): TrainingHandle {
+export function startTraining(
+  opts: TrainOptions,
+  onEvent: (e: EngineEvent) => void,
+  overrides?: Partial<EngineConfig>,
+  jobs: JobOptions = {},
+): TrainingHandle {
   const job = runJob<RunResult>({ kind: 'train', opts, overrides }, onEvent, jobs.spawn);
   const done = job.done.catch((e: unknown) => {
-    try { markRunFailed(opts.out, (e as Error)?.message ?? String(e)); } catch { /* the folder is unwritable: the rejection still carries the reason */ }
+    try {
+      markRunFailed(opts.out, (e as Error)?.message ?? String(e));
+    } catch {
+      /* the folder is unwritable: the rejection still carries the reason */
+    }
     throw e;
   });
   return { stop: job.stop, done };
 }
 
-export function predict(opts: PredictOptions, onEvent: (e: EngineEvent) => void = () => {}, jobs: JobOptions = {}): Promise<PredictResult> {
+export function predict(
+  opts: PredictOptions,
+  onEvent: (e: EngineEvent) => void = () => {},
+  jobs: JobOptions = {},
+): Promise<PredictResult> {
   return runJob<PredictResult>({ kind: 'predict', opts }, onEvent, jobs.spawn).done;
 }

@@ -4,7 +4,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Encoder } from './model';
 
-export interface CopyReport { copied: number; skipped: string[] }
+export interface CopyReport {
+  copied: number;
+  skipped: string[];
+}
 
 export function copyEncoderWeights(from: Encoder, to: Encoder, opts: { head: boolean }): CopyReport {
   const skipped: string[] = [];
@@ -13,9 +16,18 @@ export function copyEncoderWeights(from: Encoder, to: Encoder, opts: { head: boo
     for (const kind of ['params', 'buffers'] as const) {
       for (const [name, dst] of to[kind]) {
         const src = from[kind].get(name);
-        if (!opts.head && name.startsWith('cls/')) { skipped.push(`${name} (classes differ)`); continue; }
-        if (!src) { skipped.push(`${name} (not in the source)`); continue; }
-        if (src.shape.join('x') !== dst.shape.join('x')) { skipped.push(`${name} (shape ${src.shape.join('x')} vs ${dst.shape.join('x')})`); continue; }
+        if (!opts.head && name.startsWith('cls/')) {
+          skipped.push(`${name} (classes differ)`);
+          continue;
+        }
+        if (!src) {
+          skipped.push(`${name} (not in the source)`);
+          continue;
+        }
+        if (src.shape.join('x') !== dst.shape.join('x')) {
+          skipped.push(`${name} (shape ${src.shape.join('x')} vs ${dst.shape.join('x')})`);
+          continue;
+        }
         dst.assign(src);
         copied++;
       }

@@ -18,9 +18,17 @@ import type { EngineEvent } from './types';
 /** Parent -> job: `start` once the job said `ready`, `stop` = stop after the next checkpoint, `exit` after `done`. */
 export type ToJob = { type: 'start'; job: JobSpec } | { type: 'stop' } | { type: 'exit' };
 /** Job -> parent. */
-export type FromJob = { type: 'ready' } | { type: 'event'; event: EngineEvent } | { type: 'done'; result: unknown } | { type: 'error'; message: string };
+export type FromJob =
+  | { type: 'ready' }
+  | { type: 'event'; event: EngineEvent }
+  | { type: 'done'; result: unknown }
+  | { type: 'error'; message: string };
 
-export interface JobSpec { kind: 'train' | 'predict'; opts: unknown; overrides?: unknown }
+export interface JobSpec {
+  kind: 'train' | 'predict';
+  opts: unknown;
+  overrides?: unknown;
+}
 
 /** A started job process, as the runner sees it: Node's ChildProcess and Electron's UtilityProcess both fit. */
 export interface JobProcess {
@@ -34,16 +42,24 @@ export interface JobProcess {
 }
 
 /** The job's entry module: a built .js, or the .ts source under tsx (dev, tests). */
-export interface JobEntry { file: string; ts: boolean }
+export interface JobEntry {
+  file: string;
+  ts: boolean;
+}
 export type SpawnJob = (entry: JobEntry) => JobProcess;
 
 /** Finds the job entry beside this module (src-main/engine/worker.ts, or out/main/worker.js when built). */
-export function jobEntry(moduleUrl: string = import.meta.url, exists: (f: string) => boolean = fs.existsSync, p: typeof path = path): JobEntry {
+export function jobEntry(
+  moduleUrl: string = import.meta.url,
+  exists: (f: string) => boolean = fs.existsSync,
+  p: typeof path = path,
+): JobEntry {
   // fileURLToPath decodes (spaces, non-ASCII) and turns file:///C:/... into C:\... ; a URL's .pathname does neither.
   const here = p.dirname(fileURLToPath(moduleUrl, { windows: p === path.win32 }));
   // Built by electron-vite, this module may sit in out/main/chunks/ while the entry is out/main/worker.js.
   for (const dir of [here, p.dirname(here)]) {
-    for (const name of ['worker.js', 'worker.mjs']) if (exists(p.join(dir, name))) return { file: p.join(dir, name), ts: false };
+    for (const name of ['worker.js', 'worker.mjs'])
+      if (exists(p.join(dir, name))) return { file: p.join(dir, name), ts: false };
   }
   return { file: p.join(here, 'worker.ts'), ts: true };
 }
@@ -62,19 +78,43 @@ export const forkJob: SpawnJob = (entry) => {
     serialization: 'advanced',
   });
   return {
-    send: (m) => { if (child.connected) child.send(m); },
-    onMessage: (cb) => { child.on('message', (m) => cb(m as FromJob)); },
+    send: (m) => {
+      if (child.connected) child.send(m);
+    },
+    onMessage: (cb) => {
+      child.on('message', (m) => cb(m as FromJob));
+    },
     // 'close' comes after the IPC channel and stderr are drained, so no message arrives after it.
-    onExit: (cb) => { child.on('close', (code, signal) => cb(code, signal)); },
-    onStderr: (cb) => { child.stderr?.setEncoding('utf8'); child.stderr?.on('data', (s: string) => { process.stderr.write(s); cb(s); }); },
-    kill: () => { child.kill('SIGKILL'); },
+    onExit: (cb) => {
+      child.on('close', (code, signal) => cb(code, signal));
+    },
+    onStderr: (cb) => {
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (s: string) => {
+        process.stderr.write(s);
+        cb(s);
+      });
+    },
+    kill: () => {
+      child.kill('SIGKILL');
+    },
   };
 };
 
 /** The reason a job process died, for the run's error field and the API event. */
 export function exitReason(code: number | null, signal: string | null, stderrTail: string): string {
-  const how = signal ? `was killed by ${signal}` : code === 134 ? 'aborted (exit code 134)' : `exited with code ${code}`;
-  const last = stderrTail.split('\n').map((l) => l.trim()).filter(Boolean).slice(-2).join(' | ').slice(0, 300);
+  const how = signal
+    ? `was killed by ${signal}`
+    : code === 134
+      ? 'aborted (exit code 134)'
+      : `exited with code ${code}`;
+  const last = stderrTail
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-2)
+    .join(' | ')
+    .slice(0, 300);
   return `the engine process ${how} before finishing${last ? `: ${last}` : ''}`;
 }
 
@@ -82,34 +122,50 @@ export function exitReason(code: number | null, signal: string | null, stderrTai
 export function markRunFailed(out: string, reason: string): void {
   const f = path.join(out, RUN_JSON);
   let j: Record<string, unknown>;
-  try { j = JSON.parse(fs.readFileSync(f, 'utf8')); } catch { return; }
+  try {
+    j = JSON.parse(fs.readFileSync(f, 'utf8'));
+  } catch {
+    return;
+  }
   // Only a run.json the engine wrote: a refused --out may hold someone else's file of that name.
   if (inspectRunFolder(out).kind !== 'run') return;
   if (j.state === 'done') return;
   writeAtomicSync(f, JSON.stringify({ ...j, state: 'failed', error: reason }, null, 2));
 }
 
-export interface RunningJob<T> { stop(): void; done: Promise<T> }
+export interface RunningJob<T> {
+  stop(): void;
+  done: Promise<T>;
+}
 
 /** Starts `job` in a new process and resolves with its result; rejects with the reason when it fails or dies. */
-export function runJob<T>(job: JobSpec, onEvent: (e: EngineEvent) => void, spawn: SpawnJob = forkJob, entry: JobEntry = jobEntry()): RunningJob<T> {
+export function runJob<T>(
+  job: JobSpec,
+  onEvent: (e: EngineEvent) => void,
+  spawn: SpawnJob = forkJob,
+  entry: JobEntry = jobEntry(),
+): RunningJob<T> {
   const proc = spawn(entry);
   let stderr = '';
-  proc.onStderr?.((s) => { stderr = (stderr + s).slice(-4000); });
+  proc.onStderr?.((s) => {
+    stderr = (stderr + s).slice(-4000);
+  });
   const done = new Promise<T>((resolve, reject) => {
     let settled = false;
     const finish = (ok: boolean, value: unknown) => {
       if (settled) return;
       settled = true;
-      if (ok) resolve(value as T); else reject(value);
+      if (ok) resolve(value as T);
+      else reject(value);
       proc.send({ type: 'exit' });
       // A job that does not leave on request (stuck in native code) is not left behind.
       setTimeout(() => proc.kill(), 10_000).unref();
     };
     proc.onMessage((m) => {
       if (m.type === 'ready') proc.send({ type: 'start', job });
-      else if (m.type === 'event') { if (!settled) onEvent(m.event); }
-      else if (m.type === 'done') finish(true, m.result);
+      else if (m.type === 'event') {
+        if (!settled) onEvent(m.event);
+      } else if (m.type === 'done') finish(true, m.result);
       else if (m.type === 'error') finish(false, new Error(m.message));
     });
     proc.onExit((code, signal) => finish(false, new Error(exitReason(code, signal, stderr))));

@@ -25,7 +25,13 @@ export function protoLogits(emb: tf.Tensor2D, protos: tf.Tensor2D, tau: number):
 }
 
 /** L_pro: CE over K prototype logits with the (corrected) label, clean samples only. */
-export function protoLoss(emb: tf.Tensor2D, protos: tf.Tensor2D, labels: tf.Tensor1D, mask: tf.Tensor1D, tau: number): tf.Scalar {
+export function protoLoss(
+  emb: tf.Tensor2D,
+  protos: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  mask: tf.Tensor1D,
+  tau: number,
+): tf.Scalar {
   return ceLoss(protoLogits(emb, protos, tau), labels, mask);
 }
 

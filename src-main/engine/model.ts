@@ -24,7 +24,11 @@ export interface ArchSpec {
 
 /** DenseNet-BC: dense blocks of [BN-ReLU-conv1x1 to bnSize x growth, BN-ReLU-conv3x3 to growth, concat],
  *  transitions BN-ReLU-conv1x1 halving the channels + 2x2/2 average pool, final BN-ReLU. */
-export interface DenseSpec { growth: number; bnSize: number; blocks: number[] }
+export interface DenseSpec {
+  growth: number;
+  bnSize: number;
+  blocks: number[];
+}
 
 /** torchvision Bottleneck.expansion: 1x1 (width) -> 3x3 (width, stride) -> 1x1 (4 x width) */
 export const BOTTLENECK_EXPANSION = 4;
@@ -45,18 +49,102 @@ export function denseChannels(d: DenseSpec, stemCh: number): { blockIn: number[]
 // 'resnet-s' is the PyTorch reference net of toolchain.md; 'resnet-tiny' downsamples right after
 // the stem, which cuts the 28x28 work ~3x for a small accuracy cost; 'resnet18' is for 224 px on a GPU.
 export const ARCHS: Record<string, ArchSpec> = {
-  'resnet-tiny': { stem: { ch: 32, k: 3, stride: 1, pool: false }, stages: [[64, 2, 1], [128, 2, 1]], note: 'stem 32, blocks 64/s2, 128/s2; for 28-32 px on CPU' },
-  'resnet-narrow': { stem: { ch: 24, k: 3, stride: 1, pool: false }, stages: [[48, 2, 1], [96, 2, 1]], note: 'stem 24, blocks 48/s2, 96/s2' },
-  'resnet-micro': { stem: { ch: 16, k: 3, stride: 1, pool: false }, stages: [[32, 2, 1], [64, 2, 1]], note: 'stem 16, blocks 32/s2, 64/s2' },
-  'resnet-s': { stem: { ch: 32, k: 3, stride: 1, pool: false }, stages: [[32, 1, 1], [64, 2, 1], [128, 2, 1]], note: 'stem 32, blocks 32, 64/s2, 128/s2 (the PyTorch reference net)' },
-  'resnet-m': { stem: { ch: 32, k: 3, stride: 1, pool: false }, stages: [[64, 2, 2], [128, 2, 2]], note: 'stem 32, 2x64/s2, 2x128/s2' },
-  'resnet18': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 2], [128, 2, 2], [256, 2, 2], [512, 2, 2]], torchPad: true, note: 'ResNet-18 for 224 px (GPU)' },
+  'resnet-tiny': {
+    stem: { ch: 32, k: 3, stride: 1, pool: false },
+    stages: [
+      [64, 2, 1],
+      [128, 2, 1],
+    ],
+    note: 'stem 32, blocks 64/s2, 128/s2; for 28-32 px on CPU',
+  },
+  'resnet-narrow': {
+    stem: { ch: 24, k: 3, stride: 1, pool: false },
+    stages: [
+      [48, 2, 1],
+      [96, 2, 1],
+    ],
+    note: 'stem 24, blocks 48/s2, 96/s2',
+  },
+  'resnet-micro': {
+    stem: { ch: 16, k: 3, stride: 1, pool: false },
+    stages: [
+      [32, 2, 1],
+      [64, 2, 1],
+    ],
+    note: 'stem 16, blocks 32/s2, 64/s2',
+  },
+  'resnet-s': {
+    stem: { ch: 32, k: 3, stride: 1, pool: false },
+    stages: [
+      [32, 1, 1],
+      [64, 2, 1],
+      [128, 2, 1],
+    ],
+    note: 'stem 32, blocks 32, 64/s2, 128/s2 (the PyTorch reference net)',
+  },
+  'resnet-m': {
+    stem: { ch: 32, k: 3, stride: 1, pool: false },
+    stages: [
+      [64, 2, 2],
+      [128, 2, 2],
+    ],
+    note: 'stem 32, 2x64/s2, 2x128/s2',
+  },
+  resnet18: {
+    stem: { ch: 64, k: 7, stride: 2, pool: true },
+    stages: [
+      [64, 1, 2],
+      [128, 2, 2],
+      [256, 2, 2],
+      [512, 2, 2],
+    ],
+    torchPad: true,
+    note: 'ResNet-18 for 224 px (GPU)',
+  },
   // torchvision layouts (backbones match torchvision's parameter counts exactly): for 224 px on a GPU
   // (tfjs-node-gpu); on wasm/cpu they are far too slow to train.
-  'resnet34': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 3], [128, 2, 4], [256, 2, 6], [512, 2, 3]], torchPad: true, note: 'ResNet-34 for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
-  'resnet50': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 3], [128, 2, 4], [256, 2, 6], [512, 2, 3]], block: 'bottleneck', torchPad: true, note: 'ResNet-50 (bottleneck v1.5, 2048-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
-  'resnet101': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [[64, 1, 3], [128, 2, 4], [256, 2, 23], [512, 2, 3]], block: 'bottleneck', torchPad: true, note: 'ResNet-101 (bottleneck v1.5, 2048-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
-  'densenet121': { stem: { ch: 64, k: 7, stride: 2, pool: true }, stages: [], dense: { growth: 32, bnSize: 4, blocks: [6, 12, 24, 16] }, torchPad: true, note: 'DenseNet-121 (1024-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm' },
+  resnet34: {
+    stem: { ch: 64, k: 7, stride: 2, pool: true },
+    stages: [
+      [64, 1, 3],
+      [128, 2, 4],
+      [256, 2, 6],
+      [512, 2, 3],
+    ],
+    torchPad: true,
+    note: 'ResNet-34 for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm',
+  },
+  resnet50: {
+    stem: { ch: 64, k: 7, stride: 2, pool: true },
+    stages: [
+      [64, 1, 3],
+      [128, 2, 4],
+      [256, 2, 6],
+      [512, 2, 3],
+    ],
+    block: 'bottleneck',
+    torchPad: true,
+    note: 'ResNet-50 (bottleneck v1.5, 2048-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm',
+  },
+  resnet101: {
+    stem: { ch: 64, k: 7, stride: 2, pool: true },
+    stages: [
+      [64, 1, 3],
+      [128, 2, 4],
+      [256, 2, 23],
+      [512, 2, 3],
+    ],
+    block: 'bottleneck',
+    torchPad: true,
+    note: 'ResNet-101 (bottleneck v1.5, 2048-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm',
+  },
+  densenet121: {
+    stem: { ch: 64, k: 7, stride: 2, pool: true },
+    stages: [],
+    dense: { growth: 32, bnSize: 4, blocks: [6, 12, 24, 16] },
+    torchPad: true,
+    note: 'DenseNet-121 (1024-d features) for 224 px on a GPU (tfjs-node-gpu); far too slow to train on wasm',
+  },
 };
 export const EMBED_DIM = 128;
 
@@ -70,20 +158,37 @@ export interface Encoder {
   buffers: Map<string, tf.Variable>;
 }
 
-export interface ForwardOut { feat: tf.Tensor2D; logits: tf.Tensor2D; emb: tf.Tensor2D }
+export interface ForwardOut {
+  feat: tf.Tensor2D;
+  logits: tf.Tensor2D;
+  emb: tf.Tensor2D;
+}
 
 /** Small deterministic seed stream for initialisers. */
-function seeder(seed: number) { let s = seed >>> 0; return () => (s = (s * 1664525 + 1013904223) >>> 0) % 2147483647; }
+function seeder(seed: number) {
+  let s = seed >>> 0;
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) % 2147483647;
+}
 
 let encoderSerial = 0;
 /** tf variable names are global per thread: prefix each encoder's names uniquely. */
-function uniq(n: string): string { return `e${encoderSerial}/${n}`; }
+function uniq(n: string): string {
+  return `e${encoderSerial}/${n}`;
+}
 
-export function createEncoder(arch: string, inChannels: number, numClasses: number, seed = 0, trainable = true): Encoder {
+export function createEncoder(
+  arch: string,
+  inChannels: number,
+  numClasses: number,
+  seed = 0,
+  trainable = true,
+): Encoder {
   // tidy frees the initial values: each variable keeps its own copy (without it every encoder leaked one
   // tensor per weight, e.g. 41 per loadModel for resnet-micro); tidy never disposes variables
   let enc: Encoder | null = null;
-  tf.tidy(() => { enc = buildEncoder(arch, inChannels, numClasses, seed, trainable); });
+  tf.tidy(() => {
+    enc = buildEncoder(arch, inChannels, numClasses, seed, trainable);
+  });
   return enc!;
 }
 
@@ -97,7 +202,14 @@ function buildEncoder(arch: string, inChannels: number, numClasses: number, seed
   // He-normal as torchvision initialises each family: ResNet fan-out, DenseNet kaiming_normal_'s default fan-in
   const fanIn = !!spec.dense;
   const conv = (name: string, k: number, ci: number, co: number) => {
-    params.set(`${name}/w`, tf.variable(tf.randomNormal([k, k, ci, co], 0, Math.sqrt(2 / (k * k * (fanIn ? ci : co))), 'float32', next()), trainable, uniq(`${name}/w`)));
+    params.set(
+      `${name}/w`,
+      tf.variable(
+        tf.randomNormal([k, k, ci, co], 0, Math.sqrt(2 / (k * k * (fanIn ? ci : co))), 'float32', next()),
+        trainable,
+        uniq(`${name}/w`),
+      ),
+    );
   };
   const bn = (name: string, c: number) => {
     params.set(`${name}/gamma`, tf.variable(tf.ones([c]), trainable, uniq(`${name}/gamma`)));
@@ -108,21 +220,34 @@ function buildEncoder(arch: string, inChannels: number, numClasses: number, seed
   const dense = (name: string, i: number, o: number) => {
     // PyTorch nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
     const b = 1 / Math.sqrt(i);
-    params.set(`${name}/w`, tf.variable(tf.randomUniform([i, o], -b, b, 'float32', next()), trainable, uniq(`${name}/w`)));
+    params.set(
+      `${name}/w`,
+      tf.variable(tf.randomUniform([i, o], -b, b, 'float32', next()), trainable, uniq(`${name}/w`)),
+    );
     params.set(`${name}/b`, tf.variable(tf.randomUniform([o], -b, b, 'float32', next()), trainable, uniq(`${name}/b`)));
   };
-  conv('stem', spec.stem.k, inChannels, spec.stem.ch); bn('stem/bn', spec.stem.ch);
+  conv('stem', spec.stem.k, inChannels, spec.stem.ch);
+  bn('stem/bn', spec.stem.ch);
   let ci = spec.stem.ch;
   if (spec.dense) {
     // creation order = torchvision module order (norm1, conv1, norm2, conv2; transition norm, conv; norm5)
-    const d = spec.dense, { blockIn, out } = denseChannels(d, spec.stem.ch), mid = d.bnSize * d.growth;
+    const d = spec.dense,
+      { blockIn, out } = denseChannels(d, spec.stem.ch),
+      mid = d.bnSize * d.growth;
     d.blocks.forEach((n, bi) => {
       for (let li = 0; li < n; li++) {
-        const p = `d${bi}l${li}`, c = blockIn[bi] + li * d.growth;
-        bn(`${p}/bn1`, c); conv(`${p}/c1`, 1, c, mid);
-        bn(`${p}/bn2`, mid); conv(`${p}/c2`, 3, mid, d.growth);
+        const p = `d${bi}l${li}`,
+          c = blockIn[bi] + li * d.growth;
+        bn(`${p}/bn1`, c);
+        conv(`${p}/c1`, 1, c, mid);
+        bn(`${p}/bn2`, mid);
+        conv(`${p}/c2`, 3, mid, d.growth);
       }
-      if (bi < d.blocks.length - 1) { const c = blockIn[bi] + n * d.growth; bn(`t${bi}/bn`, c); conv(`t${bi}/c`, 1, c, blockIn[bi + 1]); }
+      if (bi < d.blocks.length - 1) {
+        const c = blockIn[bi] + n * d.growth;
+        bn(`t${bi}/bn`, c);
+        conv(`t${bi}/c`, 1, c, blockIn[bi + 1]);
+      }
     });
     bn('final/bn', out);
     ci = out;
@@ -130,26 +255,40 @@ function buildEncoder(arch: string, inChannels: number, numClasses: number, seed
     spec.stages.forEach(([w, stride, blocks], si) => {
       const co = w * BOTTLENECK_EXPANSION;
       for (let bi = 0; bi < blocks; bi++) {
-        const s = bi === 0 ? stride : 1, p = `s${si}b${bi}`;
-        conv(`${p}/c1`, 1, ci, w); bn(`${p}/bn1`, w);
-        conv(`${p}/c2`, 3, w, w); bn(`${p}/bn2`, w);
-        conv(`${p}/c3`, 1, w, co); bn(`${p}/bn3`, co);
-        if (s !== 1 || ci !== co) { conv(`${p}/sc`, 1, ci, co); bn(`${p}/scbn`, co); }
+        const s = bi === 0 ? stride : 1,
+          p = `s${si}b${bi}`;
+        conv(`${p}/c1`, 1, ci, w);
+        bn(`${p}/bn1`, w);
+        conv(`${p}/c2`, 3, w, w);
+        bn(`${p}/bn2`, w);
+        conv(`${p}/c3`, 1, w, co);
+        bn(`${p}/bn3`, co);
+        if (s !== 1 || ci !== co) {
+          conv(`${p}/sc`, 1, ci, co);
+          bn(`${p}/scbn`, co);
+        }
         ci = co;
       }
     });
   } else {
     spec.stages.forEach(([co, stride, blocks], si) => {
       for (let bi = 0; bi < blocks; bi++) {
-        const s = bi === 0 ? stride : 1, p = `s${si}b${bi}`;
-        conv(`${p}/c1`, 3, ci, co); bn(`${p}/bn1`, co);
-        conv(`${p}/c2`, 3, co, co); bn(`${p}/bn2`, co);
-        if (s !== 1 || ci !== co) { conv(`${p}/sc`, 1, ci, co); bn(`${p}/scbn`, co); }
+        const s = bi === 0 ? stride : 1,
+          p = `s${si}b${bi}`;
+        conv(`${p}/c1`, 3, ci, co);
+        bn(`${p}/bn1`, co);
+        conv(`${p}/c2`, 3, co, co);
+        bn(`${p}/bn2`, co);
+        if (s !== 1 || ci !== co) {
+          conv(`${p}/sc`, 1, ci, co);
+          bn(`${p}/scbn`, co);
+        }
         ci = co;
       }
     });
   }
-  if (ci !== featureDim(arch)) throw new Error(`internal: ${arch} body ends at ${ci} channels, featureDim says ${featureDim(arch)}`);
+  if (ci !== featureDim(arch))
+    throw new Error(`internal: ${arch} body ends at ${ci} channels, featureDim says ${featureDim(arch)}`);
   dense('cls', ci, numClasses);
   dense('proj1', ci, ci);
   dense('proj2', ci, EMBED_DIM);
@@ -181,17 +320,27 @@ export function forward(enc: Encoder, x: tf.Tensor4D, training: boolean, updateS
     return tf.conv2d(h, w, stride, spec.torchPad ? (w.shape[0] - 1) / 2 : 'same');
   };
   const bn = (h: tf.Tensor4D, name: string): tf.Tensor4D => {
-    const gamma = P(`${name}/gamma`) as tf.Tensor1D, beta = P(`${name}/beta`) as tf.Tensor1D;
-    const rm = enc.buffers.get(`${name}/mean`)!, rv = enc.buffers.get(`${name}/var`)!;
+    const gamma = P(`${name}/gamma`) as tf.Tensor1D,
+      beta = P(`${name}/beta`) as tf.Tensor1D;
+    const rm = enc.buffers.get(`${name}/mean`)!,
+      rv = enc.buffers.get(`${name}/var`)!;
     if (!training) return tf.batchNorm(h, rm as tf.Tensor1D, rv as tf.Tensor1D, beta, gamma, BN_EPS);
     const n = h.size / h.shape[3];
-    return batchNormTrain(h, gamma, beta, BN_EPS, updateStats ? ({ mean, variance }) => {
-      // the loss never depends on the running statistics, so no gradient flows through these
-      tf.tidy(() => {
-        rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
-        rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, BN_MOMENTUM * n / Math.max(1, n - 1))));
-      });
-    } : undefined);
+    return batchNormTrain(
+      h,
+      gamma,
+      beta,
+      BN_EPS,
+      updateStats
+        ? ({ mean, variance }) => {
+            // the loss never depends on the running statistics, so no gradient flows through these
+            tf.tidy(() => {
+              rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
+              rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * n) / Math.max(1, n - 1))));
+            });
+          }
+        : undefined,
+    );
   };
   let h = tf.relu(bn(conv(x, 'stem', spec.stem.stride), 'stem/bn'));
   if (spec.stem.pool) h = tf.maxPool(h, 3, 2, spec.torchPad ? 1 : 'same');
@@ -215,11 +364,12 @@ export function forward(enc: Encoder, x: tf.Tensor4D, training: boolean, updateS
       const co = w * BOTTLENECK_EXPANSION;
       for (let bi = 0; bi < blocks; bi++) {
         // v1.5: the stride sits on the 3x3 conv, not the first 1x1
-        const s = bi === 0 ? stride : 1, p = `s${si}b${bi}`;
+        const s = bi === 0 ? stride : 1,
+          p = `s${si}b${bi}`;
         let o = tf.relu(bn(conv(h, `${p}/c1`, 1), `${p}/bn1`));
         o = tf.relu(bn(conv(o, `${p}/c2`, s), `${p}/bn2`));
         o = bn(conv(o, `${p}/c3`, 1), `${p}/bn3`);
-        const sc = (s !== 1 || ci !== co) ? bn(conv(h, `${p}/sc`, s), `${p}/scbn`) : h;
+        const sc = s !== 1 || ci !== co ? bn(conv(h, `${p}/sc`, s), `${p}/scbn`) : h;
         h = tf.relu(tf.add(o, sc));
         ci = co;
       }
@@ -227,10 +377,11 @@ export function forward(enc: Encoder, x: tf.Tensor4D, training: boolean, updateS
   } else {
     spec.stages.forEach(([co, stride, blocks], si) => {
       for (let bi = 0; bi < blocks; bi++) {
-        const s = bi === 0 ? stride : 1, p = `s${si}b${bi}`;
+        const s = bi === 0 ? stride : 1,
+          p = `s${si}b${bi}`;
         let o = tf.relu(bn(conv(h, `${p}/c1`, s), `${p}/bn1`));
         o = bn(conv(o, `${p}/c2`, 1), `${p}/bn2`);
-        const sc = (s !== 1 || ci !== co) ? bn(conv(h, `${p}/sc`, s), `${p}/scbn`) : h;
+        const sc = s !== 1 || ci !== co ? bn(conv(h, `${p}/sc`, s), `${p}/scbn`) : h;
         h = tf.relu(tf.add(o, sc));
         ci = co;
       }
@@ -240,12 +391,15 @@ export function forward(enc: Encoder, x: tf.Tensor4D, training: boolean, updateS
 }
 
 /** Parameters of the classifier and projection heads (everything else is the backbone). */
-export function isHeadParam(name: string): boolean { return /^(cls|proj1|proj2)\//.test(name); }
+export function isHeadParam(name: string): boolean {
+  return /^(cls|proj1|proj2)\//.test(name);
+}
 
 /** The classifier and projection heads on pooled backbone features (a frozen backbone's cached features). */
 export function headsForward(enc: Encoder, feat: tf.Tensor2D): ForwardOut {
   const P = (n: string) => enc.params.get(n)!;
-  const lin = (a: tf.Tensor2D, n: string) => tf.add(tf.matMul(a, P(`${n}/w`) as tf.Tensor2D), P(`${n}/b`)) as tf.Tensor2D;
+  const lin = (a: tf.Tensor2D, n: string) =>
+    tf.add(tf.matMul(a, P(`${n}/w`) as tf.Tensor2D), P(`${n}/b`)) as tf.Tensor2D;
   const logits = lin(feat, 'cls');
   const e = lin(tf.relu(lin(feat, 'proj1')), 'proj2');
   // L2 normalise; the 1e-12 only guards an all-zero row (the official code divides by the bare norm)
@@ -259,14 +413,16 @@ export function headsForward(enc: Encoder, feat: tf.Tensor2D): ForwardOut {
  * A side already 1 pixel wide is left as is instead of failing (small inputs, e.g. 28 px).
  */
 function transitionPool(h: tf.Tensor4D): tf.Tensor4D {
-  const kh = Math.min(2, h.shape[1]), kw = Math.min(2, h.shape[2]);
+  const kh = Math.min(2, h.shape[1]),
+    kw = Math.min(2, h.shape[2]);
   return kh === 1 && kw === 1 ? h : tf.avgPool(h, [kh, kw], [kh, kw], 'valid');
 }
 
 /** A copy with identical weights and statistics (the momentum encoder starts as the query's copy). */
 export function cloneEncoder(enc: Encoder, trainable = false): Encoder {
   encoderSerial++;
-  const params = new Map<string, tf.Variable>(), buffers = new Map<string, tf.Variable>();
+  const params = new Map<string, tf.Variable>(),
+    buffers = new Map<string, tf.Variable>();
   for (const [n, v] of enc.params) params.set(n, tf.variable(v.clone(), trainable, uniq(n)));
   for (const [n, v] of enc.buffers) buffers.set(n, tf.variable(v.clone(), false, uniq(n)));
   return { ...enc, params, buffers };
@@ -276,7 +432,8 @@ export function cloneEncoder(enc: Encoder, trainable = false): Encoder {
  *  `only` limits it to some parameters (a frozen backbone is equal in both encoders: nothing to average). */
 export function emaUpdate(key: Encoder, query: Encoder, m: number, only?: (name: string) => boolean): void {
   tf.tidy(() => {
-    for (const [n, k] of key.params) if (!only || only(n)) k.assign(tf.add(tf.mul(k, m), tf.mul(query.params.get(n)!, 1 - m)));
+    for (const [n, k] of key.params)
+      if (!only || only(n)) k.assign(tf.add(tf.mul(k, m), tf.mul(query.params.get(n)!, 1 - m)));
   });
 }
 
@@ -286,5 +443,7 @@ export function disposeEncoder(enc: Encoder): void {
 }
 
 export function paramCount(enc: Encoder): number {
-  let n = 0; for (const v of enc.params.values()) n += v.size; return n;
+  let n = 0;
+  for (const v of enc.params.values()) n += v.size;
+  return n;
 }

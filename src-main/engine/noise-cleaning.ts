@@ -8,7 +8,11 @@ export function softmaxRows(logits: Float32Array, rows: number, K: number, tempe
     let mx = -Infinity;
     for (let k = 0; k < K; k++) mx = Math.max(mx, logits[r * K + k] / temperature);
     let s = 0;
-    for (let k = 0; k < K; k++) { const e = Math.exp(logits[r * K + k] / temperature - mx); out[r * K + k] = e; s += e; }
+    for (let k = 0; k < K; k++) {
+      const e = Math.exp(logits[r * K + k] / temperature - mx);
+      out[r * K + k] = e;
+      s += e;
+    }
     for (let k = 0; k < K; k++) out[r * K + k] /= s;
   }
   return out;
@@ -26,19 +30,38 @@ export interface CleanResult {
  * clean = keep || corr; status 'relabeled' when the corrected label differs from y.
  * fixed[i]: a human-confirmed label, never relabelled and always kept.
  */
-export function cleanRule(p: Float32Array, s: Float32Array, given: ArrayLike<number>, K: number, alpha: number, T: number,
-  fixed?: ArrayLike<boolean>): CleanResult {
+export function cleanRule(
+  p: Float32Array,
+  s: Float32Array,
+  given: ArrayLike<number>,
+  K: number,
+  alpha: number,
+  T: number,
+  fixed?: ArrayLike<boolean>,
+): CleanResult {
   const B = given.length;
-  const q = new Float32Array(B * K), label = new Int32Array(B), clean: boolean[] = [], status: Status[] = [];
+  const q = new Float32Array(B * K),
+    label = new Int32Array(B),
+    clean: boolean[] = [],
+    status: Status[] = [];
   for (let i = 0; i < B; i++) {
-    let am = 0, mx = -Infinity;
+    let am = 0,
+      mx = -Infinity;
     for (let k = 0; k < K; k++) {
       const v = alpha * p[i * K + k] + (1 - alpha) * s[i * K + k];
       q[i * K + k] = v;
-      if (v > mx) { mx = v; am = k; }
+      if (v > mx) {
+        mx = v;
+        am = k;
+      }
     }
     const y = given[i];
-    if (fixed && fixed[i]) { label[i] = y; clean.push(true); status.push('clean'); continue; }
+    if (fixed && fixed[i]) {
+      label[i] = y;
+      clean.push(true);
+      status.push('clean');
+      continue;
+    }
     const keep = q[i * K + y] > 1 / K;
     const corr = mx > T;
     label[i] = corr ? am : y;

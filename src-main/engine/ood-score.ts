@@ -17,13 +17,24 @@
 import * as tf from '@tensorflow/tfjs';
 
 export const KNN_TEMP = 0.1;
-export function knnK(bankSize: number, K: number): number { return Math.min(50, Math.max(5, Math.floor(bankSize / (2 * K)))); }
+export function knnK(bankSize: number, K: number): number {
+  return Math.min(50, Math.max(5, Math.floor(bankSize / (2 * K))));
+}
 
 /** k nearest bank rows (cosine; rows are unit vectors) of each query row, skipping the query itself when
  *  selfOffset >= 0 (query i is bank row selfOffset + i). */
-export function knn(query: Float32Array, nq: number, bank: Float32Array, nb: number, d: number, k: number, selfOffset = -1): { idx: Int32Array; sim: Float32Array } {
+export function knn(
+  query: Float32Array,
+  nq: number,
+  bank: Float32Array,
+  nb: number,
+  d: number,
+  k: number,
+  selfOffset = -1,
+): { idx: Int32Array; sim: Float32Array } {
   const kk = Math.min(k, nb - (selfOffset >= 0 ? 1 : 0));
-  const out = new Int32Array(nq * k).fill(-1), sim = new Float32Array(nq * k);
+  const out = new Int32Array(nq * k).fill(-1),
+    sim = new Float32Array(nq * k);
   if (kk <= 0) return { idx: out, sim };
   const B = tf.tensor2d(bank, [nb, d]);
   const want = Math.min(nb, kk + (selfOffset >= 0 ? 1 : 0));
@@ -32,7 +43,8 @@ export function knn(query: Float32Array, nq: number, bank: Float32Array, nb: num
     tf.tidy(() => {
       const q = tf.tensor2d(query.subarray(s * d, (s + m) * d), [m, d]);
       const { values, indices } = tf.topk(tf.matMul(q, B, false, true), want);
-      const ix = indices.dataSync(), vs = values.dataSync();
+      const ix = indices.dataSync(),
+        vs = values.dataSync();
       for (let i = 0; i < m; i++) {
         let c = 0;
         for (let j = 0; j < want && c < kk; j++) {
@@ -50,8 +62,16 @@ export function knn(query: Float32Array, nq: number, bank: Float32Array, nb: num
 
 /** n x K: weighted share of each given label among each row's neighbours (rows sum to 1; all 0 without
  *  neighbours); weights exp(sim / temp) (temp = Infinity: plain counts). */
-export function neighbourShares(nbr: { idx: Int32Array; sim: Float32Array }, k: number, bankLabels: ArrayLike<number>, K: number, temp = KNN_TEMP): Float32Array {
-  const n = nbr.idx.length / k, out = new Float32Array(n * K), h = new Float64Array(K);
+export function neighbourShares(
+  nbr: { idx: Int32Array; sim: Float32Array },
+  k: number,
+  bankLabels: ArrayLike<number>,
+  K: number,
+  temp = KNN_TEMP,
+): Float32Array {
+  const n = nbr.idx.length / k,
+    out = new Float32Array(n * K),
+    h = new Float64Array(K);
   for (let i = 0; i < n; i++) {
     h.fill(0);
     let z = 0;
@@ -59,7 +79,8 @@ export function neighbourShares(nbr: { idx: Int32Array; sim: Float32Array }, k: 
       const b = nbr.idx[i * k + j];
       if (b < 0) continue;
       const w = Number.isFinite(temp) ? Math.exp((nbr.sim[i * k + j] - 1) / temp) : 1;
-      h[bankLabels[b]] += w; z += w;
+      h[bankLabels[b]] += w;
+      z += w;
     }
     if (z) for (let c = 0; c < K; c++) out[i * K + c] = h[c] / z;
   }
@@ -68,10 +89,16 @@ export function neighbourShares(nbr: { idx: Int32Array; sim: Float32Array }, k: 
 
 /** 1 - (largest share of one label) per row of neighbourShares, 0..1 (0 for a row without neighbours). */
 export function impurityOfShares(shares: Float32Array, K: number): Float32Array {
-  const n = shares.length / K, out = new Float32Array(n);
+  const n = shares.length / K,
+    out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    let mx = 0, z = 0;
-    for (let c = 0; c < K; c++) { const v = shares[i * K + c]; z += v; if (v > mx) mx = v; }
+    let mx = 0,
+      z = 0;
+    for (let c = 0; c < K; c++) {
+      const v = shares[i * K + c];
+      z += v;
+      if (v > mx) mx = v;
+    }
     out[i] = z ? 1 - mx : 0;
   }
   return out;
@@ -79,7 +106,13 @@ export function impurityOfShares(shares: Float32Array, K: number): Float32Array 
 
 /** 1 - (largest weighted share of one label among each row's neighbours), 0..1; weights exp(sim / temp)
  *  (temp = Infinity: plain counts). */
-export function labelImpurity(nbr: { idx: Int32Array; sim: Float32Array }, k: number, bankLabels: ArrayLike<number>, K: number, temp = KNN_TEMP): Float32Array {
+export function labelImpurity(
+  nbr: { idx: Int32Array; sim: Float32Array },
+  k: number,
+  bankLabels: ArrayLike<number>,
+  K: number,
+  temp = KNN_TEMP,
+): Float32Array {
   return impurityOfShares(neighbourShares(nbr, k, bankLabels, K, temp), K);
 }
 
@@ -98,19 +131,36 @@ export function protoDistance(emb: Float32Array, protos: Float32Array, n: number
   return out;
 }
 
-export interface OodBank { emb: Float32Array; labels: Int32Array; n: number }
+export interface OodBank {
+  emb: Float32Array;
+  labels: Int32Array;
+  n: number;
+}
 
 /**
  * kind 'knn-label' (default): needs a bank of training embeddings with their given labels; selfOffset as in knn().
  * kind 'proto': prototype distance only. kind 'q': 1 - max q.
  */
-export function oodScores(kind: string, emb: Float32Array, protos: Float32Array, q: Float32Array, n: number, K: number, d: number,
-  bank?: OodBank, selfOffset = -1): Float32Array {
+export function oodScores(
+  kind: string,
+  emb: Float32Array,
+  protos: Float32Array,
+  q: Float32Array,
+  n: number,
+  K: number,
+  d: number,
+  bank?: OodBank,
+  selfOffset = -1,
+): Float32Array {
   const pd = protoDistance(emb, protos, n, K, d);
   if (kind === 'proto') return pd;
   if (kind === 'q') {
     const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) { let m = 0; for (let k = 0; k < K; k++) m = Math.max(m, q[i * K + k]); out[i] = 1 - m; }
+    for (let i = 0; i < n; i++) {
+      let m = 0;
+      for (let k = 0; k < K; k++) m = Math.max(m, q[i * K + k]);
+      out[i] = 1 - m;
+    }
     return out;
   }
   if (!bank || bank.n < 2) return pd;

@@ -16,15 +16,43 @@ import { normaliseRows } from './prototypes';
 import { Rng } from './rng';
 import type { EngineEvent, TrainOptions } from './types';
 
-export interface ProbeOptions { run: string; folder: string; shots: number[]; draws?: number; seed?: number; backend?: TrainOptions['backend']; cacheDir?: string }
-export interface ProbeShot { shots: number; accuracies: number[]; mean: number; std: number; testImages: number }
-export interface ProbeResult { run: string; folder: string; classes: string[]; images: number; featureDim: number; draws: number; results: ProbeShot[] }
+export interface ProbeOptions {
+  run: string;
+  folder: string;
+  shots: number[];
+  draws?: number;
+  seed?: number;
+  backend?: TrainOptions['backend'];
+  cacheDir?: string;
+}
+export interface ProbeShot {
+  shots: number;
+  accuracies: number[];
+  mean: number;
+  std: number;
+  testImages: number;
+}
+export interface ProbeResult {
+  run: string;
+  folder: string;
+  classes: string[];
+  images: number;
+  featureDim: number;
+  draws: number;
+  results: ProbeShot[];
+}
 
 /** k random rows per class for training, the rest for testing (classes with <= k images are left out of both). */
-export function lowShotSplit(labels: Int32Array, K: number, k: number, rng: Rng): { train: Int32Array; test: Int32Array } {
+export function lowShotSplit(
+  labels: Int32Array,
+  K: number,
+  k: number,
+  rng: Rng,
+): { train: Int32Array; test: Int32Array } {
   const byClass: number[][] = Array.from({ length: K }, () => []);
   labels.forEach((y, i) => byClass[y].push(i));
-  const train: number[] = [], test: number[] = [];
+  const train: number[] = [],
+    test: number[] = [];
   for (const rows of byClass) {
     if (rows.length <= k) continue;
     const p = rng.permutation(rows.length);
@@ -34,13 +62,31 @@ export function lowShotSplit(labels: Int32Array, K: number, k: number, rng: Rng)
 }
 
 /** Fits the linear head on (x[train], y[train]) and returns accuracy on test. x rows are L2-normalised features. */
-export function probeAccuracy(x: Float32Array, y: Int32Array, dim: number, K: number, split: { train: Int32Array; test: Int32Array }): number {
-  const xt = gatherRows(x, split.train, dim), yt = Int32Array.from(split.train, (r) => y[r]);
+export function probeAccuracy(
+  x: Float32Array,
+  y: Int32Array,
+  dim: number,
+  K: number,
+  split: { train: Int32Array; test: Int32Array },
+): number {
+  const xt = gatherRows(x, split.train, dim),
+    yt = Int32Array.from(split.train, (r) => y[r]);
   const all = Int32Array.from({ length: yt.length }, (_, i) => i);
   // full batch; unit-norm inputs need a large step; weight decay plays the role of the SVM's C
-  const { head } = trainLinearHead(xt, yt, dim, K, { epochs: 300, batchSize: Math.max(1, yt.length), lr: () => 2, momentum: 0.9, weightDecay: 1e-3, order: () => all });
-  const xs = gatherRows(x, split.test, dim), pred = argmaxRows(headLogits(head, xs, split.test.length), split.test.length, K);
-  let ok = 0; split.test.forEach((r, j) => { if (pred[j] === y[r]) ok++; });
+  const { head } = trainLinearHead(xt, yt, dim, K, {
+    epochs: 300,
+    batchSize: Math.max(1, yt.length),
+    lr: () => 2,
+    momentum: 0.9,
+    weightDecay: 1e-3,
+    order: () => all,
+  });
+  const xs = gatherRows(x, split.test, dim),
+    pred = argmaxRows(headLogits(head, xs, split.test.length), split.test.length, K);
+  let ok = 0;
+  split.test.forEach((r, j) => {
+    if (pred[j] === y[r]) ok++;
+  });
   return split.test.length ? ok / split.test.length : NaN;
 }
 
@@ -50,15 +96,30 @@ export async function runProbe(o: ProbeOptions, emit: (e: EngineEvent) => void =
   const listed = await listImages(o.folder);
   const labelled = listed.files.filter((f) => f.rel.includes('/'));
   const classes = [...new Set(labelled.map((f) => f.rel.split('/')[0]))].sort();
-  if (classes.length < 2) throw new Error(`${o.folder}: the probe needs a labelled folder (one sub-folder per class, at least 2); found ${classes.length}`);
+  if (classes.length < 2)
+    throw new Error(
+      `${o.folder}: the probe needs a labelled folder (one sub-folder per class, at least 2); found ${classes.length}`,
+    );
   const { meta, enc } = loadModel(path.resolve(o.run));
   try {
-    const load = await loadImages(labelled, { size: meta.imageSize, channels: meta.channels, cacheDir: o.cacheDir ?? defaultCacheDir(),
-      onProgress: (d, t) => emit({ type: 'phase', phase: 'decode', done: d, total: t }) });
-    for (const s of [...listed.skipped, ...load.skipped]) emit({ type: 'log', level: 'warn', message: `skipped ${s.path}: ${s.reason}` });
+    const load = await loadImages(labelled, {
+      size: meta.imageSize,
+      channels: meta.channels,
+      cacheDir: o.cacheDir ?? defaultCacheDir(),
+      onProgress: (d, t) => emit({ type: 'phase', phase: 'decode', done: d, total: t }),
+    });
+    for (const s of [...listed.skipped, ...load.skipped])
+      emit({ type: 'log', level: 'warn', message: `skipped ${s.path}: ${s.reason}` });
     const rows = Int32Array.from(labelled.map((_, i) => i).filter((i) => load.ok[i]));
-    const f = extractFeatures(enc, load.pixels, rows, meta.imageSize, meta.channels, { mean: meta.mean, std: meta.std },
-      { onProgress: (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: rows.length }) });
+    const f = extractFeatures(
+      enc,
+      load.pixels,
+      rows,
+      meta.imageSize,
+      meta.channels,
+      { mean: meta.mean, std: meta.std },
+      { onProgress: (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: rows.length }) },
+    );
     const x = normaliseRows(f.feat, rows.length, f.dim); // in place: f.feat is ours
     const cIdx = new Map(classes.map((c, k) => [c, k] as const));
     const y = Int32Array.from(rows, (i) => cIdx.get(labelled[i].rel.split('/')[0])!);
@@ -70,15 +131,30 @@ export async function runProbe(o: ProbeOptions, emit: (e: EngineEvent) => void =
       let testImages = 0;
       for (let d = 0; d < draws; d++) {
         const split = lowShotSplit(y, classes.length, k, rng);
-        if (!split.train.length || !split.test.length) throw new Error(`${o.folder}: no class has more than ${k} images; use a smaller --shots`);
+        if (!split.train.length || !split.test.length)
+          throw new Error(`${o.folder}: no class has more than ${k} images; use a smaller --shots`);
         accs.push(probeAccuracy(x, y, f.dim, classes.length, split));
         testImages = split.test.length;
       }
       const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
       const std = Math.sqrt(accs.reduce((a, b) => a + (b - mean) ** 2, 0) / accs.length);
       results.push({ shots: k, accuracies: accs, mean, std, testImages });
-      emit({ type: 'log', level: 'info', message: `${k}-shot: ${(100 * mean).toFixed(1)}% +- ${(100 * std).toFixed(1)} over ${draws} draws` });
+      emit({
+        type: 'log',
+        level: 'info',
+        message: `${k}-shot: ${(100 * mean).toFixed(1)}% +- ${(100 * std).toFixed(1)} over ${draws} draws`,
+      });
     }
-    return { run: path.resolve(o.run), folder: path.resolve(o.folder), classes, images: rows.length, featureDim: f.dim, draws, results };
-  } finally { disposeEncoder(enc); }
+    return {
+      run: path.resolve(o.run),
+      folder: path.resolve(o.folder),
+      classes,
+      images: rows.length,
+      featureDim: f.dim,
+      draws,
+      results,
+    };
+  } finally {
+    disposeEncoder(enc);
+  }
 }

@@ -7,8 +7,15 @@
  * then every row is renormalised to unit L2 norm; a zero row stays zero. Returns a new array.
  * `use[i] = false` leaves sample i out (OOD after cleaning starts).
  */
-export function updatePrototypes(protos: Float32Array, K: number, d: number, emb: Float32Array, labels: ArrayLike<number>,
-  m: number, use?: ArrayLike<boolean>): Float32Array {
+export function updatePrototypes(
+  protos: Float32Array,
+  K: number,
+  d: number,
+  emb: Float32Array,
+  labels: ArrayLike<number>,
+  m: number,
+  use?: ArrayLike<boolean>,
+): Float32Array {
   const out = Float32Array.from(protos);
   const B = labels.length;
   // walk the batch backwards: the weight of sample j is (1-m) m^(#later samples of its class)
@@ -43,12 +50,21 @@ export function normaliseRows(a: Float32Array, rows: number, d: number): Float32
 
 /** Class-mean initialisation (CAPro-style, used at the end of warm-up): normalised mean embedding per class;
  *  classes without samples keep their previous row. */
-export function classMeanPrototypes(prev: Float32Array, K: number, d: number, emb: Float32Array, labels: ArrayLike<number>, use?: ArrayLike<boolean>): Float32Array {
+export function classMeanPrototypes(
+  prev: Float32Array,
+  K: number,
+  d: number,
+  emb: Float32Array,
+  labels: ArrayLike<number>,
+  use?: ArrayLike<boolean>,
+): Float32Array {
   const out = Float32Array.from(prev);
-  const sum = new Float64Array(K * d), cnt = new Int32Array(K);
+  const sum = new Float64Array(K * d),
+    cnt = new Int32Array(K);
   for (let i = 0; i < labels.length; i++) {
     if (use && !use[i]) continue;
-    const k = labels[i]; cnt[k]++;
+    const k = labels[i];
+    cnt[k]++;
     for (let t = 0; t < d; t++) sum[k * d + t] += emb[i * d + t];
   }
   for (let k = 0; k < K; k++) if (cnt[k]) for (let t = 0; t < d; t++) out[k * d + t] = sum[k * d + t] / cnt[k];

@@ -6,12 +6,24 @@ import type { Rng } from './rng';
 export class InstanceQueue {
   readonly data: Float32Array; // row-major d x Q
   ptr = 0;
-  constructor(readonly d: number, readonly size: number, rng?: Rng, data?: Float32Array, ptr = 0) {
-    if (data) { if (data.length !== d * size) throw new Error('queue data size mismatch'); this.data = data; this.ptr = ptr; return; }
+  constructor(
+    readonly d: number,
+    readonly size: number,
+    rng?: Rng,
+    data?: Float32Array,
+    ptr = 0,
+  ) {
+    if (data) {
+      if (data.length !== d * size) throw new Error('queue data size mismatch');
+      this.data = data;
+      this.ptr = ptr;
+      return;
+    }
     this.data = new Float32Array(d * size);
     if (!rng) return;
     for (let t = 0; t < d * size; t++) this.data[t] = rng.normal();
-    for (let j = 0; j < size; j++) { // L2-normalise each column
+    for (let j = 0; j < size; j++) {
+      // L2-normalise each column
       let s = 0;
       for (let t = 0; t < d; t++) s += this.data[t * size + j] ** 2;
       const inv = 1 / Math.sqrt(s || 1);

@@ -15,7 +15,8 @@ export function classCounts(rows: Int32Array, labels: Int32Array, K: number): nu
 
 /** Draw weight of each row: N / N_class (0 for none). */
 export function balancedWeights(rows: Int32Array, labels: Int32Array, K: number): Float64Array {
-  const c = classCounts(rows, labels, K), n = rows.length;
+  const c = classCounts(rows, labels, K),
+    n = rows.length;
   return Float64Array.from(rows, (r) => n / c[labels[r]]);
 }
 
@@ -26,13 +27,21 @@ export function balancedWeights(rows: Int32Array, labels: Int32Array, K: number)
 export function weightedDraw(rows: Int32Array, weights: Float64Array, count: number, rng: Rng): Int32Array {
   const cdf = new Float64Array(rows.length);
   let s = 0;
-  for (let i = 0; i < rows.length; i++) { s += weights[i]; cdf[i] = s; }
+  for (let i = 0; i < rows.length; i++) {
+    s += weights[i];
+    cdf[i] = s;
+  }
   if (!(s > 0)) throw new Error('weightedDraw: all weights are zero');
   const out = new Int32Array(count);
   for (let t = 0; t < count; t++) {
     const u = rng.next() * s;
-    let lo = 0, hi = rows.length - 1;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (cdf[mid] > u) hi = mid; else lo = mid + 1; }
+    let lo = 0,
+      hi = rows.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid] > u) hi = mid;
+      else lo = mid + 1;
+    }
     out[t] = rows[lo];
   }
   return out;

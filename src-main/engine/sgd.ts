@@ -5,7 +5,10 @@ import * as tf from '@tensorflow/tfjs';
 
 export class MomentumSgd {
   readonly velocity = new Map<string, tf.Variable>();
-  constructor(public momentum = 0.9, public weightDecay = 1e-4) {}
+  constructor(
+    public momentum = 0.9,
+    public weightDecay = 1e-4,
+  ) {}
 
   /** grads keyed like params; lr for this step. Disposes nothing it does not own. */
   step(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number): void {
@@ -14,7 +17,10 @@ export class MomentumSgd {
         const g = grads.get(name);
         if (!g) continue;
         let v = this.velocity.get(name);
-        if (!v) { v = tf.variable(tf.zerosLike(w), false); this.velocity.set(name, v); }
+        if (!v) {
+          v = tf.variable(tf.zerosLike(w), false);
+          this.velocity.set(name, v);
+        }
         const gd = this.weightDecay ? tf.add(g, tf.mul(w, this.weightDecay)) : g;
         const nv = tf.add(tf.mul(v, this.momentum), gd);
         v.assign(nv);
@@ -22,11 +28,21 @@ export class MomentumSgd {
       }
     });
   }
-  dispose(): void { for (const v of this.velocity.values()) v.dispose(); this.velocity.clear(); }
+  dispose(): void {
+    for (const v of this.velocity.values()) v.dispose();
+    this.velocity.clear();
+  }
 }
 
 /** The same update on plain numbers (used by tests and as the reference definition). */
-export function sgdStepScalar(w: number, g: number, v: number, lr: number, mu: number, wd: number): { w: number; v: number } {
+export function sgdStepScalar(
+  w: number,
+  g: number,
+  v: number,
+  lr: number,
+  mu: number,
+  wd: number,
+): { w: number; v: number } {
   const nv = mu * v + g + wd * w;
   return { w: w - lr * nv, v: nv };
 }

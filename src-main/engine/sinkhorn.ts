@@ -41,8 +41,10 @@ export function logSinkhorn(logits: tf.Tensor3D, iters = 20, temperature = 1, ro
     // every row and column sum is now <= 1; the deficits have equal totals: add er ec^T / sum(ec)
     const er = tf.relu(tf.sub(1, tf.exp(tf.logSumExp(l, 2, true)))); //  [B,m,1]
     const ec = tf.relu(tf.sub(1, tf.exp(tf.logSumExp(l, 1, true)))); //  [B,1,m]
-    const logE = tf.sub(tf.add(tf.log(tf.maximum(er, TINY)), tf.log(tf.maximum(ec, TINY))),
-      tf.log(tf.maximum(tf.sum(ec, 2, true), TINY)));
+    const logE = tf.sub(
+      tf.add(tf.log(tf.maximum(er, TINY)), tf.log(tf.maximum(ec, TINY))),
+      tf.log(tf.maximum(tf.sum(ec, 2, true), TINY)),
+    );
     return logAddExp(l, logE) as tf.Tensor3D;
   });
 }
@@ -56,9 +58,15 @@ export function sinkhorn(logits: tf.Tensor3D, iters = 20, temperature = 1, round
 export function sinkhornMatrix(a: number[][], iters = 20, temperature = 1, round = true): number[][] {
   const m = a.length;
   let l = a.map((r) => r.map((v) => v / temperature));
-  const lse = (xs: number[]) => { const mx = Math.max(...xs); return mx + Math.log(xs.reduce((s, x) => s + Math.exp(x - mx), 0)); };
+  const lse = (xs: number[]) => {
+    const mx = Math.max(...xs);
+    return mx + Math.log(xs.reduce((s, x) => s + Math.exp(x - mx), 0));
+  };
   for (let it = 0; it < iters; it++) {
-    l = l.map((r) => { const s = lse(r); return r.map((v) => v - s); });
+    l = l.map((r) => {
+      const s = lse(r);
+      return r.map((v) => v - s);
+    });
     const cs = Array.from({ length: m }, (_, j) => lse(l.map((r) => r[j])));
     l = l.map((r) => r.map((v, j) => v - cs[j]));
   }
@@ -66,9 +74,12 @@ export function sinkhornMatrix(a: number[][], iters = 20, temperature = 1, round
   if (!round) return p;
   const rowSum = () => p.map((r) => r.reduce((s, v) => s + v, 0));
   const colSum = () => p[0].map((_, j) => p.reduce((s, r) => s + r[j], 0));
-  const rs = rowSum(); p = p.map((r, i) => r.map((v) => v * Math.min(1, 1 / rs[i])));
-  const cs = colSum(); p = p.map((r) => r.map((v, j) => v * Math.min(1, 1 / cs[j])));
-  const er = rowSum().map((s) => Math.max(0, 1 - s)), ec = colSum().map((s) => Math.max(0, 1 - s));
+  const rs = rowSum();
+  p = p.map((r, i) => r.map((v) => v * Math.min(1, 1 / rs[i])));
+  const cs = colSum();
+  p = p.map((r) => r.map((v, j) => v * Math.min(1, 1 / cs[j])));
+  const er = rowSum().map((s) => Math.max(0, 1 - s)),
+    ec = colSum().map((s) => Math.max(0, 1 - s));
   const tot = ec.reduce((s, v) => s + v, 0);
-  return tot > 0 ? p.map((r, i) => r.map((v, j) => v + er[i] * ec[j] / tot)) : p;
+  return tot > 0 ? p.map((r, i) => r.map((v, j) => v + (er[i] * ec[j]) / tot)) : p;
 }

@@ -39,8 +39,22 @@ export interface TrainOptions {
 export type EngineEvent =
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'backend'; name: string; reason: string; skipped: { name: string; why: string }[] }
-  | { type: 'phase'; phase: 'download' | 'scan' | 'decode' | 'features' | 'pretrain' | 'train' | 'final-pass' | 'writing'; done: number; total: number }
-  | { type: 'step'; epoch: number; epochs: number; step: number; steps: number; loss: number; imagesPerSec: number; etaSeconds: number | null }
+  | {
+      type: 'phase';
+      phase: 'download' | 'scan' | 'decode' | 'features' | 'pretrain' | 'train' | 'final-pass' | 'writing';
+      done: number;
+      total: number;
+    }
+  | {
+      type: 'step';
+      epoch: number;
+      epochs: number;
+      step: number;
+      steps: number;
+      loss: number;
+      imagesPerSec: number;
+      etaSeconds: number | null;
+    }
   | { type: 'epoch'; stats: EpochStats }
   | { type: 'checkpoint'; epoch: number };
 

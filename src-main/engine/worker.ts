@@ -6,12 +6,22 @@ import { runPredict } from './predict';
 import type { FromJob, JobSpec, ToJob } from './job-runner';
 import type { EngineEvent } from './types';
 
-interface ParentPort { postMessage(m: unknown): void; on(ev: 'message', cb: (e: { data: unknown }) => void): void }
+interface ParentPort {
+  postMessage(m: unknown): void;
+  on(ev: 'message', cb: (e: { data: unknown }) => void): void;
+}
 const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort;
-const send: (m: FromJob) => void = parentPort ? (m) => parentPort.postMessage(m)
-  : process.send ? (m) => { process.send!(m); }
-  : () => { throw new Error('engine/worker.ts runs as a job process (child_process.fork or utilityProcess), not directly'); };
-const onMessage = (cb: (m: ToJob) => void) => parentPort ? parentPort.on('message', (e) => cb(e.data as ToJob)) : process.on('message', (m) => cb(m as ToJob));
+const send: (m: FromJob) => void = parentPort
+  ? (m) => parentPort.postMessage(m)
+  : process.send
+    ? (m) => {
+        process.send!(m);
+      }
+    : () => {
+        throw new Error('engine/worker.ts runs as a job process (child_process.fork or utilityProcess), not directly');
+      };
+const onMessage = (cb: (m: ToJob) => void) =>
+  parentPort ? parentPort.on('message', (e) => cb(e.data as ToJob)) : process.on('message', (m) => cb(m as ToJob));
 
 // The parent decides when to stop (after a checkpoint): a terminal's Ctrl-C reaches the whole process
 // group, and the CLI turns the first one into a stop request.
@@ -37,9 +47,10 @@ const emit = (event: EngineEvent) => {
 
 async function run(job: JobSpec): Promise<void> {
   try {
-    const result = job.kind === 'train'
-      ? await runTraining(job.opts as never, emit, { shouldStop: () => stop, overrides: job.overrides as never })
-      : await runPredict(job.opts as never, emit);
+    const result =
+      job.kind === 'train'
+        ? await runTraining(job.opts as never, emit, { shouldStop: () => stop, overrides: job.overrides as never })
+        : await runPredict(job.opts as never, emit);
     send({ type: 'done', result });
   } catch (e) {
     send({ type: 'error', message: e instanceof Error ? e.message : String(e) });
@@ -49,6 +60,9 @@ async function run(job: JobSpec): Promise<void> {
 onMessage((m) => {
   if (m?.type === 'stop') stop = true;
   else if (m?.type === 'exit') process.exit(0);
-  else if (m?.type === 'start' && !started) { started = true; void run(m.job); }
+  else if (m?.type === 'start' && !started) {
+    started = true;
+    void run(m.job);
+  }
 });
 send({ type: 'ready' });

@@ -9,13 +9,22 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-dhash-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** A 64x64 grey picture: a bright disc at (cx, cy) on a horizontal gradient. */
-async function picture(file: string, cx: number, cy: number, size = 64, format: 'png' | 'jpeg' = 'png'): Promise<string> {
+async function picture(
+  file: string,
+  cx: number,
+  cy: number,
+  size = 64,
+  format: 'png' | 'jpeg' = 'png',
+): Promise<string> {
   const px = Buffer.alloc(size * size);
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
-    const d = Math.hypot(x - (cx * size) / 64, y - (cy * size) / 64);
-    px[y * size + x] = d < size / 5 ? 250 : Math.round((x / size) * 120);
-  }
-  await sharp(px, { raw: { width: size, height: size, channels: 1 } })[format]().toFile(file);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) {
+      const d = Math.hypot(x - (cx * size) / 64, y - (cy * size) / 64);
+      px[y * size + x] = d < size / 5 ? 250 : Math.round((x / size) * 120);
+    }
+  await sharp(px, { raw: { width: size, height: size, channels: 1 } })
+    [format]()
+    .toFile(file);
   return file;
 }
 

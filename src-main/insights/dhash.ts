@@ -9,7 +9,11 @@ const MAX_INPUT_PIXELS = 64_000_000; // same decompression-bomb guard as thumbna
 export async function dHash(file: string): Promise<bigint> {
   const { default: sharp } = await import('sharp');
   const px = await sharp(file, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
-    .rotate().greyscale().resize(9, 8, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+    .rotate()
+    .greyscale()
+    .resize(9, 8, { fit: 'fill', kernel: 'cubic' })
+    .raw()
+    .toBuffer();
   return dHashOfGrey(px);
 }
 
@@ -22,8 +26,12 @@ export function dHashOfGrey(px: Uint8Array): bigint {
 }
 
 export function hamming(a: bigint, b: bigint): number {
-  let x = a ^ b, n = 0;
-  while (x) { x &= x - 1n; n++; }
+  let x = a ^ b,
+    n = 0;
+  while (x) {
+    x &= x - 1n;
+    n++;
+  }
   return n;
 }
 
@@ -31,7 +39,11 @@ export function hamming(a: bigint, b: bigint): number {
 export async function greyThumb(file: string): Promise<Uint8Array> {
   const { default: sharp } = await import('sharp');
   return sharp(file, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
-    .rotate().greyscale().resize(16, 16, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+    .rotate()
+    .greyscale()
+    .resize(16, 16, { fit: 'fill', kernel: 'cubic' })
+    .raw()
+    .toBuffer();
 }
 
 /** dHash per file, remembered by path + mtime + size so a re-check costs a stat. */
@@ -40,23 +52,39 @@ export class HashCache {
   private greys = new Map<string, { key: string; px: Uint8Array | null }>();
   async grey(file: string): Promise<Uint8Array | null> {
     let st: fs.Stats;
-    try { st = fs.statSync(file); } catch { return null; }
+    try {
+      st = fs.statSync(file);
+    } catch {
+      return null;
+    }
     const key = `${st.mtimeMs}:${st.size}`;
     const hit = this.greys.get(file);
     if (hit && hit.key === key) return hit.px;
     let px: Uint8Array | null = null;
-    try { px = await greyThumb(file); } catch { /* undecodable: the pair stays unverified */ }
+    try {
+      px = await greyThumb(file);
+    } catch {
+      /* undecodable: the pair stays unverified */
+    }
     this.greys.set(file, { key, px });
     return px;
   }
   async get(file: string): Promise<bigint | null> {
     let st: fs.Stats;
-    try { st = fs.statSync(file); } catch { return null; }
+    try {
+      st = fs.statSync(file);
+    } catch {
+      return null;
+    }
     const key = `${st.mtimeMs}:${st.size}`;
     const hit = this.map.get(file);
     if (hit && hit.key === key) return hit.hash;
     let hash: bigint | null = null;
-    try { hash = await dHash(file); } catch { /* undecodable: no hash, the pair stays unverified */ }
+    try {
+      hash = await dHash(file);
+    } catch {
+      /* undecodable: no hash, the pair stays unverified */
+    }
     this.map.set(file, { key, hash });
     return hash;
   }

@@ -3,7 +3,11 @@
 // are then checked exactly, so a reported pair always has cosine >= threshold.
 import { mulberry32 } from './layout';
 
-export interface DuplicatePair { a: number; b: number; cosine: number }
+export interface DuplicatePair {
+  a: number;
+  b: number;
+  cosine: number;
+}
 
 export interface DuplicateOptions {
   threshold?: number; // cosine, default 0.98
@@ -18,13 +22,18 @@ export interface DuplicateOptions {
 /** Row norms, so cosine = dot / (|a||b|) even for embeddings that are not quite unit length. */
 function norms(emb: Float32Array, n: number, d: number): Float32Array {
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) { let s = 0; for (let j = 0; j < d; j++) s += emb[i * d + j] ** 2; out[i] = Math.sqrt(s) || 1; }
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += emb[i * d + j] ** 2;
+    out[i] = Math.sqrt(s) || 1;
+  }
   return out;
 }
 
 function cosine(emb: Float32Array, d: number, nrm: Float32Array, a: number, b: number): number {
   let s = 0;
-  const oa = a * d, ob = b * d;
+  const oa = a * d,
+    ob = b * d;
   for (let j = 0; j < d; j++) s += emb[oa + j] * emb[ob + j];
   return s / (nrm[a] * nrm[b]);
 }
@@ -46,7 +55,10 @@ class TopPairs {
   }
 }
 
-export interface DuplicateResult { pairs: DuplicatePair[]; exact: boolean }
+export interface DuplicateResult {
+  pairs: DuplicatePair[];
+  exact: boolean;
+}
 
 /**
  * Mean absolute difference (0..255) of two equally sized greyscale thumbnails. Near-identical
@@ -63,22 +75,38 @@ export function pixelDiff(a: Uint8Array, b: Uint8Array): number {
 /** Runs the search to the end in one go (tests, the bench). */
 export function findDuplicates(emb: Float32Array, n: number, d: number, o: DuplicateOptions = {}): DuplicateResult {
   const it = duplicateSteps(emb, n, d, o);
-  for (;;) { const r = it.next(); if (r.done) return r.value; }
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+  }
 }
 
 /** The same search, giving the event loop a turn every ~50 ms (the server stays responsive at 100k rows). */
-export async function findDuplicatesAsync(emb: Float32Array, n: number, d: number, o: DuplicateOptions = {}): Promise<DuplicateResult> {
+export async function findDuplicatesAsync(
+  emb: Float32Array,
+  n: number,
+  d: number,
+  o: DuplicateOptions = {},
+): Promise<DuplicateResult> {
   const it = duplicateSteps(emb, n, d, o);
   let last = Date.now();
   for (;;) {
     const r = it.next();
     if (r.done) return r.value;
-    if (Date.now() - last > 50) { await new Promise((res) => setImmediate(res)); last = Date.now(); }
+    if (Date.now() - last > 50) {
+      await new Promise((res) => setImmediate(res));
+      last = Date.now();
+    }
   }
 }
 
 /** The search as a generator: it yields (nothing) at safe points so a caller can pause it. */
-function* duplicateSteps(emb: Float32Array, n: number, d: number, o: DuplicateOptions): Generator<void, DuplicateResult> {
+function* duplicateSteps(
+  emb: Float32Array,
+  n: number,
+  d: number,
+  o: DuplicateOptions,
+): Generator<void, DuplicateResult> {
   if (emb.length < n * d) throw new Error(`findDuplicates: ${emb.length} values do not hold ${n} x ${d}`);
   const threshold = o.threshold ?? 0.98;
   const top = new TopPairs(o.maxPairs ?? 1000);
@@ -109,7 +137,8 @@ function* duplicateSteps(emb: Float32Array, n: number, d: number, o: DuplicateOp
     // few degrees), 4x fewer multiply-adds than hashing the 128-d rows; candidates are still
     // checked with the exact 128-d cosine, so this can only miss a pair, never invent one.
     const h = Math.min(d, o.sketch ?? 32);
-    let src = emb, sd = d;
+    let src = emb,
+      sd = d;
     if (h < d) {
       const R = new Float32Array(h * d);
       for (let p = 0; p < R.length; p++) R[p] = gauss();
@@ -153,7 +182,10 @@ function* duplicateSteps(emb: Float32Array, n: number, d: number, o: DuplicateOp
       packed.sort();
       let nextYield = 4096;
       for (let s = 0; s < n;) {
-        if (s >= nextYield) { yield; nextYield = s + 4096; }
+        if (s >= nextYield) {
+          yield;
+          nextYield = s + 4096;
+        }
         const key = Math.floor(packed[s] / SHIFT);
         let e = s + 1;
         while (e < n && Math.floor(packed[e] / SHIFT) === key) e++;

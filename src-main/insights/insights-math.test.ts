@@ -5,13 +5,22 @@ import { mulberry32, nearestRows, pcaLayout, umapLayout } from './layout';
 import { fitPca, projectPca, sampleRows } from './pca';
 
 /** n unit vectors in d dims around `centres` clusters (row-major). */
-function clustered(n: number, d: number, centres: number, seed: number, spread = 0.15): { emb: Float32Array; label: Int32Array; protos: Float32Array } {
+function clustered(
+  n: number,
+  d: number,
+  centres: number,
+  seed: number,
+  spread = 0.15,
+): { emb: Float32Array; label: Int32Array; protos: Float32Array } {
   const r = mulberry32(seed);
   const g = () => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
   const protos = new Float32Array(centres * d);
   for (let c = 0; c < centres; c++) {
     let s = 0;
-    for (let j = 0; j < d; j++) { protos[c * d + j] = g(); s += protos[c * d + j] ** 2; }
+    for (let j = 0; j < d; j++) {
+      protos[c * d + j] = g();
+      s += protos[c * d + j] ** 2;
+    }
     for (let j = 0; j < d; j++) protos[c * d + j] /= Math.sqrt(s);
   }
   const emb = new Float32Array(n * d);
@@ -20,7 +29,10 @@ function clustered(n: number, d: number, centres: number, seed: number, spread =
     const c = i % centres;
     label[i] = c;
     let s = 0;
-    for (let j = 0; j < d; j++) { emb[i * d + j] = protos[c * d + j] + (spread * g()) / Math.sqrt(d); s += emb[i * d + j] ** 2; }
+    for (let j = 0; j < d; j++) {
+      emb[i * d + j] = protos[c * d + j] + (spread * g()) / Math.sqrt(d);
+      s += emb[i * d + j] ** 2;
+    }
     for (let j = 0; j < d; j++) emb[i * d + j] /= Math.sqrt(s);
   }
   return { emb, label, protos };
@@ -29,10 +41,16 @@ function clustered(n: number, d: number, centres: number, seed: number, spread =
 describe('PCA', () => {
   it('projects n x d to n x k and finds the axis of largest variance', () => {
     // Points on a line along (1, 1, 0) plus a little noise in z: component 1 must be that line.
-    const n = 200, d = 3;
+    const n = 200,
+      d = 3;
     const r = mulberry32(3);
     const data = new Float32Array(n * d);
-    for (let i = 0; i < n; i++) { const t = r() * 10 - 5; data[i * 3] = t + 1; data[i * 3 + 1] = t - 2; data[i * 3 + 2] = (r() - 0.5) * 0.1; }
+    for (let i = 0; i < n; i++) {
+      const t = r() * 10 - 5;
+      data[i * 3] = t + 1;
+      data[i * 3 + 1] = t - 2;
+      data[i * 3 + 2] = (r() - 0.5) * 0.1;
+    }
     const basis = fitPca(data, n, d, 2);
     expect(basis.k).toBe(2);
     expect(Math.abs(basis.axes[0])).toBeCloseTo(Math.SQRT1_2, 2);
@@ -42,7 +60,8 @@ describe('PCA', () => {
     const out = projectPca(basis, data, n);
     expect(out.length).toBe(n * 2);
     // Centred: the projections average to 0; their spread is the line's.
-    let mean = 0, v = 0;
+    let mean = 0,
+      v = 0;
     for (let i = 0; i < n; i++) mean += out[i * 2] / n;
     for (let i = 0; i < n; i++) v += (out[i * 2] - mean) ** 2 / n;
     expect(Math.abs(mean)).toBeLessThan(1e-3);
@@ -57,10 +76,14 @@ describe('PCA', () => {
     // Every point is nearer its own prototype than any other one in the 2-D map.
     let right = 0;
     for (let i = 0; i < 300; i++) {
-      let best = -1, bd = Infinity;
+      let best = -1,
+        bd = Infinity;
       for (let c = 0; c < 3; c++) {
         const dd = (l.points[i * 2] - l.prototypes[c * 2]) ** 2 + (l.points[i * 2 + 1] - l.prototypes[c * 2 + 1]) ** 2;
-        if (dd < bd) { bd = dd; best = c; }
+        if (dd < bd) {
+          bd = dd;
+          best = c;
+        }
       }
       if (best === label[i]) right++;
     }
@@ -82,7 +105,8 @@ describe('PCA', () => {
 
 describe('UMAP layout', () => {
   it('lays out all points (fitted subsample + placed rest) and keeps clusters apart', async () => {
-    const n = 900, d = 32;
+    const n = 900,
+      d = 32;
     const { emb, label, protos } = clustered(n, d, 3, 11, 0.3);
     const phases = new Set<string>();
     const l = await umapLayout(emb, n, d, protos, 3, { fitSize: 300, epochs: 80, onProgress: (p) => phases.add(p) });
@@ -91,12 +115,25 @@ describe('UMAP layout', () => {
     expect([...phases]).toEqual(['pca', 'fit', 'place']);
     for (const v of l!.points) expect(Number.isFinite(v)).toBe(true);
     // Nearest-centroid in 2-D recovers the cluster of (almost) every point, placed ones included.
-    const cx = [0, 0, 0], cy = [0, 0, 0], cnt = [0, 0, 0];
-    for (let i = 0; i < n; i++) { cx[label[i]] += l!.points[i * 2]; cy[label[i]] += l!.points[i * 2 + 1]; cnt[label[i]]++; }
+    const cx = [0, 0, 0],
+      cy = [0, 0, 0],
+      cnt = [0, 0, 0];
+    for (let i = 0; i < n; i++) {
+      cx[label[i]] += l!.points[i * 2];
+      cy[label[i]] += l!.points[i * 2 + 1];
+      cnt[label[i]]++;
+    }
     let right = 0;
     for (let i = 0; i < n; i++) {
-      let best = -1, bd = Infinity;
-      for (let c = 0; c < 3; c++) { const dd = (l!.points[i * 2] - cx[c] / cnt[c]) ** 2 + (l!.points[i * 2 + 1] - cy[c] / cnt[c]) ** 2; if (dd < bd) { bd = dd; best = c; } }
+      let best = -1,
+        bd = Infinity;
+      for (let c = 0; c < 3; c++) {
+        const dd = (l!.points[i * 2] - cx[c] / cnt[c]) ** 2 + (l!.points[i * 2 + 1] - cy[c] / cnt[c]) ** 2;
+        if (dd < bd) {
+          bd = dd;
+          best = c;
+        }
+      }
       if (best === label[i]) right++;
     }
     expect(right / n).toBeGreaterThan(0.95);
@@ -105,7 +142,8 @@ describe('UMAP layout', () => {
   it('nearestRows finds the true nearest neighbours', () => {
     const ref = new Float32Array([0, 0, 10, 0, 0, 10, 10, 10]);
     const q = new Float32Array([9, 2, 1, 8]);
-    const idx = new Int32Array(4), dist = new Float32Array(4);
+    const idx = new Int32Array(4),
+      dist = new Float32Array(4);
     nearestRows(q, 2, ref, 4, 2, 2, idx, dist);
     expect(Array.from(idx)).toEqual([1, 3, 2, 0]);
     expect(dist[0]).toBeCloseTo(5, 4);
@@ -116,12 +154,16 @@ describe('near duplicates', () => {
   for (const mode of ['exact', 'lsh'] as const) {
     it(`finds a planted pair and no random pair (${mode})`, () => {
       // Random unit vectors in 64-d: cosines of unrelated pairs stay far below 0.95.
-      const n = 3000, d = 64;
+      const n = 3000,
+        d = 64;
       const r = mulberry32(21);
       const emb = new Float32Array(n * d);
       for (let i = 0; i < n; i++) {
         let s = 0;
-        for (let j = 0; j < d; j++) { emb[i * d + j] = r() - 0.5; s += emb[i * d + j] ** 2; }
+        for (let j = 0; j < d; j++) {
+          emb[i * d + j] = r() - 0.5;
+          s += emb[i * d + j] ** 2;
+        }
         for (let j = 0; j < d; j++) emb[i * d + j] /= Math.sqrt(s);
       }
       // Plant: row 2500 = row 17 plus a tiny perturbation.
@@ -145,10 +187,18 @@ describe('near duplicates', () => {
 
   it('keeps the most similar pairs first and caps the list', () => {
     const d = 4;
-    const rows = [[1, 0, 0, 0], [1, 0.01, 0, 0], [1, 0.2, 0, 0], [0, 0, 1, 0]];
+    const rows = [
+      [1, 0, 0, 0],
+      [1, 0.01, 0, 0],
+      [1, 0.2, 0, 0],
+      [0, 0, 1, 0],
+    ];
     const emb = new Float32Array(rows.flat());
     const res = findDuplicates(emb, 4, d, { threshold: 0.9, maxPairs: 2 });
-    expect(res.pairs.map((p) => [p.a, p.b])).toEqual([[0, 1], [1, 2]]);
+    expect(res.pairs.map((p) => [p.a, p.b])).toEqual([
+      [0, 1],
+      [1, 2],
+    ]);
     expect(res.pairs[0].cosine).toBeGreaterThan(res.pairs[1].cosine);
   });
 });
@@ -164,9 +214,13 @@ describe('class health', () => {
   //  5    b     a         1      0.6
   //  6    c     c         0      1.0   (not on disk any more: excluded)
   const input = {
-    labels: ['a', 'b', 'c'], classes: ['a', 'b', 'c'],
-    given: [0, 0, 0, 0, 1, 1, 2], corrected: [0, 1, -1, 0, 1, 0, 2], status: [0, 1, 2, 0, 0, 1, 0],
-    confidence: [0.9, 0.5, 0.1, 0.7, 0.8, 0.6, 1.0], include: [1, 1, 1, 1, 1, 1, 0],
+    labels: ['a', 'b', 'c'],
+    classes: ['a', 'b', 'c'],
+    given: [0, 0, 0, 0, 1, 1, 2],
+    corrected: [0, 1, -1, 0, 1, 0, 2],
+    status: [0, 1, 2, 0, 0, 1, 0],
+    confidence: [0.9, 0.5, 0.1, 0.7, 0.8, 0.6, 1.0],
+    include: [1, 1, 1, 1, 1, 1, 0],
   };
   it('counts, noise rate, OOD rate and mean confidence per class', () => {
     const h = classHealth(input);
@@ -202,16 +256,26 @@ describe('class health', () => {
 describe('PivotIndex', () => {
   it('finds (nearly) the exact nearest neighbours on clustered data', async () => {
     const { PivotIndex } = await import('./layout');
-    const m = 1500, q = 400, dim = 16;
+    const m = 1500,
+      q = 400,
+      dim = 16;
     const { emb } = clustered(m + q, dim, 6, 33, 0.5);
-    const ref = emb.subarray(0, m * dim), query = emb.slice(m * dim);
+    const ref = emb.subarray(0, m * dim),
+      query = emb.slice(m * dim);
     const kk = 5;
-    const ei = new Int32Array(q * kk), ed = new Float32Array(q * kk), ai = new Int32Array(q * kk), ad = new Float32Array(q * kk);
+    const ei = new Int32Array(q * kk),
+      ed = new Float32Array(q * kk),
+      ai = new Int32Array(q * kk),
+      ad = new Float32Array(q * kk);
     nearestRows(query, q, ref, m, dim, kk, ei, ed);
     new PivotIndex(ref, m, dim).search(query, q, kk, ai, ad);
     // Top-1 is the true nearest for most queries, and within 25% (squared distance) for almost all.
-    let same = 0, close = 0;
-    for (let i = 0; i < q; i++) { if (ai[i * kk] === ei[i * kk]) same++; if (ad[i * kk] <= ed[i * kk] * 1.25) close++; }
+    let same = 0,
+      close = 0;
+    for (let i = 0; i < q; i++) {
+      if (ai[i * kk] === ei[i * kk]) same++;
+      if (ad[i * kk] <= ed[i * kk] * 1.25) close++;
+    }
     expect(same / q).toBeGreaterThan(0.8);
     expect(close / q).toBeGreaterThan(0.97);
     // Never better than exact (it only looks at a subset).

@@ -52,10 +52,24 @@ export interface UmapOptions {
  * For every row of `query` (q x dim), its `kk` nearest rows of `ref` (m x dim) by squared
  * Euclidean distance; writes indices and distances (q x kk, nearest first).
  */
-export function nearestRows(query: Float32Array, q: number, ref: Float32Array, m: number, dim: number, kk: number,
-  outIdx: Int32Array, outDist: Float32Array, from = 0, to = q): void {
+export function nearestRows(
+  query: Float32Array,
+  q: number,
+  ref: Float32Array,
+  m: number,
+  dim: number,
+  kk: number,
+  outIdx: Int32Array,
+  outDist: Float32Array,
+  from = 0,
+  to = q,
+): void {
   const refNorm = new Float32Array(m);
-  for (let r = 0; r < m; r++) { let s = 0; for (let j = 0; j < dim; j++) s += ref[r * dim + j] ** 2; refNorm[r] = s; }
+  for (let r = 0; r < m; r++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += ref[r * dim + j] ** 2;
+    refNorm[r] = s;
+  }
   for (let i = from; i < to; i++) {
     const o = i * dim;
     let qn = 0;
@@ -69,8 +83,13 @@ export function nearestRows(query: Float32Array, q: number, ref: Float32Array, m
       const dist = qn + refNorm[r] - 2 * dot;
       if (dist >= bd[kk - 1]) continue;
       let p = kk - 1;
-      while (p > 0 && bd[p - 1] > dist) { bd[p] = bd[p - 1]; bi[p] = bi[p - 1]; p--; }
-      bd[p] = dist; bi[p] = r;
+      while (p > 0 && bd[p - 1] > dist) {
+        bd[p] = bd[p - 1];
+        bi[p] = bi[p - 1];
+        p--;
+      }
+      bd[p] = dist;
+      bi[p] = r;
     }
   }
 }
@@ -87,12 +106,18 @@ export class PivotIndex {
   private start: Int32Array; // CSR: members of pivot g are order[start[g] .. start[g + 1])
   private order: Int32Array;
 
-  constructor(private ref: Float32Array, private m: number, private dim: number, seed = 1) {
+  constructor(
+    private ref: Float32Array,
+    private m: number,
+    private dim: number,
+    seed = 1,
+  ) {
     this.p = Math.max(1, Math.round(Math.sqrt(m)));
     const pick = sampleRows(m, this.p, seed);
     this.pivots = new Float32Array(this.p * dim);
     pick.forEach((r, g) => this.pivots.set(ref.subarray(r * dim, r * dim + dim), g * dim));
-    const owner = new Int32Array(m), od = new Float32Array(m);
+    const owner = new Int32Array(m),
+      od = new Float32Array(m);
     nearestRows(ref, m, this.pivots, this.p, dim, 1, owner, od);
     this.start = new Int32Array(this.p + 1);
     for (let r = 0; r < m; r++) this.start[owner[r] + 1]++;
@@ -103,10 +128,20 @@ export class PivotIndex {
   }
 
   /** Same contract as nearestRows (rows from..to of `query`). */
-  search(query: Float32Array, q: number, kk: number, outIdx: Int32Array, outDist: Float32Array, from = 0, to = q, probe = 3): void {
+  search(
+    query: Float32Array,
+    q: number,
+    kk: number,
+    outIdx: Int32Array,
+    outDist: Float32Array,
+    from = 0,
+    to = q,
+    probe = 3,
+  ): void {
     const { dim, ref, order, start } = this;
     const pr = Math.min(probe, this.p);
-    const pIdx = new Int32Array(q * pr), pDist = new Float32Array(q * pr);
+    const pIdx = new Int32Array(q * pr),
+      pDist = new Float32Array(q * pr);
     nearestRows(query, q, this.pivots, this.p, dim, pr, pIdx, pDist, from, to);
     for (let i = from; i < to; i++) {
       const o = i * dim;
@@ -116,13 +151,22 @@ export class PivotIndex {
         const g = pIdx[i * pr + t];
         if (g < 0) continue;
         for (let s = start[g]; s < start[g + 1]; s++) {
-          const r = order[s], ro = r * dim;
+          const r = order[s],
+            ro = r * dim;
           let dist = 0;
-          for (let j = 0; j < dim; j++) { const x = query[o + j] - ref[ro + j]; dist += x * x; }
+          for (let j = 0; j < dim; j++) {
+            const x = query[o + j] - ref[ro + j];
+            dist += x * x;
+          }
           if (dist >= bd[kk - 1]) continue;
           let p = kk - 1;
-          while (p > 0 && bd[p - 1] > dist) { bd[p] = bd[p - 1]; bi[p] = bi[p - 1]; p--; }
-          bd[p] = dist; bi[p] = r;
+          while (p > 0 && bd[p - 1] > dist) {
+            bd[p] = bd[p - 1];
+            bi[p] = bi[p - 1];
+            p--;
+          }
+          bd[p] = dist;
+          bi[p] = r;
         }
       }
     }
@@ -130,19 +174,38 @@ export class PivotIndex {
 }
 
 /** Weighted mean of neighbours' 2-D positions (weights 1 / distance; an exact match wins outright). */
-function placeFrom(idx: Int32Array, dist: Float32Array, kk: number, fitted: Float32Array, out: Float32Array, i: number, o: number): void {
-  let wx = 0, wy = 0, ws = 0;
+function placeFrom(
+  idx: Int32Array,
+  dist: Float32Array,
+  kk: number,
+  fitted: Float32Array,
+  out: Float32Array,
+  i: number,
+  o: number,
+): void {
+  let wx = 0,
+    wy = 0,
+    ws = 0;
   for (let t = 0; t < kk; t++) {
     const r = idx[i * kk + t];
     if (r < 0) continue;
     const w = 1 / (Math.sqrt(Math.max(0, dist[i * kk + t])) + 1e-6);
-    wx += w * fitted[r * 2]; wy += w * fitted[r * 2 + 1]; ws += w;
+    wx += w * fitted[r * 2];
+    wy += w * fitted[r * 2 + 1];
+    ws += w;
   }
   out[o * 2] = ws ? wx / ws : 0;
   out[o * 2 + 1] = ws ? wy / ws : 0;
 }
 
-export async function umapLayout(emb: Float32Array, n: number, d: number, protos: Float32Array, k: number, o: UmapOptions = {}): Promise<Layout2D | null> {
+export async function umapLayout(
+  emb: Float32Array,
+  n: number,
+  d: number,
+  protos: Float32Array,
+  k: number,
+  o: UmapOptions = {},
+): Promise<Layout2D | null> {
   const progress = o.onProgress ?? (() => undefined);
   const cancelled = o.cancelled ?? (() => false);
   progress('pca', 0, 1);
@@ -156,27 +219,41 @@ export async function umapLayout(emb: Float32Array, n: number, d: number, protos
   const fitRows = sampleRows(n, o.fitSize ?? 2000, o.seed ?? 1);
   const m = fitRows.length;
   const fitSet = new Uint8Array(n);
-  const X: number[][] = Array.from(fitRows, (r) => { fitSet[r] = 1; return Array.from(red.subarray(r * dim, r * dim + dim)); });
+  const X: number[][] = Array.from(fitRows, (r) => {
+    fitSet[r] = 1;
+    return Array.from(red.subarray(r * dim, r * dim + dim));
+  });
   const points = new Float32Array(n * 2);
   const fitted = new Float32Array(m * 2);
   if (m < 4) {
     // Too few points for a neighbour graph: PCA is the honest picture.
-    for (let t = 0; t < m; t++) { fitted[t * 2] = X[t][0] ?? 0; fitted[t * 2 + 1] = X[t][1] ?? 0; }
+    for (let t = 0; t < m; t++) {
+      fitted[t * 2] = X[t][0] ?? 0;
+      fitted[t * 2 + 1] = X[t][1] ?? 0;
+    }
   } else {
     const nn = Math.min(o.neighbours ?? 15, m - 1);
-    const umap = new UMAP({ nComponents: 2, nNeighbors: nn, nEpochs: o.epochs ?? 200, minDist: 0.1, random: mulberry32(o.seed ?? 1) });
+    const umap = new UMAP({
+      nComponents: 2,
+      nNeighbors: nn,
+      nEpochs: o.epochs ?? 200,
+      minDist: 0.1,
+      random: mulberry32(o.seed ?? 1),
+    });
     progress('fit', 0, o.epochs ?? 200);
     // Exact neighbour graph of the fitted points, in chunks that yield: umap-js's own NN-descent
     // would block the event loop for seconds in one piece. Each point is its own first neighbour.
     const ref0 = new Float32Array(m * dim);
     for (let t = 0; t < m; t++) ref0.set(red.subarray(fitRows[t] * dim, fitRows[t] * dim + dim), t * dim);
-    const gi = new Int32Array(m * nn), gd = new Float32Array(m * nn);
+    const gi = new Int32Array(m * nn),
+      gd = new Float32Array(m * nn);
     for (let s = 0; s < m; s += 200) {
       nearestRows(ref0, m, ref0, m, dim, nn, gi, gd, s, Math.min(m, s + 200));
       await tick();
       if (cancelled()) return null;
     }
-    const knnI: number[][] = [], knnD: number[][] = [];
+    const knnI: number[][] = [],
+      knnD: number[][] = [];
     for (let t = 0; t < m; t++) {
       knnI.push(Array.from(gi.subarray(t * nn, t * nn + nn)));
       knnD.push(Array.from(gd.subarray(t * nn, t * nn + nn), (v) => Math.sqrt(Math.max(0, v))));
@@ -197,10 +274,16 @@ export async function umapLayout(emb: Float32Array, n: number, d: number, protos
       }
     }
     const Y = umap.getEmbedding();
-    for (let t = 0; t < m; t++) { fitted[t * 2] = Y[t][0]; fitted[t * 2 + 1] = Y[t][1]; }
+    for (let t = 0; t < m; t++) {
+      fitted[t * 2] = Y[t][0];
+      fitted[t * 2 + 1] = Y[t][1];
+    }
     progress('fit', epochs, epochs);
   }
-  for (let t = 0; t < m; t++) { points[fitRows[t] * 2] = fitted[t * 2]; points[fitRows[t] * 2 + 1] = fitted[t * 2 + 1]; }
+  for (let t = 0; t < m; t++) {
+    points[fitRows[t] * 2] = fitted[t * 2];
+    points[fitRows[t] * 2 + 1] = fitted[t * 2 + 1];
+  }
 
   // The rest: gathered into one block so the neighbour search is a plain loop.
   const rest = new Int32Array(n - m);
@@ -219,7 +302,10 @@ export async function umapLayout(emb: Float32Array, n: number, d: number, protos
     const e = Math.min(rest.length, s + CHUNK);
     index.search(restData, rest.length, kk, idx, dist, s, e);
     for (let t = s; t < e; t++) placeFrom(idx, dist, kk, fitted, placed, t, t);
-    for (let t = s; t < e; t++) { points[rest[t] * 2] = placed[t * 2]; points[rest[t] * 2 + 1] = placed[t * 2 + 1]; }
+    for (let t = s; t < e; t++) {
+      points[rest[t] * 2] = placed[t * 2];
+      points[rest[t] * 2 + 1] = placed[t * 2 + 1];
+    }
     progress('place', e, rest.length);
     await tick();
     if (cancelled()) return null;

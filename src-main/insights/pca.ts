@@ -30,7 +30,9 @@ export function sampleRows(n: number, max: number, seed = 1): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
   for (let i = 0; i < max; i++) {
     const j = i + Math.floor(rnd() * (n - i));
-    const t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+    const t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
   }
   return idx.slice(0, max).sort();
 }
@@ -61,7 +63,9 @@ export function fitPca(data: Float32Array, n: number, d: number, k: number, maxF
       for (let j = i; j < d; j++) cov[o + j] += xi * x[j];
     }
   }
-  const C: number[][] = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i <= j ? cov[i * d + j] : cov[j * d + i]) / (m - 1)));
+  const C: number[][] = Array.from({ length: d }, (_, i) =>
+    Array.from({ length: d }, (_, j) => (i <= j ? cov[i * d + j] : cov[j * d + i]) / (m - 1)),
+  );
   const pca = new PCA(C, { isCovarianceMatrix: true });
   const U = pca.getEigenvectors(); // d x d, column c = component c, by decreasing variance
   for (let c = 0; c < kk; c++) for (let j = 0; j < d; j++) axes[c * d + j] = U.get(j, c);

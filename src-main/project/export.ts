@@ -25,30 +25,47 @@ export interface ExportOptions {
 }
 
 export class ExportError extends Error {
-  constructor(message: string) { super(message); this.name = 'ExportError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExportError';
+  }
 }
 
 /** Throws ExportError (one line: what and the fix) when `to` is not a safe target. */
 export function checkTarget(to: string, datasetRoot: string): void {
   const target = realish(to);
   const root = realish(datasetRoot);
-  if (inside(root, target)) throw new ExportError(`export target ${to} is inside the dataset ${datasetRoot}: choose a folder outside it`);
-  if (inside(target, root)) throw new ExportError(`export target ${to} contains the dataset ${datasetRoot}: choose a new empty folder elsewhere`);
+  if (inside(root, target))
+    throw new ExportError(`export target ${to} is inside the dataset ${datasetRoot}: choose a folder outside it`);
+  if (inside(target, root))
+    throw new ExportError(
+      `export target ${to} contains the dataset ${datasetRoot}: choose a new empty folder elsewhere`,
+    );
   let entries: string[] | null = null;
-  try { entries = fs.readdirSync(to); } catch (e) {
+  try {
+    entries = fs.readdirSync(to);
+  } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOTDIR') throw new ExportError(`export target ${to} is a file: choose a new or empty folder`);
     if (code !== 'ENOENT') throw new ExportError(`export target ${to} cannot be read (${code}): choose another folder`);
   }
-  if (entries && entries.length) throw new ExportError(`export target ${to} is not empty (${entries.length} entries): choose a new or empty folder`);
+  if (entries && entries.length)
+    throw new ExportError(`export target ${to} is not empty (${entries.length} entries): choose a new or empty folder`);
 }
 
 function diskError(e: unknown, to: string, done: number, total: number): ExportError {
   const code = (e as NodeJS.ErrnoException).code;
   const where = `export to ${to} stopped after ${done} of ${total} files`;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new ExportError(`${where}: disk full (${code}); free space and export into a new empty folder (this one is marked ${INCOMPLETE_MARKER})`);
-  if (code === 'EXDEV') return new ExportError(`${where}: hardlinks cannot cross file systems (EXDEV); use --mode copy or a target on the dataset's disk`);
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new ExportError(`${where}: not writable (${code}); choose a folder you can write to`);
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new ExportError(
+      `${where}: disk full (${code}); free space and export into a new empty folder (this one is marked ${INCOMPLETE_MARKER})`,
+    );
+  if (code === 'EXDEV')
+    return new ExportError(
+      `${where}: hardlinks cannot cross file systems (EXDEV); use --mode copy or a target on the dataset's disk`,
+    );
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+    return new ExportError(`${where}: not writable (${code}); choose a folder you can write to`);
   return new ExportError(`${where}: ${(e as Error).message ?? e}`);
 }
 
@@ -64,7 +81,10 @@ function uniqueName(used: Set<string>, name: string): string {
 
 /** Folder name for a label that is safe on every OS (labels come from folder names or a person's typing). */
 export function safeDirName(label: string): string {
-  const s = label.replace(/[<>:"/\\|?*\u0000-\u001f]/g, '_').replace(/^\.+/, '_').trim();
+  const s = label
+    .replace(/[<>:"/\\|?*\u0000-\u001f]/g, '_')
+    .replace(/^\.+/, '_')
+    .trim();
   return s || '_';
 }
 
@@ -84,31 +104,50 @@ export function checkExportNames(rows: readonly ExportRow[], mode: ExportMode, i
     if (owner.get(dir) === r.finalLabel) continue;
     const lower = dir.toLowerCase();
     if (lower === MANIFEST) {
-      throw new ExportError(`class '${r.finalLabel}' would be written as the folder '${dir}', the manifest's name: rename that class folder in the dataset or override its label in Review, or export with --mode manifest; nothing was written`);
+      throw new ExportError(
+        `class '${r.finalLabel}' would be written as the folder '${dir}', the manifest's name: rename that class folder in the dataset or override its label in Review, or export with --mode manifest; nothing was written`,
+      );
     }
     if (includeOod && lower === OOD_DIR) {
-      throw new ExportError(`class '${r.finalLabel}' would merge with the folder of out-of-distribution images '${OOD_DIR}/': export without --ood (OOD images), or rename that class folder or override its label in Review; nothing was written`);
+      throw new ExportError(
+        `class '${r.finalLabel}' would merge with the folder of out-of-distribution images '${OOD_DIR}/': export without --ood (OOD images), or rename that class folder or override its label in Review; nothing was written`,
+      );
     }
     const prev = owner.get(dir);
     if (prev !== undefined && prev !== r.finalLabel) {
-      throw new ExportError(`classes '${prev}' and '${r.finalLabel}' would share the export folder '${dir}' (characters that are not allowed in folder names become '_'): rename one of them or override its label in Review; nothing was written`);
+      throw new ExportError(
+        `classes '${prev}' and '${r.finalLabel}' would share the export folder '${dir}' (characters that are not allowed in folder names become '_'): rename one of them or override its label in Review; nothing was written`,
+      );
     }
     owner.set(dir, r.finalLabel);
   }
 }
 
-export interface ExportResult { dir: string; files: number; ood: number; manifest: string; summary: ExportSummary }
+export interface ExportResult {
+  dir: string;
+  files: number;
+  ood: number;
+  manifest: string;
+  summary: ExportSummary;
+}
 
 /** Per-class counts, how many labels are unreviewed model guesses, and what was left out. */
 export function summarizeExport(rows: readonly ExportRow[], mode: ExportMode, includeOod: boolean): ExportSummary {
   const bySource = Object.fromEntries(LABEL_SOURCES.map((k) => [k, 0])) as Record<LabelSource, number>;
   const classes = new Map<string, { label: string; count: number; unreviewed: number }>();
-  let ood = 0, duplicates = 0;
+  let ood = 0,
+    duplicates = 0;
   for (const r of rows) {
     const src = (LABEL_SOURCES as readonly string[]).includes(r.source) ? (r.source as LabelSource) : 'model';
     bySource[src]++;
-    if (src === 'duplicate') { duplicates++; continue; }
-    if (r.finalLabel === null) { ood++; continue; }
+    if (src === 'duplicate') {
+      duplicates++;
+      continue;
+    }
+    if (r.finalLabel === null) {
+      ood++;
+      continue;
+    }
     let c = classes.get(r.finalLabel);
     if (!c) classes.set(r.finalLabel, (c = { label: r.finalLabel, count: 0, unreviewed: 0 }));
     c.count++;
@@ -117,8 +156,14 @@ export function summarizeExport(rows: readonly ExportRow[], mode: ExportMode, in
   const copying = mode !== 'manifest';
   const perClass = [...classes.values()].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
   return {
-    mode, files: copying ? perClass.reduce((n, c) => n + c.count, 0) + (includeOod ? ood : 0) : 0,
-    manifestRows: rows.length, perClass, ood, oodWritten: copying && includeOod ? ood : 0, duplicates, bySource,
+    mode,
+    files: copying ? perClass.reduce((n, c) => n + c.count, 0) + (includeOod ? ood : 0) : 0,
+    manifestRows: rows.length,
+    perClass,
+    ood,
+    oodWritten: copying && includeOod ? ood : 0,
+    duplicates,
+    bySource,
   };
 }
 
@@ -145,12 +190,17 @@ export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
   try {
     mkdirSteps(to);
     fs.accessSync(to, fs.constants.W_OK);
-    fs.writeFileSync(path.join(to, INCOMPLETE_MARKER), `MoPro Studio export in progress or interrupted; started ${new Date().toISOString()}.\nDo not use this folder as a finished export.\n`);
+    fs.writeFileSync(
+      path.join(to, INCOMPLETE_MARKER),
+      `MoPro Studio export in progress or interrupted; started ${new Date().toISOString()}.\nDo not use this folder as a finished export.\n`,
+    );
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') throw diskError(e, to, 0, o.rows.length);
     // A read-only mount reports ENOENT from a recursive mkdir: say what the person can act on.
-    throw new ExportError(`export target ${to} cannot be created or written (${code ?? e}): choose a folder you can write to`);
+    throw new ExportError(
+      `export target ${to} cannot be created or written (${code ?? e}): choose a folder you can write to`,
+    );
   }
 
   const copying = o.mode !== 'manifest';
@@ -162,7 +212,10 @@ export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
   const total = todo.length;
   o.onProgress?.(0, total);
   for (const r of todo) {
-    if (o.signal?.aborted) throw new ExportError(`export to ${to} cancelled after ${done} of ${total} files (folder marked ${INCOMPLETE_MARKER})`);
+    if (o.signal?.aborted)
+      throw new ExportError(
+        `export to ${to} cancelled after ${done} of ${total} files (folder marked ${INCOMPLETE_MARKER})`,
+      );
     const dirName = r.finalLabel === null ? OOD_DIR : safeDirName(r.finalLabel);
     if (r.finalLabel === null) ood++;
     const dir = path.join(to, dirName);
@@ -178,7 +231,10 @@ export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
       else await fs.promises.copyFile(r.abs, dest, fs.constants.COPYFILE_EXCL);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && !fs.existsSync(r.abs)) throw new ExportError(`export to ${to}: source file ${r.abs} vanished; re-open the project and export again into a new folder`);
+      if (code === 'ENOENT' && !fs.existsSync(r.abs))
+        throw new ExportError(
+          `export to ${to}: source file ${r.abs} vanished; re-open the project and export again into a new folder`,
+        );
       throw diskError(e, to, done, total);
     }
     done++;
@@ -186,10 +242,20 @@ export async function exportDataset(o: ExportOptions): Promise<ExportResult> {
   }
   const manifest = path.join(to, MANIFEST);
   try {
-    const csv = toCsv(LABELS_HEADER, o.rows.map((r) => [r.rel, r.given, r.finalLabel ?? '', r.source]));
+    const csv = toCsv(
+      LABELS_HEADER,
+      o.rows.map((r) => [r.rel, r.given, r.finalLabel ?? '', r.source]),
+    );
     const fd = fs.openSync(manifest, 'wx');
-    try { fs.writeSync(fd, csv); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    try {
+      fs.writeSync(fd, csv);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.rmSync(path.join(to, INCOMPLETE_MARKER));
-  } catch (e) { throw diskError(e, to, done, total); }
+  } catch (e) {
+    throw diskError(e, to, done, total);
+  }
   return { dir: to, files: done, ood, manifest, summary: summarizeExport(o.rows, o.mode, o.includeOod) };
 }

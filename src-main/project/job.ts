@@ -48,7 +48,12 @@ export interface JobConfig extends EngineConfig {
   createdAt: string;
 }
 
-export interface JobResult { out: string; files: number; classes: string[]; config: JobConfig }
+export interface JobResult {
+  out: string;
+  files: number;
+  classes: string[];
+  config: JobConfig;
+}
 
 /** scale-out/ of the repository (or of the installed app): the trainer package and the launchers. */
 export function scaleOutDir(): string {
@@ -56,46 +61,100 @@ export function scaleOutDir(): string {
   const env = process.env.MOPRO_SCALE_OUT_DIR;
   const starts = env ? [env] : [];
   let d = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) { starts.push(path.join(d, 'scale-out')); d = path.dirname(d); }
+  for (let i = 0; i < 5; i++) {
+    starts.push(path.join(d, 'scale-out'));
+    d = path.dirname(d);
+  }
   const resources = (process as { resourcesPath?: string }).resourcesPath; // packaged Electron app
   if (resources) starts.push(path.join(resources, 'scale-out'));
   for (const s of starts) {
     tried.push(s);
     if (fs.existsSync(path.join(s, JOB_PACKAGE, '__init__.py'))) return s;
   }
-  throw new Error(`the PyTorch trainer (scale-out/${JOB_PACKAGE}) was not found (looked in ${tried.join(', ')}); set MOPRO_SCALE_OUT_DIR to the repository's scale-out folder`);
+  throw new Error(
+    `the PyTorch trainer (scale-out/${JOB_PACKAGE}) was not found (looked in ${tried.join(', ')}); set MOPRO_SCALE_OUT_DIR to the repository's scale-out folder`,
+  );
 }
 
 function emptyOrAbsent(dir: string): boolean {
-  try { return fs.readdirSync(dir).length === 0; } catch (e) { return (e as NodeJS.ErrnoException).code === 'ENOENT'; }
+  try {
+    return fs.readdirSync(dir).length === 0;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 export async function writeJob(o: JobOptions): Promise<JobResult> {
   const out = path.resolve(o.out);
   const scan = await scanDataset(o.dataset);
-  if (isInside(scan.root, out)) throw new Error(`${out} is inside the dataset ${scan.root}: write the job folder somewhere else (outputs never land inside the dataset)`);
-  if (!emptyOrAbsent(out)) throw new Error(`${out} exists and is not empty: give a new folder for the job (nothing is overwritten)`);
-  if (scan.classes.length < 2) throw new Error(`${scan.root}: found ${scan.classes.length} class folder(s) with images; MoPro needs at least 2 (one sub-folder per class)`);
+  if (isInside(scan.root, out))
+    throw new Error(
+      `${out} is inside the dataset ${scan.root}: write the job folder somewhere else (outputs never land inside the dataset)`,
+    );
+  if (!emptyOrAbsent(out))
+    throw new Error(`${out} exists and is not empty: give a new folder for the job (nothing is overwritten)`);
+  if (scan.classes.length < 2)
+    throw new Error(
+      `${scan.root}: found ${scan.classes.length} class folder(s) with images; MoPro needs at least 2 (one sub-folder per class)`,
+    );
   const src = scaleOutDir();
   const probe = await probeImages(scan.samples.map((s) => s.abs));
   const { config, adaptations } = resolveConfig({
-    method: o.method ?? 'mopro', epochs: o.epochs, batchSize: o.batchSize, imageSize: o.imageSize, arch: o.arch, seed: o.seed,
+    method: o.method ?? 'mopro',
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    imageSize: o.imageSize,
+    arch: o.arch,
+    seed: o.seed,
     // a job runs where the GPUs are: GPU-sized defaults unless asked for CPU ranks
-    backend: o.cpu ? 'cpu' : 'tensorflow', n: scan.samples.length, k: scan.classes.length, channels: probe.channels, nativeSize: probe.nativeSize,
+    backend: o.cpu ? 'cpu' : 'tensorflow',
+    n: scan.samples.length,
+    k: scan.classes.length,
+    channels: probe.channels,
+    nativeSize: probe.nativeSize,
   });
   const spec = ARCHS[config.arch];
-  if (!spec) throw new Error(`unknown --arch "${config.arch}": use one of ${Object.keys(ARCHS).filter((a) => !ARCHS[a].dense).join(', ')}`);
-  if (spec.dense) throw new Error(`--arch ${config.arch}: the PyTorch trainer builds ResNets only; use one of ${Object.keys(ARCHS).filter((a) => !ARCHS[a].dense).join(', ')}`);
-  adaptations.unshift(`PyTorch DDP job: batchSize ${config.batchSize} is the global batch, split evenly over NPROC x NNODES processes (must divide it)`);
+  if (!spec)
+    throw new Error(
+      `unknown --arch "${config.arch}": use one of ${Object.keys(ARCHS)
+        .filter((a) => !ARCHS[a].dense)
+        .join(', ')}`,
+    );
+  if (spec.dense)
+    throw new Error(
+      `--arch ${config.arch}: the PyTorch trainer builds ResNets only; use one of ${Object.keys(ARCHS)
+        .filter((a) => !ARCHS[a].dense)
+        .join(', ')}`,
+    );
+  adaptations.unshift(
+    `PyTorch DDP job: batchSize ${config.batchSize} is the global batch, split evenly over NPROC x NNODES processes (must divide it)`,
+  );
   const counts = scan.classes.map(() => 0);
   for (const s of scan.samples) counts[s.classIndex]++;
   const job: JobConfig = {
-    ...config, format: JOB_FORMAT, archSpec: spec, padding: spec.torchPad ? 'torch' : 'tf-same', adaptations,
-    dataset: { root: scan.root, classes: scan.classes, counts, images: scan.samples.length, channels: probe.channels, nativeSize: probe.nativeSize },
+    ...config,
+    format: JOB_FORMAT,
+    archSpec: spec,
+    padding: spec.torchPad ? 'torch' : 'tf-same',
+    adaptations,
+    dataset: {
+      root: scan.root,
+      classes: scan.classes,
+      counts,
+      images: scan.samples.length,
+      channels: probe.channels,
+      nativeSize: probe.nativeSize,
+    },
     createdAt: new Date().toISOString(),
   };
   fs.mkdirSync(path.join(out, JOB_PACKAGE), { recursive: true });
-  writeAtomicSync(path.join(out, JOB_FILES_CSV), toCsv(JOB_FILES_HEADER, scan.samples.map((s) => [s.rel, s.classIndex, s.label])));
+  writeAtomicSync(
+    path.join(out, JOB_FILES_CSV),
+    toCsv(
+      JOB_FILES_HEADER,
+      scan.samples.map((s) => [s.rel, s.classIndex, s.label]),
+    ),
+  );
   writeAtomicSync(path.join(out, JOB_CLASSES_JSON), JSON.stringify(scan.classes, null, 1) + '\n');
   writeAtomicSync(path.join(out, JOB_CONFIG_JSON), JSON.stringify(job, null, 2) + '\n');
   for (const f of fs.readdirSync(path.join(src, JOB_PACKAGE)).filter((f) => f.endsWith('.py'))) {

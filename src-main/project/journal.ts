@@ -34,7 +34,10 @@ interface Batch {
   prev: (DecisionAction | null)[];
 }
 
-export interface HistoryItem { at: string; action: DecisionAction }
+export interface HistoryItem {
+  at: string;
+  action: DecisionAction;
+}
 
 /** The file operations an append needs; tests inject failures through this. */
 export interface JournalIo {
@@ -51,16 +54,30 @@ export interface JournalOptions {
 
 /** A decision that could not be saved; the journal on disk and in memory is as before the call. */
 export class JournalWriteError extends Error {
-  constructor(readonly file: string, readonly code: string, message: string) { super(message); this.name = 'JournalWriteError'; }
+  constructor(
+    readonly file: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JournalWriteError';
+  }
 }
 
 /** A change asked of a read-only journal. */
 export class JournalReadOnlyError extends Error {
-  constructor(message: string) { super(message); this.name = 'JournalReadOnlyError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'JournalReadOnlyError';
+  }
 }
 
 const WHAT_FAILED: Record<string, string> = {
-  ENOSPC: 'the disk is full', EDQUOT: 'the disk quota is used up', EIO: 'an I/O error', EROFS: 'the disk is read-only', EFBIG: 'the file is too large',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EIO: 'an I/O error',
+  EROFS: 'the disk is read-only',
+  EFBIG: 'the file is too large',
 };
 
 export class Journal {
@@ -85,7 +102,10 @@ export class Journal {
   version = 0;
   readonly warnings: string[] = [];
 
-  private constructor(readonly file: string, o: JournalOptions) {
+  private constructor(
+    readonly file: string,
+    o: JournalOptions,
+  ) {
     this.readOnly = !!o.readOnly;
     this.io = o.io ?? fs;
   }
@@ -95,7 +115,11 @@ export class Journal {
     const j = new Journal(file, o);
     if (!j.readOnly) fs.mkdirSync(path.dirname(file), { recursive: true });
     let buf = Buffer.alloc(0);
-    try { buf = fs.readFileSync(file); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    try {
+      buf = fs.readFileSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
     const end = buf.lastIndexOf(0x0a) + 1;
     if (end < buf.length && !j.readOnly) {
       // Torn last line: drop it (it was never acknowledged: fsync happens after the full line).
@@ -115,18 +139,27 @@ export class Journal {
       lineNo++;
       if (!raw.trim()) continue;
       let line: JournalLine | null = null;
-      try { line = JSON.parse(raw) as JournalLine; } catch {
+      try {
+        line = JSON.parse(raw) as JournalLine;
+      } catch {
         // An older version appended after a failed write without a line break: the entry glued
         // to the end of the broken line is a real, acknowledged decision.
         for (let at = raw.indexOf('{"seq":', 1); at > 0 && !line; at = raw.indexOf('{"seq":', at + 1)) {
-          try { line = JSON.parse(raw.slice(at)) as JournalLine; } catch { /* try the next start */ }
+          try {
+            line = JSON.parse(raw.slice(at)) as JournalLine;
+          } catch {
+            /* try the next start */
+          }
         }
-        this.warnings.push(line
-          ? `${this.file}:${lineNo}: dropped an incomplete entry and kept the entry written after it on the same line`
-          : `${this.file}:${lineNo}: skipped a line that is not valid JSON`);
+        this.warnings.push(
+          line
+            ? `${this.file}:${lineNo}: dropped an incomplete entry and kept the entry written after it on the same line`
+            : `${this.file}:${lineNo}: skipped a line that is not valid JSON`,
+        );
         if (!line) continue;
       }
-      if (!this.replay(line)) this.warnings.push(`${this.file}:${lineNo}: skipped an entry that does not fit the journal`);
+      if (!this.replay(line))
+        this.warnings.push(`${this.file}:${lineNo}: skipped an entry that does not fit the journal`);
     }
     this.lines = lineNo - 1;
   }
@@ -138,7 +171,11 @@ export class Journal {
    */
   catchUp(): boolean | null {
     let fd: number;
-    try { fd = fs.openSync(this.file, 'r'); } catch { return false; }
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch {
+      return false;
+    }
     try {
       const total = fs.fstatSync(fd).size;
       if (total < this.size) return null;
@@ -156,7 +193,9 @@ export class Journal {
       this.replayText(buf.subarray(0, end).toString('utf8'), this.lines);
       this.size += end;
       return this.version !== v;
-    } finally { fs.closeSync(fd); }
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private replay(line: JournalLine): boolean {
@@ -206,7 +245,8 @@ export class Journal {
     for (let i = 0; i < paths.length; i++) {
       const p = paths[i];
       const a = actionOf(i);
-      if (a.kind === 'restore') this.decisions.delete(p); else this.decisions.set(p, a);
+      if (a.kind === 'restore') this.decisions.delete(p);
+      else this.decisions.set(p, a);
       let h = this.history.get(p);
       if (!h) this.history.set(p, (h = []));
       h.push({ at, action: a });
@@ -227,11 +267,20 @@ export class Journal {
       this.io.fsyncSync(fd);
     } catch (e) {
       // Put the file back as it was, so the next decision starts on a clean line end.
-      try { this.io.ftruncateSync(fd, start); this.io.fsyncSync(fd); this.dirtyTail = false; } catch { this.dirtyTail = true; }
+      try {
+        this.io.ftruncateSync(fd, start);
+        this.io.fsyncSync(fd);
+        this.dirtyTail = false;
+      } catch {
+        this.dirtyTail = true;
+      }
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
       const why = WHAT_FAILED[code] ?? String((e as Error).message ?? e).split('\n')[0];
-      throw new JournalWriteError(this.file, code,
-        `decision not saved: ${why} (${code}) writing ${this.file}; nothing was changed: free space or fix the disk, then try again`);
+      throw new JournalWriteError(
+        this.file,
+        code,
+        `decision not saved: ${why} (${code}) writing ${this.file}; nothing was changed: free space or fix the disk, then try again`,
+      );
     }
     this.size = start + buf.length;
     this.dirtyTail = false;
@@ -239,7 +288,8 @@ export class Journal {
   }
 
   private rememberFp(paths: string[], fp: unknown[]): void {
-    for (let i = 0; i < paths.length; i++) if (typeof fp[i] === 'string' && fp[i]) this.fps.set(paths[i], fp[i] as string);
+    for (let i = 0; i < paths.length; i++)
+      if (typeof fp[i] === 'string' && fp[i]) this.fps.set(paths[i], fp[i] as string);
   }
 
   /**
@@ -260,7 +310,9 @@ export class Journal {
     return uniq.length;
   }
 
-  fingerprintOf(pathRel: string): string | null { return this.fps.get(pathRel) ?? null; }
+  fingerprintOf(pathRel: string): string | null {
+    return this.fps.get(pathRel) ?? null;
+  }
 
   /** Undoes the latest batch; returns the paths it touched (empty when nothing to undo). */
   undo(): string[] {
@@ -285,12 +337,23 @@ export class Journal {
     return batch.paths;
   }
 
-  get(pathRel: string): DecisionAction | null { return this.decisions.get(pathRel) ?? null; }
-  historyOf(pathRel: string): HistoryItem[] { return this.history.get(pathRel) ?? []; }
-  get canUndo(): boolean { return this.undoStack.length > 0; }
-  get canRedo(): boolean { return this.redoStack.length > 0; }
+  get(pathRel: string): DecisionAction | null {
+    return this.decisions.get(pathRel) ?? null;
+  }
+  historyOf(pathRel: string): HistoryItem[] {
+    return this.history.get(pathRel) ?? [];
+  }
+  get canUndo(): boolean {
+    return this.undoStack.length > 0;
+  }
+  get canRedo(): boolean {
+    return this.redoStack.length > 0;
+  }
 
   close(): void {
-    if (this.fd !== null) { fs.closeSync(this.fd); this.fd = null; }
+    if (this.fd !== null) {
+      fs.closeSync(this.fd);
+      this.fd = null;
+    }
   }
 }

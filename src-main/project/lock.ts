@@ -36,14 +36,18 @@ function procStartOf(pid: number): string | undefined {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 22 (starttime), counted after the ")" that ends the command name (which may hold spaces).
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 export function readHolder(file: string): LockHolder | null {
   try {
     const h = JSON.parse(fs.readFileSync(file, 'utf8')) as LockHolder;
     return h && Number.isInteger(h.pid) && typeof h.host === 'string' && typeof h.since === 'string' ? h : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 /** The holder of the lock at `file` while its process runs (or cannot be checked); null when free or stale. Writes nothing. */
@@ -56,7 +60,11 @@ export function liveHolder(file: string): LockHolder | null {
 function isAlive(h: LockHolder): boolean {
   if (h.host !== os.hostname()) return true;
   if (h.pid === process.pid) return false; // not in `held`, so an earlier process that had our pid
-  try { process.kill(h.pid, 0); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false; }
+  try {
+    process.kill(h.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
   const now = procStartOf(h.pid);
   return !(h.procStart && now && now !== h.procStart);
 }
@@ -66,25 +74,44 @@ function tryCreate(file: string, me: LockHolder): boolean {
   const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
   try {
     const fd = fs.openSync(tmp, 'wx', 0o644);
-    try { fs.writeSync(fd, data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-    try { fs.linkSync(tmp, file); return true; } catch (e) {
+    try {
+      fs.writeSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    try {
+      fs.linkSync(tmp, file);
+      return true;
+    } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return false;
       if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
     }
     // A file system without hard links: exclusive create (the content may be seen half-written for an instant).
-    try { fs.writeFileSync(file, data, { flag: 'wx' }); return true; } catch (e) {
+    try {
+      fs.writeFileSync(file, data, { flag: 'wx' });
+      return true;
+    } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw e;
     }
-  } finally { fs.rmSync(tmp, { force: true }); }
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
 }
 
 /** Replaces the stale lock `seen` (null: unreadable) with ours, unless someone else changed it first. */
 function takeOver(file: string, seen: LockHolder | null, me: LockHolder): boolean {
   const guard = `${file}.takeover`;
-  try { fs.writeFileSync(guard, `${process.pid}\n`, { flag: 'wx' }); } catch {
-    try { if (Date.now() - fs.statSync(guard).mtimeMs > GUARD_STALE_MS) fs.rmSync(guard, { force: true }); } catch { /* gone already */ }
+  try {
+    fs.writeFileSync(guard, `${process.pid}\n`, { flag: 'wx' });
+  } catch {
+    try {
+      if (Date.now() - fs.statSync(guard).mtimeMs > GUARD_STALE_MS) fs.rmSync(guard, { force: true });
+    } catch {
+      /* gone already */
+    }
     return false;
   }
   try {
@@ -92,11 +119,20 @@ function takeOver(file: string, seen: LockHolder | null, me: LockHolder): boolea
     if ((now?.token ?? null) !== (seen?.token ?? null)) return false;
     fs.rmSync(file, { force: true });
     return tryCreate(file, me);
-  } finally { fs.rmSync(guard, { force: true }); }
+  } finally {
+    fs.rmSync(guard, { force: true });
+  }
 }
 
 function releaseAllOnExit(): void {
-  for (const [file, h] of held) if (readHolder(file)?.token === h.token) { try { fs.rmSync(file, { force: true }); } catch { /* exiting */ } }
+  for (const [file, h] of held)
+    if (readHolder(file)?.token === h.token) {
+      try {
+        fs.rmSync(file, { force: true });
+      } catch {
+        /* exiting */
+      }
+    }
   held.clear();
 }
 
@@ -106,17 +142,31 @@ function releaseAllOnExit(): void {
  */
 export function acquireLock(file: string): LockResult {
   const mine = held.get(file);
-  if (mine) { mine.count++; return { ok: true, note: null }; }
+  if (mine) {
+    mine.count++;
+    return { ok: true, note: null };
+  }
   const me: LockHolder = {
-    pid: process.pid, host: os.hostname(), since: new Date().toISOString(), procStart: procStartOf(process.pid), token: crypto.randomBytes(8).toString('hex'),
+    pid: process.pid,
+    host: os.hostname(),
+    since: new Date().toISOString(),
+    procStart: procStartOf(process.pid),
+    token: crypto.randomBytes(8).toString('hex'),
   };
   for (let attempt = 0; attempt < 60; attempt++) {
     if (tryCreate(file, me)) return win(file, me, null);
     const h = readHolder(file);
     if (h && isAlive(h)) return { ok: false, holder: h };
     let age = 0;
-    try { age = Date.now() - fs.statSync(file).mtimeMs; } catch { continue; } // released between our two looks
-    if (!h && age < 2000) { pause(50); continue; } // maybe being written (file systems without hard links)
+    try {
+      age = Date.now() - fs.statSync(file).mtimeMs;
+    } catch {
+      continue;
+    } // released between our two looks
+    if (!h && age < 2000) {
+      pause(50);
+      continue;
+    } // maybe being written (file systems without hard links)
     const note = h
       ? `took over the project lock of process ${h.pid} on ${h.host} (since ${h.since}), which is no longer running`
       : `replaced an unreadable project lock ${file}`;
@@ -126,15 +176,22 @@ export function acquireLock(file: string): LockResult {
   }
   const h = readHolder(file);
   if (h) return { ok: false, holder: h };
-  throw new Error(`${file}: could not take the project lock; close other MoPro Studio windows or servers and try again`);
+  throw new Error(
+    `${file}: could not take the project lock; close other MoPro Studio windows or servers and try again`,
+  );
 }
 
 /** A short synchronous wait: the lock is taken on a synchronous path, and this race is rare and brief. */
-function pause(ms: number): void { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); }
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 function win(file: string, me: LockHolder, note: string | null): LockResult {
   held.set(file, { token: me.token, count: 1 });
-  if (!exitHookInstalled) { process.on('exit', releaseAllOnExit); exitHookInstalled = true; }
+  if (!exitHookInstalled) {
+    process.on('exit', releaseAllOnExit);
+    exitHookInstalled = true;
+  }
   return { ok: true, note };
 }
 

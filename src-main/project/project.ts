@@ -19,21 +19,40 @@ export const defaultScanner: Scanner = async (root, opts) => (await import('../d
 
 /** Stable id from the dataset's absolute path: readable name + hash. */
 export function projectIdFor(absRoot: string): string {
-  const slug = path.basename(absRoot).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'dataset';
+  const slug =
+    path
+      .basename(absRoot)
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 40) || 'dataset';
   return `${slug}-${crypto.createHash('sha256').update(path.resolve(absRoot)).digest('hex').slice(0, 12)}`;
 }
 
 /** What a rename or move keeps: size and modification time. */
-export function fingerprint(s: Pick<DatasetSample, 'bytes' | 'mtimeMs'>): string { return `${s.bytes}:${Math.round(s.mtimeMs)}`; }
+export function fingerprint(s: Pick<DatasetSample, 'bytes' | 'mtimeMs'>): string {
+  return `${s.bytes}:${Math.round(s.mtimeMs)}`;
+}
 
-export function projectDir(dataDir: string, id: string): string { return path.join(dataDir, 'projects', id); }
-export function runsDir(dataDir: string, id: string): string { return path.join(projectDir(dataDir, id), 'runs'); }
+export function projectDir(dataDir: string, id: string): string {
+  return path.join(dataDir, 'projects', id);
+}
+export function runsDir(dataDir: string, id: string): string {
+  return path.join(projectDir(dataDir, id), 'runs');
+}
 
-interface ProjectMeta { root: string; activeRunId: string | null; externalRuns: Record<string, string> }
+interface ProjectMeta {
+  root: string;
+  activeRunId: string | null;
+  externalRuns: Record<string, string>;
+}
 
 /** A change asked of a project this process may only read (another process has it open for writing). */
 export class ProjectReadOnlyError extends Error {
-  constructor(message: string) { super(message); this.name = 'ProjectReadOnlyError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProjectReadOnlyError';
+  }
 }
 
 export interface OpenOptions {
@@ -43,13 +62,19 @@ export interface OpenOptions {
   scan?: ScanOptions;
 }
 
-export interface RecentEntry { path: string; name: string; openedAt: string }
+export interface RecentEntry {
+  path: string;
+  name: string;
+  openedAt: string;
+}
 
 export function readRecent(dataDir: string): RecentEntry[] {
   try {
     const v = JSON.parse(fs.readFileSync(path.join(dataDir, 'recent.json'), 'utf8'));
     return Array.isArray(v) ? v.filter((e) => e && typeof e.path === 'string') : [];
-  } catch { return []; }
+  } catch {
+    return [];
+  }
 }
 
 export function touchRecent(dataDir: string, root: string, name: string): void {
@@ -59,7 +84,13 @@ export function touchRecent(dataDir: string, root: string, name: string): void {
   writeAtomicSync(path.join(dataDir, 'recent.json'), JSON.stringify(list.slice(0, 20), null, 1));
 }
 
-export interface ExportRow { rel: string; abs: string; given: string; finalLabel: string | null; source: string }
+export interface ExportRow {
+  rel: string;
+  abs: string;
+  given: string;
+  finalLabel: string | null;
+  source: string;
+}
 
 export class Project {
   readonly id: string;
@@ -89,7 +120,12 @@ export class Project {
   readonly live = new Map<string, Partial<RunSummary>>();
   private meta: ProjectMeta;
 
-  private constructor(readonly root: string, readonly dataDir: string, public scan: ScanResult, private readonly opts: OpenOptions = {}) {
+  private constructor(
+    readonly root: string,
+    readonly dataDir: string,
+    public scan: ScanResult,
+    private readonly opts: OpenOptions = {},
+  ) {
     this.id = projectIdFor(root);
     this.name = path.basename(root);
     const dir = projectDir(dataDir, this.id);
@@ -112,7 +148,11 @@ export class Project {
     }
     this.warnings.push(...this.journal.warnings);
     this.meta = { root, activeRunId: null, externalRuns: {} };
-    try { Object.assign(this.meta, JSON.parse(fs.readFileSync(path.join(dir, 'project.json'), 'utf8'))); } catch { /* new project */ }
+    try {
+      Object.assign(this.meta, JSON.parse(fs.readFileSync(path.join(dir, 'project.json'), 'utf8')));
+    } catch {
+      /* new project */
+    }
     this.meta.root = root;
     this.table = buildTable([]);
     this.query = new QueryEngine(this.table);
@@ -122,12 +162,18 @@ export class Project {
    * Opens a dataset folder, or a run folder (then its dataset, with the run registered and active).
    * Loads the active (else newest finished) run and applies the journal.
    */
-  static async open(p: string, dataDir: string, scanner: Scanner = defaultScanner, opts: OpenOptions = {}): Promise<Project> {
+  static async open(
+    p: string,
+    dataDir: string,
+    scanner: Scanner = defaultScanner,
+    opts: OpenOptions = {},
+  ): Promise<Project> {
     let root = path.resolve(p);
     let runDir: string | null = null;
     if (isRunFolder(root)) {
       const ds = runDatasetRoot(root);
-      if (!ds) throw new Error(`${path.join(root, 'run.json')}: no dataset path in it; open the dataset folder instead`);
+      if (!ds)
+        throw new Error(`${path.join(root, 'run.json')}: no dataset path in it; open the dataset folder instead`);
       runDir = root;
       root = path.resolve(ds);
     }
@@ -139,12 +185,19 @@ export class Project {
         const id = inside ? path.basename(runDir) : prj.externalId(runDir);
         prj.meta.activeRunId = id;
       }
-      const finished = prj.runs().filter((r) => fs.existsSync(path.join(r.dir, 'samples.csv'))).reverse();
+      const finished = prj
+        .runs()
+        .filter((r) => fs.existsSync(path.join(r.dir, 'samples.csv')))
+        .reverse();
       const active = finished.findIndex((r) => r.id === prj.meta.activeRunId);
       if (active > 0) finished.unshift(...finished.splice(active, 1));
       let loaded = false;
       for (const r of finished) {
-        try { prj.loadRun(r.id); loaded = true; break; } catch (e) {
+        try {
+          prj.loadRun(r.id);
+          loaded = true;
+          break;
+        } catch (e) {
           // A broken run must not lock the person out of the project: say so, try the next one.
           if (runDir) throw e;
           prj.warnings.push(String((e as Error).message).split('\n')[0]);
@@ -167,11 +220,17 @@ export class Project {
     return id;
   }
 
-  private get lockPath(): string { return path.join(projectDir(this.dataDir, this.id), 'writer.lock'); }
-  private get journalPath(): string { return path.join(projectDir(this.dataDir, this.id), 'journal.jsonl'); }
+  private get lockPath(): string {
+    return path.join(projectDir(this.dataDir, this.id), 'writer.lock');
+  }
+  private get journalPath(): string {
+    return path.join(projectDir(this.dataDir, this.id), 'journal.jsonl');
+  }
 
   /** True while another process (or the caller's choice) keeps this one from writing decisions. */
-  get readOnly(): boolean { return this.lockFile === null; }
+  get readOnly(): boolean {
+    return this.lockFile === null;
+  }
 
   /**
    * Read-only: picks up the writer's new decisions, and becomes the writer once the other process
@@ -184,7 +243,8 @@ export class Project {
     if (now - this.lastLockCheck >= 1000) {
       this.lastLockCheck = now;
       const h = liveHolder(this.lockPath); // a look first: taking the lock writes files
-      if (h) this.openElsewhere = h; else if (this.tryBecomeWriter()) return true;
+      if (h) this.openElsewhere = h;
+      else if (this.tryBecomeWriter()) return true;
     }
     const changed = this.journal.catchUp();
     if (changed === null) {
@@ -198,10 +258,16 @@ export class Project {
   /** Takes the writer lock if it is free (or stale); then the journal is reopened for writing. */
   private tryBecomeWriter(): boolean {
     const lock = acquireLock(this.lockPath);
-    if (!lock.ok) { this.openElsewhere = lock.holder; return false; }
+    if (!lock.ok) {
+      this.openElsewhere = lock.holder;
+      return false;
+    }
     this.lockFile = this.lockPath;
     this.openElsewhere = null;
-    if (lock.note) { this.warnings.push(lock.note); console.warn(lock.note); }
+    if (lock.note) {
+      this.warnings.push(lock.note);
+      console.warn(lock.note);
+    }
     try {
       const j = Journal.open(this.journalPath);
       this.journal.close();
@@ -220,8 +286,12 @@ export class Project {
   private ensureWriter(): void {
     if (!this.readOnly) return;
     if (!this.opts.readOnly && this.tryBecomeWriter()) return;
-    const where = this.openElsewhere ? `it is open elsewhere (${describeHolder(this.openElsewhere)})` : 'it was opened read-only';
-    throw new ProjectReadOnlyError(`decisions refused: project "${this.name}" is read-only here because ${where}; close it there, then try again`);
+    const where = this.openElsewhere
+      ? `it is open elsewhere (${describeHolder(this.openElsewhere)})`
+      : 'it was opened read-only';
+    throw new ProjectReadOnlyError(
+      `decisions refused: project "${this.name}" is read-only here because ${where}; close it there, then try again`,
+    );
   }
 
   /** The journal changed under us (another writer, or a takeover): every row's decision is read again. */
@@ -235,7 +305,9 @@ export class Project {
     writeAtomicSync(path.join(projectDir(this.dataDir, this.id), 'project.json'), JSON.stringify(this.meta, null, 1));
   }
 
-  get runsRoot(): string { return runsDir(this.dataDir, this.id); }
+  get runsRoot(): string {
+    return runsDir(this.dataDir, this.id);
+  }
 
   runDir(runId: string): string | null {
     if (this.meta.externalRuns[runId]) return this.meta.externalRuns[runId];
@@ -247,12 +319,17 @@ export class Project {
   runs(): RunSummary[] {
     const out: RunSummary[] = [];
     let names: string[] = [];
-    try { names = fs.readdirSync(this.runsRoot).filter((n) => !n.startsWith('.')); } catch { /* none yet */ }
+    try {
+      names = fs.readdirSync(this.runsRoot).filter((n) => !n.startsWith('.'));
+    } catch {
+      /* none yet */
+    }
     for (const n of names) {
       const d = path.join(this.runsRoot, n);
       if (fs.statSync(d).isDirectory()) out.push(runSummary(d, n, this.live.get(n)));
     }
-    for (const [id, d] of Object.entries(this.meta.externalRuns)) if (fs.existsSync(d)) out.push(runSummary(d, id, this.live.get(id)));
+    for (const [id, d] of Object.entries(this.meta.externalRuns))
+      if (fs.existsSync(d)) out.push(runSummary(d, id, this.live.get(id)));
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
@@ -268,7 +345,8 @@ export class Project {
     const runRows = inputs.length;
     const inRun = new Set(inputs.map((r) => r.path));
     for (const s of this.scan.samples) {
-      if (!inRun.has(s.rel)) inputs.push({ path: s.rel, given: s.label, suggested: s.label, status: 'clean', confidence: 0, oodScore: 0 });
+      if (!inRun.has(s.rel))
+        inputs.push({ path: s.rel, given: s.label, suggested: s.label, status: 'clean', confidence: 0, oodScore: 0 });
     }
     this.activeRun = { id: runId, dir, rows: runRows };
     this.meta.activeRunId = runId;
@@ -279,8 +357,17 @@ export class Project {
   /** After a run folder was deleted: show the newest other finished run, else the folder labels. */
   dropRun(runId: string): void {
     if (this.activeRun?.id !== runId) return;
-    const next = this.runs().filter((r) => r.id !== runId && fs.existsSync(path.join(r.dir, 'samples.csv'))).pop();
-    if (next) { try { this.loadRun(next.id); return; } catch { /* unreadable: fall back to the folder labels */ } }
+    const next = this.runs()
+      .filter((r) => r.id !== runId && fs.existsSync(path.join(r.dir, 'samples.csv')))
+      .pop();
+    if (next) {
+      try {
+        this.loadRun(next.id);
+        return;
+      } catch {
+        /* unreadable: fall back to the folder labels */
+      }
+    }
     this.meta.activeRunId = null;
     this.loadScanOnly();
     this.saveMeta();
@@ -289,9 +376,20 @@ export class Project {
   /** Before any run: the grid shows the scanned files with their folder labels. */
   private loadScanOnly(): void {
     this.activeRun = null;
-    this.install(buildTable(this.scan.samples.map((s) => ({
-      path: s.rel, given: s.label, suggested: s.label, status: 'clean' as const, confidence: 0, oodScore: 0,
-    })), this.scan.classes, 0));
+    this.install(
+      buildTable(
+        this.scan.samples.map((s) => ({
+          path: s.rel,
+          given: s.label,
+          suggested: s.label,
+          status: 'clean' as const,
+          confidence: 0,
+          oodScore: 0,
+        })),
+        this.scan.classes,
+        0,
+      ),
+    );
   }
 
   private install(table: SampleTable): void {
@@ -310,11 +408,15 @@ export class Project {
   private reconcileWithScan(): void {
     this.onDisk = new Map(this.scan.samples.map((s) => [s.rel, s]));
     const runRows = this.activeRun?.rows ?? this.table.n;
-    let kept = 0, removed = 0;
+    let kept = 0,
+      removed = 0;
     for (let i = 0; i < this.table.n; i++) {
       const here = this.onDisk.has(this.table.paths[i]);
       this.table.present[i] = here ? 1 : 0;
-      if (i < runRows) { if (here) kept++; else removed++; }
+      if (i < runRows) {
+        if (here) kept++;
+        else removed++;
+      }
     }
     this.reconcile = this.activeRun ? { added: this.table.n - runRows, removed, kept } : null;
   }
@@ -334,7 +436,8 @@ export class Project {
       const s = this.onDisk.get(p)!;
       const key = fingerprint(s);
       const list = fresh.get(key);
-      if (list) list.push(p); else fresh.set(key, [p]);
+      if (list) list.push(p);
+      else fresh.set(key, [p]);
     }
     for (const [p, d] of this.journal.decisions) {
       if (this.onDisk.has(p)) continue;
@@ -373,7 +476,8 @@ export class Project {
   }
 
   pathOf(id: number): string {
-    if (!Number.isInteger(id) || id < 0 || id >= this.table.n) throw new RangeError(`sample id ${id} is not in the active run (0..${this.table.n - 1})`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.table.n)
+      throw new RangeError(`sample id ${id} is not in the active run (0..${this.table.n - 1})`);
     return this.table.paths[id];
   }
 
@@ -381,13 +485,26 @@ export class Project {
   apply(ids: readonly number[], action: DecisionAction): number {
     const paths = ids.map((id) => this.pathOf(id));
     this.ensureWriter();
-    const n = this.journal.apply(paths, action, (p) => { const s = this.onDisk.get(p); return s ? fingerprint(s) : undefined; });
+    const n = this.journal.apply(paths, action, (p) => {
+      const s = this.onDisk.get(p);
+      return s ? fingerprint(s) : undefined;
+    });
     this.refreshRows(paths);
     return n;
   }
 
-  undo(): number { this.ensureWriter(); const p = this.journal.undo(); this.refreshRows(p); return p.length; }
-  redo(): number { this.ensureWriter(); const p = this.journal.redo(); this.refreshRows(p); return p.length; }
+  undo(): number {
+    this.ensureWriter();
+    const p = this.journal.undo();
+    this.refreshRows(p);
+    return p.length;
+  }
+  redo(): number {
+    this.ensureWriter();
+    const p = this.journal.redo();
+    this.refreshRows(p);
+    return p.length;
+  }
 
   detail(id: number): SampleDetail {
     this.pathOf(id);
@@ -397,7 +514,9 @@ export class Project {
       const q = id < this.activeRun.rows ? readQRow(this.activeRun.dir, this.activeRun.rows, id) : null;
       if (q) {
         const names = runClasses(this.activeRun.dir) ?? this.scan.classes;
-        classScores = Array.from(q, (score, k) => ({ label: names[k] ?? `class ${k}`, score })).sort((a, b) => b.score - a.score);
+        classScores = Array.from(q, (score, k) => ({ label: names[k] ?? `class ${k}`, score })).sort(
+          (a, b) => b.score - a.score,
+        );
       }
     }
     return { ...row, classScores, history: this.journal.historyOf(row.path) };
@@ -409,7 +528,13 @@ export class Project {
     for (let i = 0; i < this.table.n; i++) {
       if (!this.table.present[i]) continue;
       const r = rowOf(this.table, i);
-      out.push({ rel: r.path, abs: path.join(this.root, ...r.path.split('/')), given: r.given, finalLabel: r.finalLabel, source: r.source });
+      out.push({
+        rel: r.path,
+        abs: path.join(this.root, ...r.path.split('/')),
+        given: r.given,
+        finalLabel: r.finalLabel,
+        source: r.source,
+      });
     }
     return out;
   }
@@ -421,23 +546,35 @@ export class Project {
     for (let i = 0; i < this.table.n; i++) {
       if (this.table.dKind[i] < 0 || !this.table.present[i]) continue;
       const r = rowOf(this.table, i);
-      if (r.finalLabel === null) excluded.push(r.path); else fixedLabels[r.path] = r.finalLabel;
+      if (r.finalLabel === null) excluded.push(r.path);
+      else fixedLabels[r.path] = r.finalLabel;
     }
     return { fixedLabels, excluded };
   }
 
   summary(): ProjectSummary {
     return {
-      id: this.id, root: this.root, name: this.name,
-      classes: this.scan.classes, imageCount: this.scan.samples.length, skipped: this.scan.skipped,
-      runs: this.runs(), activeRunId: this.activeRun?.id ?? null,
-      reconcile: this.reconcile, reviewed: this.reviewed,
-      openElsewhere: this.openElsewhere ? { pid: this.openElsewhere.pid, host: this.openElsewhere.host, since: this.openElsewhere.since } : null,
+      id: this.id,
+      root: this.root,
+      name: this.name,
+      classes: this.scan.classes,
+      imageCount: this.scan.samples.length,
+      skipped: this.scan.skipped,
+      runs: this.runs(),
+      activeRunId: this.activeRun?.id ?? null,
+      reconcile: this.reconcile,
+      reviewed: this.reviewed,
+      openElsewhere: this.openElsewhere
+        ? { pid: this.openElsewhere.pid, host: this.openElsewhere.host, since: this.openElsewhere.since }
+        : null,
     };
   }
 
   close(): void {
     this.journal.close();
-    if (this.lockFile) { releaseLock(this.lockFile); this.lockFile = null; }
+    if (this.lockFile) {
+      releaseLock(this.lockFile);
+      this.lockFile = null;
+    }
   }
 }

@@ -14,7 +14,10 @@ export class QueryEngine {
   private warmed = false;
 
   /** `version()` changes whenever decisions change (views 'reviewed'/'unreviewed' depend on them). */
-  constructor(readonly t: SampleTable, private version: () => number = () => 0) {}
+  constructor(
+    readonly t: SampleTable,
+    private version: () => number = () => 0,
+  ) {}
 
   private byPath(): Int32Array {
     if (!this.pathRank) {
@@ -45,11 +48,19 @@ export class QueryEngine {
     if (key === 'confidence' || key === 'oodScore') {
       const bits = new Uint32Array((key === 'confidence' ? t.confidence : t.ood).buffer.slice(0));
       // IEEE-754 bits -> unsigned order: flip all bits of negatives, the sign bit of positives.
-      primary = (i) => { const b = bits[i]; return (b & 0x80000000 ? ~b : b | 0x80000000) >>> 0; };
+      primary = (i) => {
+        const b = bits[i];
+        return (b & 0x80000000 ? ~b : b | 0x80000000) >>> 0;
+      };
     } else {
       const col = key === 'given' ? t.given : t.suggested;
       const lrank = new Int32Array(t.labels.length);
-      t.labels.map((l, i) => [l, i] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).forEach(([, i], r) => { lrank[i] = r; });
+      t.labels
+        .map((l, i) => [l, i] as const)
+        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+        .forEach(([, i], r) => {
+          lrank[i] = r;
+        });
       // OOD (no suggestion) sorts after every label.
       primary = (i) => (col[i] < 0 ? t.labels.length : lrank[col[i]]);
     }
@@ -64,7 +75,7 @@ export class QueryEngine {
       const rank = this.pathRank!;
       const prim = Float64Array.from({ length: t.n }, (_, i) => primary(i));
       for (let i = 0; i < t.n; i++) order[i] = i;
-      order.sort((a, b) => (prim[a] - prim[b]) || (rank[a] - rank[b]));
+      order.sort((a, b) => prim[a] - prim[b] || rank[a] - rank[b]);
     }
     this.orders.set(key, order);
     return order;
@@ -99,12 +110,20 @@ export class QueryEngine {
     const si = f.suggested !== undefined ? t.labels.indexOf(f.suggested) : -2;
     if ((f.given !== undefined && gi < 0) || (f.suggested !== undefined && si < 0)) return new Int32Array(0);
     let idMask: Uint8Array | null = null;
-    if (f.ids) { idMask = new Uint8Array(t.n); for (const id of f.ids) if (id < t.n) idMask[id] = 1; }
+    if (f.ids) {
+      idMask = new Uint8Array(t.n);
+      for (const id of f.ids) if (id < t.n) idMask[id] = 1;
+    }
     let needle: string | null = null;
-    if (f.search) { needle = f.search.toLowerCase(); this.lower ??= t.paths.map((p) => p.toLowerCase()); }
+    if (f.search) {
+      needle = f.search.toLowerCase();
+      this.lower ??= t.paths.map((p) => p.toLowerCase());
+    }
     const view = f.view ?? 'all';
-    const minC = f.minConfidence ?? -Infinity, maxC = f.maxConfidence ?? Infinity;
-    const minO = f.minOod ?? -Infinity, maxO = f.maxOod ?? Infinity;
+    const minC = f.minConfidence ?? -Infinity,
+      maxC = f.maxConfidence ?? Infinity;
+    const minO = f.minOod ?? -Infinity,
+      maxO = f.maxOod ?? Infinity;
     const out = new Int32Array(t.n);
     let m = 0;
     const desc = sort.dir === 'desc';
@@ -113,12 +132,24 @@ export class QueryEngine {
       if (!t.present[i]) continue;
       const st = t.status[i];
       switch (view) {
-        case 'relabeled': if (st !== 1) continue; break;
-        case 'ood': if (st !== 2) continue; break;
-        case 'clean': if (st !== 0) continue; break;
-        case 'suggestions': if (st === 0) continue; break;
-        case 'unreviewed': if (t.dKind[i] !== DKIND.none) continue; break;
-        case 'reviewed': if (t.dKind[i] === DKIND.none) continue; break;
+        case 'relabeled':
+          if (st !== 1) continue;
+          break;
+        case 'ood':
+          if (st !== 2) continue;
+          break;
+        case 'clean':
+          if (st !== 0) continue;
+          break;
+        case 'suggestions':
+          if (st === 0) continue;
+          break;
+        case 'unreviewed':
+          if (t.dKind[i] !== DKIND.none) continue;
+          break;
+        case 'reviewed':
+          if (t.dKind[i] === DKIND.none) continue;
+          break;
       }
       if (gi >= 0 && t.given[i] !== gi) continue;
       if (si >= 0 && t.suggested[i] !== si) continue;

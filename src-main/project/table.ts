@@ -35,20 +35,35 @@ export interface TableInput {
   oodScore: number;
 }
 
-export function buildTable(rows: readonly TableInput[], classes: readonly string[] = [], modelRows = rows.length): SampleTable {
+export function buildTable(
+  rows: readonly TableInput[],
+  classes: readonly string[] = [],
+  modelRows = rows.length,
+): SampleTable {
   const n = rows.length;
   const labels = [...classes];
   const index = new Map(labels.map((l, i) => [l, i]));
   const idx = (l: string): number => {
     let i = index.get(l);
-    if (i === undefined) { i = labels.length; labels.push(l); index.set(l, i); }
+    if (i === undefined) {
+      i = labels.length;
+      labels.push(l);
+      index.set(l, i);
+    }
     return i;
   };
   const t: SampleTable = {
-    n, labels, paths: new Array<string>(n),
-    given: new Int32Array(n), suggested: new Int32Array(n), status: new Uint8Array(n),
-    confidence: new Float32Array(n), ood: new Float32Array(n), present: new Uint8Array(n).fill(1),
-    decision: new Array<DecisionAction | null>(n).fill(null), dKind: new Int8Array(n).fill(DKIND.none),
+    n,
+    labels,
+    paths: new Array<string>(n),
+    given: new Int32Array(n),
+    suggested: new Int32Array(n),
+    status: new Uint8Array(n),
+    confidence: new Float32Array(n),
+    ood: new Float32Array(n),
+    present: new Uint8Array(n).fill(1),
+    decision: new Array<DecisionAction | null>(n).fill(null),
+    dKind: new Int8Array(n).fill(DKIND.none),
     modelRows: Math.min(n, Math.max(0, modelRows)),
   };
   for (let i = 0; i < n; i++) {
@@ -65,7 +80,10 @@ export function buildTable(rows: readonly TableInput[], classes: readonly string
 
 export function labelIndex(t: SampleTable, label: string): number {
   let i = t.labels.indexOf(label);
-  if (i < 0) { i = t.labels.length; t.labels.push(label); }
+  if (i < 0) {
+    i = t.labels.length;
+    t.labels.push(label);
+  }
   return i;
 }
 
@@ -76,19 +94,31 @@ export function setDecision(t: SampleTable, row: number, d: DecisionAction | nul
 }
 
 /** Human decisions win over the model. finalLabel null = OOD / excluded. */
-export function finalOf(given: string, suggested: string | null, status: SampleStatus, d: DecisionAction | null, modelOpinion = true):
-  { finalLabel: string | null; source: LabelSource } {
+export function finalOf(
+  given: string,
+  suggested: string | null,
+  status: SampleStatus,
+  d: DecisionAction | null,
+  modelOpinion = true,
+): { finalLabel: string | null; source: LabelSource } {
   if (!d || d.kind === 'restore') {
     // Without a model opinion the folder label stands, and must not be reported as the model's word.
     if (!modelOpinion) return { finalLabel: given, source: 'given' };
-    return { finalLabel: status === 'ood' ? null : suggested ?? given, source: 'model' };
+    return { finalLabel: status === 'ood' ? null : (suggested ?? given), source: 'model' };
   }
   switch (d.kind) {
-    case 'accept': return status === 'ood' ? { finalLabel: null, source: 'ood' } : { finalLabel: suggested ?? given, source: 'accepted' };
-    case 'keep': return { finalLabel: given, source: 'kept' };
-    case 'override': return { finalLabel: d.label, source: 'overridden' };
-    case 'ood': return { finalLabel: null, source: 'ood' };
-    case 'duplicate': return { finalLabel: null, source: 'duplicate' };
+    case 'accept':
+      return status === 'ood'
+        ? { finalLabel: null, source: 'ood' }
+        : { finalLabel: suggested ?? given, source: 'accepted' };
+    case 'keep':
+      return { finalLabel: given, source: 'kept' };
+    case 'override':
+      return { finalLabel: d.label, source: 'overridden' };
+    case 'ood':
+      return { finalLabel: null, source: 'ood' };
+    case 'duplicate':
+      return { finalLabel: null, source: 'duplicate' };
   }
 }
 
@@ -98,8 +128,14 @@ export function rowOf(t: SampleTable, i: number): SampleRow {
   const status = STATUS[t.status[i]];
   const decision = t.decision[i];
   return {
-    id: i, path: t.paths[i], given, suggested, status,
-    confidence: t.confidence[i], oodScore: t.ood[i], decision,
+    id: i,
+    path: t.paths[i],
+    given,
+    suggested,
+    status,
+    confidence: t.confidence[i],
+    oodScore: t.ood[i],
+    decision,
     ...finalOf(given, suggested, status, decision, i < t.modelRows),
   };
 }

@@ -7,9 +7,12 @@ import { checkExportNames, checkTarget, exportDataset, type ExportMode, type Exp
 import { startServer, type RunningServer, type StartServerOptions } from './server';
 
 /** Starts browser mode, prints the URL (with token) and stops cleanly on Ctrl-C / SIGTERM. */
-export async function serveCommand(o: { port?: number | string; dataset?: string; staticDir?: string } = {}): Promise<RunningServer> {
+export async function serveCommand(
+  o: { port?: number | string; dataset?: string; staticDir?: string } = {},
+): Promise<RunningServer> {
   const port = o.port === undefined ? undefined : Number(o.port);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new Error(`--port ${o.port}: give a number from 0 to 65535`);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+    throw new Error(`--port ${o.port}: give a number from 0 to 65535`);
   const srv = await startServer({ port, dataset: o.dataset, staticDir: o.staticDir } satisfies StartServerOptions);
   process.stdout.write(`MoPro Studio is running (127.0.0.1 only). Open:\n  ${srv.url}\n`);
   let closing = false;
@@ -27,7 +30,12 @@ export async function serveCommand(o: { port?: number | string; dataset?: string
  * Writes the cleaned dataset of a project: `source` is a dataset folder (its decisions apply), a run
  * folder, or a project id known to this machine.
  */
-export async function exportCommand(o: { source: string; to: string; mode: ExportMode; includeOod: boolean }): Promise<ExportResult> {
+export async function exportCommand(o: {
+  source: string;
+  to: string;
+  mode: ExportMode;
+  includeOod: boolean;
+}): Promise<ExportResult> {
   const dataDir = appDataDir();
   let src = o.source;
   if (!fs.existsSync(src)) {
@@ -39,21 +47,36 @@ export async function exportCommand(o: { source: string; to: string; mode: Expor
   try {
     checkTarget(path.resolve(o.to), prj.root); // refuse before printing anything else
     checkExportNames(prj.exportRows(), o.mode, o.includeOod);
-    if (!prj.activeRun) process.stderr.write(`note: ${prj.root} has no finished run; exporting folder labels with your decisions\n`);
+    if (!prj.activeRun)
+      process.stderr.write(`note: ${prj.root} has no finished run; exporting folder labels with your decisions\n`);
     let last = 0;
     const r = await exportDataset({
-      rows: prj.exportRows(), datasetRoot: prj.root, to: path.resolve(o.to), mode: o.mode, includeOod: o.includeOod,
+      rows: prj.exportRows(),
+      datasetRoot: prj.root,
+      to: path.resolve(o.to),
+      mode: o.mode,
+      includeOod: o.includeOod,
       onProgress: (done, total) => {
         const now = Date.now();
-        if (process.stderr.isTTY && (now - last > 200 || done === total)) { last = now; process.stderr.write(`\rexport ${done}/${total}`); }
+        if (process.stderr.isTTY && (now - last > 200 || done === total)) {
+          last = now;
+          process.stderr.write(`\rexport ${done}/${total}`);
+        }
       },
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
-    process.stdout.write(`exported ${r.files} files${r.ood ? ` (${r.ood} OOD in _ood/)` : ''} to ${r.dir}; manifest ${r.manifest}\n`);
+    process.stdout.write(
+      `exported ${r.files} files${r.ood ? ` (${r.ood} OOD in _ood/)` : ''} to ${r.dir}; manifest ${r.manifest}\n`,
+    );
     const s = r.summary;
     const empty = prj.scan.classes.filter((c) => !s.perClass.some((x) => x.label === c && x.count > 0));
-    process.stdout.write(`per class: ${s.perClass.map((c) => `${c.label} ${c.count}`).join(', ')}${empty.length ? `; empty: ${empty.join(', ')}` : ''}\n`);
-    if (s.bySource.model) process.stdout.write(`${s.bySource.model} of ${s.manifestRows} labels are unreviewed model guesses (source=model)\n`);
+    process.stdout.write(
+      `per class: ${s.perClass.map((c) => `${c.label} ${c.count}`).join(', ')}${empty.length ? `; empty: ${empty.join(', ')}` : ''}\n`,
+    );
+    if (s.bySource.model)
+      process.stdout.write(
+        `${s.bySource.model} of ${s.manifestRows} labels are unreviewed model guesses (source=model)\n`,
+      );
     return r;
   } finally {
     prj.close();

@@ -46,7 +46,12 @@ export interface RunningServer {
 }
 
 const STATUS: Record<ApiErrorShape['code'], 400 | 403 | 404 | 409 | 500 | 503> = {
-  BAD_INPUT: 400, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, UNAVAILABLE: 503, INTERNAL: 500,
+  BAD_INPUT: 400,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
 };
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
 
@@ -65,7 +70,11 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     for (const s of sockets) if (s.readyState === s.OPEN) s.send(msg);
   };
   const service: ApiService = createService({
-    mode: 'browser', dataDir: opts.dataDir ?? appDataDir(), cacheDir: opts.cacheDir ?? cacheDir(), emit: broadcast, scanner: opts.scanner,
+    mode: 'browser',
+    dataDir: opts.dataDir ?? appDataDir(),
+    cacheDir: opts.cacheDir ?? cacheDir(),
+    emit: broadcast,
+    scanner: opts.scanner,
   });
   const staticDir = opts.staticDir ?? path.join(appRoot(), 'out', 'renderer');
 
@@ -73,24 +82,33 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   const hosts = new Set<string>();
   const origins = new Set<string>();
 
-  const fail = (c: Context, status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 426 | 500 | 503, code: ApiErrorShape['code'], message: string) =>
-    c.json({ code, message } satisfies ApiErrorShape, status);
+  const fail = (
+    c: Context,
+    status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 426 | 500 | 503,
+    code: ApiErrorShape['code'],
+    message: string,
+  ) => c.json({ code, message } satisfies ApiErrorShape, status);
 
   const app = new Hono();
   app.onError((err, c) => {
     if (err instanceof ApiError) return fail(c, STATUS[err.code], err.code, err.message);
     return fail(c, 500, 'INTERNAL', String(err?.message ?? err).split('\n')[0]);
   });
-  app.notFound((c) => fail(c, 404, 'NOT_FOUND', `no route ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}`));
+  app.notFound((c) =>
+    fail(c, 404, 'NOT_FOUND', `no route ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}`),
+  );
 
   // Same-origin only: a page on another origin (or a rebinding DNS name) gets nothing.
   app.use('*', async (c, next) => {
     const host = c.req.header('host') ?? '';
-    if (!hosts.has(host)) return fail(c, 403, 'FORBIDDEN', 'Host header is not this server (127.0.0.1 / localhost only)');
+    if (!hosts.has(host))
+      return fail(c, 403, 'FORBIDDEN', 'Host header is not this server (127.0.0.1 / localhost only)');
     const origin = c.req.header('origin');
-    if (origin !== undefined && !origins.has(origin)) return fail(c, 403, 'FORBIDDEN', 'cross-origin requests are refused');
+    if (origin !== undefined && !origins.has(origin))
+      return fail(c, 403, 'FORBIDDEN', 'cross-origin requests are refused');
     const site = c.req.header('sec-fetch-site');
-    if (site && site !== 'same-origin' && site !== 'none') return fail(c, 403, 'FORBIDDEN', 'cross-site requests are refused');
+    if (site && site !== 'same-origin' && site !== 'none')
+      return fail(c, 403, 'FORBIDDEN', 'cross-site requests are refused');
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
@@ -121,19 +139,26 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     });
   });
 
-  app.post('/api/:method',
-    bodyLimit({ maxSize: opts.maxBodyBytes ?? DEFAULT_MAX_BODY, onError: (c) => fail(c, 413, 'BAD_INPUT', `request body over ${opts.maxBodyBytes ?? DEFAULT_MAX_BODY} bytes`) }),
+  app.post(
+    '/api/:method',
+    bodyLimit({
+      maxSize: opts.maxBodyBytes ?? DEFAULT_MAX_BODY,
+      onError: (c) => fail(c, 413, 'BAD_INPUT', `request body over ${opts.maxBodyBytes ?? DEFAULT_MAX_BODY} bytes`),
+    }),
     async (c) => {
       const ct = c.req.header('content-type') ?? '';
       if (!/^application\/json\b/i.test(ct)) return fail(c, 415, 'BAD_INPUT', 'Content-Type must be application/json');
       let input: unknown;
       const text = await c.req.text();
-      try { input = text.trim() ? JSON.parse(text) : {}; } catch {
+      try {
+        input = text.trim() ? JSON.parse(text) : {};
+      } catch {
         return fail(c, 400, 'BAD_INPUT', 'request body is not valid JSON');
       }
       const result = await service.call(c.req.param('method'), input);
       return c.json(result ?? null);
-    });
+    },
+  );
 
   app.all('/api/*', (c) => fail(c, 404, 'NOT_FOUND', 'unknown API route'));
 
@@ -144,8 +169,13 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   const sendIndex = (c: Context) => {
     const withToken = tokenOk(tokenBuf, c.req.query('token'));
     let html: string;
-    try { html = fs.readFileSync(indexFile, 'utf8'); } catch {
-      return c.html(`<!doctype html><meta charset="utf-8"><title>MoPro Studio</title><p>The UI is not built: run <code>npm run build</code> (looked in ${staticDir}). The API is up.</p>`, 503 as 500);
+    try {
+      html = fs.readFileSync(indexFile, 'utf8');
+    } catch {
+      return c.html(
+        `<!doctype html><meta charset="utf-8"><title>MoPro Studio</title><p>The UI is not built: run <code>npm run build</code> (looked in ${staticDir}). The API is up.</p>`,
+        503 as 500,
+      );
     }
     if (withToken) {
       const meta = `<meta name="mopro-token" content="${token}">`;
@@ -153,7 +183,10 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     }
     c.header('Cache-Control', 'no-store');
     // The shared renderer policy plus this server's WebSocket origin.
-    c.header('Content-Security-Policy', contentSecurityPolicy({ connect: [`ws://127.0.0.1:${port}`, `ws://localhost:${port}`] }));
+    c.header(
+      'Content-Security-Policy',
+      contentSecurityPolicy({ connect: [`ws://127.0.0.1:${port}`, `ws://localhost:${port}`] }),
+    );
     return c.html(html);
   };
   app.get('/', sendIndex);
@@ -165,18 +198,28 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     s.once('error', reject);
   });
   port = (server.address() as AddressInfo).port;
-  for (const h of ['127.0.0.1', 'localhost']) { hosts.add(`${h}:${port}`); origins.add(`http://${h}:${port}`); }
+  for (const h of ['127.0.0.1', 'localhost']) {
+    hosts.add(`${h}:${port}`);
+    origins.add(`http://${h}:${port}`);
+  }
   const origin = `http://127.0.0.1:${port}`;
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const refuse = (status: string) => { socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`); };
+    const refuse = (status: string) => {
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
     let url: URL;
-    try { url = new URL(req.url ?? '/', origin); } catch { return refuse('400 Bad Request'); }
+    try {
+      url = new URL(req.url ?? '/', origin);
+    } catch {
+      return refuse('400 Bad Request');
+    }
     if (url.pathname !== '/api/events') return refuse('404 Not Found');
     if (!hosts.has(req.headers.host ?? '')) return refuse('403 Forbidden');
     if (req.headers.origin !== undefined && !origins.has(req.headers.origin)) return refuse('403 Forbidden');
-    if (!tokenOk(tokenBuf, url.searchParams.get('token') ?? (req.headers['x-mopro-token'] as string | undefined))) return refuse('401 Unauthorized');
+    if (!tokenOk(tokenBuf, url.searchParams.get('token') ?? (req.headers['x-mopro-token'] as string | undefined)))
+      return refuse('401 Unauthorized');
     wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.add(ws);
       ws.on('close', () => sockets.delete(ws));
@@ -192,7 +235,10 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
 
   return {
     url: `${origin}/?token=${encodeURIComponent(token)}${projectId ? `&project=${encodeURIComponent(projectId)}` : ''}`,
-    origin, token, port, projectId,
+    origin,
+    token,
+    port,
+    projectId,
     async close() {
       for (const s of sockets) s.terminate();
       wss.close();
@@ -204,4 +250,3 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
     },
   };
 }
-

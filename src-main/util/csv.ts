@@ -26,7 +26,10 @@ export function csvCell(v: unknown): string {
   if (v === null || v === undefined) return '';
   let s = typeof v === 'string' ? v : String(v);
   let quote = NEEDS_QUOTES.test(s);
-  if (NEEDS_ESCAPE.test(s) && !NUMBER.test(s)) { s = `'${s}`; quote = true; }
+  if (NEEDS_ESCAPE.test(s) && !NUMBER.test(s)) {
+    s = `'${s}`;
+    quote = true;
+  }
   return quote ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -43,7 +46,10 @@ export function toCsv(header: readonly string[], rows: readonly (readonly unknow
 
 /** Parses a CSV with a header row into objects; throws naming `file` when the header lacks a column. */
 export function parseCsv(text: string, required: readonly string[] = [], file = 'CSV'): Record<string, string>[] {
-  const rows = parse(text, { columns: true, skip_empty_lines: true, bom: true, relax_column_count: false }) as Record<string, string>[];
+  const rows = parse(text, { columns: true, skip_empty_lines: true, bom: true, relax_column_count: false }) as Record<
+    string,
+    string
+  >[];
   // A per-cell `cast` makes csv-parse several times slower; only a file with a ' can hold an escape.
   if (text.includes("'")) {
     for (const r of rows) for (const k in r) if (r[k].charCodeAt(0) === 39) r[k] = unescapeCell(r[k]);

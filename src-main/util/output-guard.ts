@@ -8,7 +8,10 @@ import { DECISIONS_JSON, RUN_JSON } from '../../src-shared/run-format';
 
 /** A refused output location: a usage error (the CLI exits 2); the message names the path and the fix. */
 export class OutputRefused extends Error {
-  constructor(message: string) { super(message); this.name = 'OutputRefused'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputRefused';
+  }
 }
 
 /** Real path of `p`, or of its nearest existing ancestor joined with the rest (symlinks in the existing part resolved). */
@@ -16,7 +19,9 @@ export function realish(p: string): string {
   const rest: string[] = [];
   let cur = path.resolve(p);
   for (;;) {
-    try { return path.join(fs.realpathSync(cur), ...rest.reverse()); } catch {
+    try {
+      return path.join(fs.realpathSync(cur), ...rest.reverse());
+    } catch {
       const parent = path.dirname(cur);
       if (parent === cur) return path.resolve(p);
       rest.push(path.basename(cur));
@@ -31,7 +36,10 @@ export function isInside(parent: string, child: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-export interface GuardedFolder { path: string; what: string }
+export interface GuardedFolder {
+  path: string;
+  what: string;
+}
 
 /**
  * Refuses `out` when it is inside one of `folders` (the dataset, the folder being classified) or
@@ -41,8 +49,14 @@ export function checkOutsideFolders(out: string, folders: readonly GuardedFolder
   const target = realish(out);
   for (const f of folders) {
     const root = realish(f.path);
-    if (isInside(root, target)) throw new OutputRefused(`${flag} ${out} is inside the ${f.what} ${f.path}: MoPro Studio never writes into your images' folder; choose a folder outside it`);
-    if (isInside(target, root)) throw new OutputRefused(`${flag} ${out} contains the ${f.what} ${f.path}: choose a new folder that is not above it`);
+    if (isInside(root, target))
+      throw new OutputRefused(
+        `${flag} ${out} is inside the ${f.what} ${f.path}: MoPro Studio never writes into your images' folder; choose a folder outside it`,
+      );
+    if (isInside(target, root))
+      throw new OutputRefused(
+        `${flag} ${out} contains the ${f.what} ${f.path}: choose a new folder that is not above it`,
+      );
   }
 }
 
@@ -50,10 +64,19 @@ export function checkOutsideFolders(out: string, folders: readonly GuardedFolder
 function readOurRunJson(dir: string): { state: string; epochs: number } | null {
   try {
     const j = JSON.parse(fs.readFileSync(path.join(dir, RUN_JSON), 'utf8')) as Record<string, unknown>;
-    if (j && j.version === 1 && typeof j.state === 'string' && typeof j.dataset === 'string' && j.config && typeof j.config === 'object') {
+    if (
+      j &&
+      j.version === 1 &&
+      typeof j.state === 'string' &&
+      typeof j.dataset === 'string' &&
+      j.config &&
+      typeof j.config === 'object'
+    ) {
       return { state: j.state, epochs: Array.isArray(j.epochs) ? j.epochs.length : 0 };
     }
-  } catch { /* not ours */ }
+  } catch {
+    /* not ours */
+  }
   return null;
 }
 
@@ -70,11 +93,15 @@ export type RunFolderState =
 
 export function inspectRunFolder(dir: string): RunFolderState {
   let st: fs.Stats;
-  try { st = fs.statSync(dir); } catch (e) {
+  try {
+    st = fs.statSync(dir);
+  } catch (e) {
     // ENOTDIR (a file where a parent folder should be): creating the folder fails later, naming it.
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
-    throw new OutputRefused(`--out ${dir} cannot be inspected (${(e as NodeJS.ErrnoException).code ?? e}): choose another folder`);
+    throw new OutputRefused(
+      `--out ${dir} cannot be inspected (${(e as NodeJS.ErrnoException).code ?? e}): choose another folder`,
+    );
   }
   if (!st.isDirectory()) return { kind: 'file' };
   const entries = fs.readdirSync(dir);
@@ -99,23 +126,38 @@ export interface RunOutputOptions {
  * file, a folder of someone else's files, or an existing run that neither --resume nor --force covers.
  */
 export function checkRunOutput(out: string, o: RunOutputOptions): RunFolderState {
-  if (o.resume && o.force) throw new OutputRefused('give --resume (continue the run) or --force (start over, keeping the old run), not both');
+  if (o.resume && o.force)
+    throw new OutputRefused('give --resume (continue the run) or --force (start over, keeping the old run), not both');
   checkOutsideFolders(out, o.folders);
   const s = inspectRunFolder(out);
   const resumeHint = o.canResume === false ? '' : 'continue it with --resume, or ';
   switch (s.kind) {
-    case 'absent': case 'empty': case 'pending': return s;
-    case 'file': throw new OutputRefused(`--out ${out} is a file, not a run folder: give a new folder name (MoPro Studio never replaces your files)`);
-    case 'foreign': throw new OutputRefused(`--out ${out} is not empty (${s.entries} entries) and is not a MoPro run folder: choose a new or empty folder (MoPro Studio never replaces your files)`);
+    case 'absent':
+    case 'empty':
+    case 'pending':
+      return s;
+    case 'file':
+      throw new OutputRefused(
+        `--out ${out} is a file, not a run folder: give a new folder name (MoPro Studio never replaces your files)`,
+      );
+    case 'foreign':
+      throw new OutputRefused(
+        `--out ${out} is not empty (${s.entries} entries) and is not a MoPro run folder: choose a new or empty folder (MoPro Studio never replaces your files)`,
+      );
     case 'run':
       if (o.resume || o.force) return s;
-      throw new OutputRefused(`--out ${out} already holds ${s.state === 'done' ? `a finished run (${s.epochs} epoch(s))` : `an unfinished run (${s.state}, ${s.epochs} epoch(s) done)`}: ${resumeHint}start over with --force (the old run is kept as ${path.basename(out)}.old-<time>), or choose another --out`);
+      throw new OutputRefused(
+        `--out ${out} already holds ${s.state === 'done' ? `a finished run (${s.epochs} epoch(s))` : `an unfinished run (${s.state}, ${s.epochs} epoch(s) done)`}: ${resumeHint}start over with --force (the old run is kept as ${path.basename(out)}.old-<time>), or choose another --out`,
+      );
   }
 }
 
 /** Moves an existing run folder aside to `<out>.old-<UTC time>` (never deletes it); returns the new path. */
 export function setAsideRun(out: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   let dest = `${out.replace(/[\\/]+$/, '')}.old-${stamp}`;
   for (let k = 2; fs.existsSync(dest); k++) dest = `${out.replace(/[\\/]+$/, '')}.old-${stamp}-${k}`;
   fs.renameSync(out, dest);
@@ -148,9 +190,14 @@ function firstLine(file: string): string {
   try {
     const buf = Buffer.alloc(64 * 1024);
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    const text = buf.subarray(0, n).toString('utf8').replace(/^\uFEFF/, '');
+    const text = buf
+      .subarray(0, n)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '');
     return text.split(/\r?\n/)[0] ?? '';
-  } finally { fs.closeSync(fd); }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**
@@ -160,25 +207,49 @@ function firstLine(file: string): string {
 export function checkFileOutput(out: string, o: FileOutputOptions): void {
   const flag = o.flag ?? '--out';
   checkOutsideFolders(out, o.folders, flag);
-  const existing = (p: string): fs.Stats | null => { try { return fs.lstatSync(p); } catch { return null; } };
+  const existing = (p: string): fs.Stats | null => {
+    try {
+      return fs.lstatSync(p);
+    } catch {
+      return null;
+    }
+  };
   const st = existing(out);
   if (st) {
-    if (st.isDirectory()) throw new OutputRefused(`${flag} ${out} is a folder: give a file name, e.g. ${path.join(out, 'predictions.csv')}`);
+    if (st.isDirectory())
+      throw new OutputRefused(
+        `${flag} ${out} is a folder: give a file name, e.g. ${path.join(out, 'predictions.csv')}`,
+      );
     if (st.isSymbolicLink()) throw new OutputRefused(`${flag} ${out} is a symbolic link: give the path of a new file`);
     if (!st.isFile()) throw new OutputRefused(`${flag} ${out} is not a regular file: give the path of a new file`);
     let mine = false;
     try {
       if (o.header !== undefined) mine = firstLine(out) === o.header;
       else if (o.ours && st.size < 16 * 1024 * 1024) mine = o.ours(fs.readFileSync(out, 'utf8'));
-    } catch { /* unreadable: not recognisably ours */ }
-    const why = o.header !== undefined ? `its first line is not "${o.header}"` : `it is not a ${o.what ?? 'file'} written by MoPro Studio`;
-    if (!mine) throw new OutputRefused(`${flag} ${out} exists and was not written by MoPro Studio (${why}): give a new file name; your file was not changed`);
+    } catch {
+      /* unreadable: not recognisably ours */
+    }
+    const why =
+      o.header !== undefined
+        ? `its first line is not "${o.header}"`
+        : `it is not a ${o.what ?? 'file'} written by MoPro Studio`;
+    if (!mine)
+      throw new OutputRefused(
+        `${flag} ${out} exists and was not written by MoPro Studio (${why}): give a new file name; your file was not changed`,
+      );
   }
   for (const side of o.sideFiles ?? []) {
     const s = existing(side.path);
     if (!s) continue;
     let text = '';
-    try { if (s.isFile()) text = fs.readFileSync(side.path, 'utf8'); } catch { /* unreadable: not ours */ }
-    if (!s.isFile() || !side.ours(text)) throw new OutputRefused(`${side.path} exists and is not a ${side.what} written by MoPro Studio: move it or give another ${flag}; it was not changed`);
+    try {
+      if (s.isFile()) text = fs.readFileSync(side.path, 'utf8');
+    } catch {
+      /* unreadable: not ours */
+    }
+    if (!s.isFile() || !side.ours(text))
+      throw new OutputRefused(
+        `${side.path} exists and is not a ${side.what} written by MoPro Studio: move it or give another ${flag}; it was not changed`,
+      );
   }
 }

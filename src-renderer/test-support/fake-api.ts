@@ -3,8 +3,18 @@
 // paging, decisions with undo/redo, events. `gate` lets a test hold an answer back to prove the
 // UI shows nothing before the API confirmed.
 import type {
-  ApiEvent, DecisionAction, LabelSource, MethodInput, MethodName, MethodResult, MoproApi, ProjectSummary, SampleDetail,
-  SampleFilter, SampleRow, SampleSort,
+  ApiEvent,
+  DecisionAction,
+  LabelSource,
+  MethodInput,
+  MethodName,
+  MethodResult,
+  MoproApi,
+  ProjectSummary,
+  SampleDetail,
+  SampleFilter,
+  SampleRow,
+  SampleSort,
 } from '@shared/contract';
 
 export interface FakeOptions {
@@ -39,7 +49,18 @@ export class FakeApi implements MoproApi {
   readonly projectId = 'p-fake';
 
   constructor(opts: FakeOptions) {
-    this.classes = opts.classes ?? ['ankle_boot', 'bag', 'coat', 'dress', 'pullover', 'sandal', 'shirt', 'sneaker', 'top', 'trouser'];
+    this.classes = opts.classes ?? [
+      'ankle_boot',
+      'bag',
+      'coat',
+      'dress',
+      'pullover',
+      'sandal',
+      'shirt',
+      'sneaker',
+      'top',
+      'trouser',
+    ];
     const r = rng(opts.seed ?? 7);
     this.base = Array.from({ length: opts.n }, (_, id) => {
       const given = this.classes[id % this.classes.length]!;
@@ -63,10 +84,10 @@ export class FakeApi implements MoproApi {
     const d = this.decisions.get(id) ?? null;
     let finalLabel: string | null = b.suggested;
     let source: LabelSource = 'model';
-    if (d?.kind === 'accept') (finalLabel = b.suggested), (source = 'accepted');
-    else if (d?.kind === 'keep') (finalLabel = b.given), (source = 'kept');
-    else if (d?.kind === 'override') (finalLabel = d.label), (source = 'overridden');
-    else if (d?.kind === 'ood') (finalLabel = null), (source = 'ood');
+    if (d?.kind === 'accept') ((finalLabel = b.suggested), (source = 'accepted'));
+    else if (d?.kind === 'keep') ((finalLabel = b.given), (source = 'kept'));
+    else if (d?.kind === 'override') ((finalLabel = d.label), (source = 'overridden'));
+    else if (d?.kind === 'ood') ((finalLabel = null), (source = 'ood'));
     return { ...b, decision: d, finalLabel, source };
   }
 
@@ -115,8 +136,16 @@ export class FakeApi implements MoproApi {
       skipped: [],
       runs: [
         {
-          id: 'run-1', dir: '/runs/run-1', method: 'mopro', state: 'done', createdAt: '2026-01-01T00:00:00Z', epochsDone: 2, epochsTotal: 2,
-          backend: 'wasm', counts: { clean: 0, relabeled: 0, ood: 0 }, name: 'MoPro · 2 epochs · 2026-01-01 00:00',
+          id: 'run-1',
+          dir: '/runs/run-1',
+          method: 'mopro',
+          state: 'done',
+          createdAt: '2026-01-01T00:00:00Z',
+          epochsDone: 2,
+          epochsTotal: 2,
+          backend: 'wasm',
+          counts: { clean: 0, relabeled: 0, ood: 0 },
+          name: 'MoPro · 2 epochs · 2026-01-01 00:00',
         },
       ],
       activeRunId: 'run-1',
@@ -148,7 +177,13 @@ export class FakeApi implements MoproApi {
     const out = ((): unknown => {
       switch (method) {
         case 'app.info':
-          return { version: '0.0.0-test', mode: 'browser', sampleDataset: '/sample', backends: ['auto', 'wasm', 'cpu'], unavailableBackends: [] };
+          return {
+            version: '0.0.0-test',
+            mode: 'browser',
+            sampleDataset: '/sample',
+            backends: ['auto', 'wasm', 'cpu'],
+            unavailableBackends: [],
+          };
         case 'projects.recent':
           return [];
         case 'projects.cancelOpen':
@@ -168,7 +203,9 @@ export class FakeApi implements MoproApi {
           const r = this.row(i.id as number);
           const detail: SampleDetail = {
             ...r,
-            classScores: this.classes.map((label) => ({ label, score: label === r.suggested ? 0.9 : 0.01 })).sort((a, b) => b.score - a.score),
+            classScores: this.classes
+              .map((label) => ({ label, score: label === r.suggested ? 0.9 : 0.01 }))
+              .sort((a, b) => b.score - a.score),
             history: [],
           };
           return detail;
@@ -178,7 +215,10 @@ export class FakeApi implements MoproApi {
           const action = i.action as DecisionAction;
           this.undoStack.push({ ids, before: ids.map((id) => this.decisions.get(id)), action });
           this.redoStack = [];
-          this.set(ids, ids.map(() => action));
+          this.set(
+            ids,
+            ids.map(() => action),
+          );
           const c = this.counters();
           this.emit({ type: 'decisions.changed', projectId: this.projectId, ...c });
           return { applied: ids.length, ...c };
@@ -194,7 +234,10 @@ export class FakeApi implements MoproApi {
         case 'decisions.redo': {
           const last = this.redoStack.pop();
           if (last) {
-            this.set(last.ids, last.ids.map(() => last.action));
+            this.set(
+              last.ids,
+              last.ids.map(() => last.action),
+            );
             this.undoStack.push(last);
           }
           return { redone: last?.ids.length ?? 0, ...this.counters() };

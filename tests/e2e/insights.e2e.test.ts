@@ -39,10 +39,24 @@ describe.runIf(haveChromium && haveUi)('insights in Chromium', () => {
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-insights-e2e-'));
     fx = await makeInsightsFixture(tmp, { perClass: 30 });
-    srv = await startServer({ port: 0, dataset: fx.root, dataDir: fx.dataDir, cacheDir: path.join(tmp, 'cache'), staticDir: STATIC });
+    srv = await startServer({
+      port: 0,
+      dataset: fx.root,
+      dataDir: fx.dataDir,
+      cacheDir: path.join(tmp, 'cache'),
+      staticDir: STATIC,
+    });
     browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('pageerror', (e) => console.log('page error:', e.message));
@@ -66,7 +80,9 @@ describe.runIf(haveChromium && haveUi)('insights in Chromium', () => {
     await shot('map');
     // Colour by status: the legend switches to the three statuses, every point still drawn.
     await page.getByTestId('map-color').selectOption('status');
-    await expect.poll(() => page.locator('.imap-legend li').allTextContents()).toEqual(['clean', 'relabeled', 'OOD', 'prototype']);
+    await expect
+      .poll(() => page.locator('.imap-legend li').allTextContents())
+      .toEqual(['clean', 'relabeled', 'OOD', 'prototype']);
     expect(await map.getAttribute('data-point-count')).toBe(String(fx.n));
     await shot('map-status');
     await page.getByTestId('map-color').selectOption('given');
@@ -102,10 +118,16 @@ describe.runIf(haveChromium && haveUi)('insights in Chromium', () => {
     await page.getByTestId('map-mode-lasso').click();
     const box = (await page.locator('[data-testid=embedding-map] canvas').boundingBox())!;
     // A triangle over the right part of the map, drawn as a freehand path.
-    const pts: [number, number][] = [[0.45, 0.02], [0.98, 0.02], [0.98, 0.98], [0.45, 0.02]];
+    const pts: [number, number][] = [
+      [0.45, 0.02],
+      [0.98, 0.02],
+      [0.98, 0.98],
+      [0.45, 0.02],
+    ];
     await page.mouse.move(box.x + box.width * pts[0][0], box.y + box.height * pts[0][1]);
     await page.mouse.down();
-    for (const [x, y] of pts.slice(1)) await page.mouse.move(box.x + box.width * x, box.y + box.height * y, { steps: 10 });
+    for (const [x, y] of pts.slice(1))
+      await page.mouse.move(box.x + box.width * x, box.y + box.height * y, { steps: 10 });
     await page.mouse.up();
     const sel = page.getByTestId('map-selected-count');
     await sel.waitFor();
@@ -128,7 +150,10 @@ describe.runIf(haveChromium && haveUi)('insights in Chromium', () => {
     // An off-diagonal cell (given coat, corrected to something else or OOD) with images in it.
     const cells = page.locator('[data-testid^="confusion-"][data-count]');
     const ids = await cells.evaluateAll((els) => els.map((e) => e.getAttribute('data-testid')!));
-    const target = ids.find((id) => { const [, g, c] = id.split('-'); return g !== c; })!;
+    const target = ids.find((id) => {
+      const [, g, c] = id.split('-');
+      return g !== c;
+    })!;
     expect(target).toBeTruthy();
     const want = Number(await page.getByTestId(target).getAttribute('data-count'));
     await page.getByTestId(target).click();
@@ -143,7 +168,9 @@ describe.runIf(haveChromium && haveUi)('insights in Chromium', () => {
     const pair = page.getByTestId('dup-pair').first();
     await pair.waitFor({ timeout: 15_000 });
     expect(await page.getByTestId('dup-pair').count()).toBe(1);
-    expect([await pair.getAttribute('data-a'), await pair.getAttribute('data-b')].sort()).toEqual([fx.dup.a, fx.dup.b].sort());
+    expect([await pair.getAttribute('data-a'), await pair.getAttribute('data-b')].sort()).toEqual(
+      [fx.dup.a, fx.dup.b].sort(),
+    );
     await expect.poll(() => pair.getByTestId('dup-conflict').count()).toBe(1);
     await shot('duplicates');
     // Keep the first image: the other one becomes OOD through the decision journal.

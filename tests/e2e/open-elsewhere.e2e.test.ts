@@ -19,7 +19,8 @@ const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');
 const SHOTS = path.resolve('test-results');
 const haveChromium = fs.existsSync(CHROMIUM);
 const haveUi = fs.existsSync(path.join(STATIC, 'index.html'));
-if (!haveChromium) console.log(`open-elsewhere e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+if (!haveChromium)
+  console.log(`open-elsewhere e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
 if (!haveUi) console.log(`open-elsewhere e2e: NOT RUN — no built UI at ${STATIC} (npx electron-vite build)`);
 
 let tmp: string, root: string, dataDir: string;
@@ -35,18 +36,39 @@ describe.runIf(haveChromium && haveUi)('project open elsewhere, in Chromium', ()
     root = path.join(tmp, 'ds');
     dataDir = path.join(tmp, 'data');
     const files = await makeDataset(root, ['a', 'b'], 6);
-    writeProjectRun(dataDir, projectIdFor(fs.realpathSync(root)), 'r1', fs.realpathSync(root), ['a', 'b'], syntheticRows(files, ['a', 'b'], 2));
+    writeProjectRun(
+      dataDir,
+      projectIdFor(fs.realpathSync(root)),
+      'r1',
+      fs.realpathSync(root),
+      ['a', 'b'],
+      syntheticRows(files, ['a', 'b'], 2),
+    );
     const env = { ...process.env, MOPRO_DATA_DIR: dataDir, MOPRO_CACHE_DIR: path.join(tmp, 'cache') };
     // The other process: a real, separate server that takes the project first.
-    other = spawn(process.execPath, ['--import', 'tsx', path.resolve('src-main/server/main.ts'), '--dataset', root], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    other = spawn(process.execPath, ['--import', 'tsx', path.resolve('src-main/server/main.ts'), '--dataset', root], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     await new Promise<void>((resolve, reject) => {
-      readline.createInterface({ input: other.stdout! }).once('line', (l) => { otherApi = JSON.parse(l); resolve(); });
+      readline.createInterface({ input: other.stdout! }).once('line', (l) => {
+        otherApi = JSON.parse(l);
+        resolve();
+      });
       other.once('exit', (c) => reject(new Error(`first server exited (${c})`)));
     });
     srv = await startServer({ port: 0, dataset: root, dataDir, cacheDir: path.join(tmp, 'cache'), staticDir: STATIC });
     browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   });
@@ -74,8 +96,13 @@ describe.runIf(haveChromium && haveUi)('project open elsewhere, in Chromium', ()
     expect(await cell.getByTestId('badge').count()).toBe(0);
     // The other process decides: this page follows (it looks again every few seconds).
     const res = await fetch(`${otherApi.origin}/api/decisions.apply`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-mopro-token': otherApi.token },
-      body: JSON.stringify({ projectId: otherApi.projectId, ids: [Number(await cell.getAttribute('data-id'))], action: { kind: 'ood' } }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mopro-token': otherApi.token },
+      body: JSON.stringify({
+        projectId: otherApi.projectId,
+        ids: [Number(await cell.getAttribute('data-id'))],
+        action: { kind: 'ood' },
+      }),
     });
     expect(res.status).toBe(200);
     await expect.poll(async () => cell.getByTestId('badge').textContent(), { timeout: 15_000 }).toBe('OOD');

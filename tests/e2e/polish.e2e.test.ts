@@ -58,7 +58,15 @@ async function matchCount(): Promise<number> {
 /** The count once it stops changing (debounced filters land a moment after typing). */
 async function settledCount(want: (n: number) => boolean): Promise<number> {
   let n = -1;
-  await expect.poll(async () => { n = await matchCount(); return want(n); }, { timeout: 10_000 }).toBe(true);
+  await expect
+    .poll(
+      async () => {
+        n = await matchCount();
+        return want(n);
+      },
+      { timeout: 10_000 },
+    )
+    .toBe(true);
   return n;
 }
 async function openReview(): Promise<void> {
@@ -89,28 +97,60 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     const runDir = path.join(runsDir(fx.dataDir, fx.projectId), fx.runs.mopro);
     // A look-alike pair: coat images 5 and 15 are flat grey 10 levels apart (so their dHashes are
     // equal), given the same embedding: the model thinks them the same, the pixels do not.
-    const rows = fs.readFileSync(path.join(runDir, 'samples.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0]);
+    const rows = fs
+      .readFileSync(path.join(runDir, 'samples.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(',')[0]);
     lookAlike = { a: 'coat/coat_0005.png', b: 'coat/coat_0015.png' };
-    if (lookAlike.a === fx.dup.a || lookAlike.b === fx.dup.a) throw new Error('the look-alike must not involve the planted duplicate');
-    const ia = rows.indexOf(lookAlike.a), ib = rows.indexOf(lookAlike.b);
+    if (lookAlike.a === fx.dup.a || lookAlike.b === fx.dup.a)
+      throw new Error('the look-alike must not involve the planted duplicate');
+    const ia = rows.indexOf(lookAlike.a),
+      ib = rows.indexOf(lookAlike.b);
     const emb = new Float32Array(new Uint8Array(fs.readFileSync(path.join(runDir, EMBEDDINGS_F32))).buffer);
     emb.copyWithin(ib * EMB_DIM, ia * EMB_DIM, ia * EMB_DIM + EMB_DIM);
     fs.writeFileSync(path.join(runDir, EMBEDDINGS_F32), Buffer.from(emb.buffer));
     // Final-pass counts and a prototype loss that starts after one warm-up epoch, as the engine writes them.
     const j = JSON.parse(fs.readFileSync(path.join(runDir, RUN_JSON), 'utf8'));
     j.counts = { clean: 90, relabeled: 20, ood: 11 };
-    j.epochs = j.epochs.map((e: { lossPro: number; loss: number }, i: number) => (i === 0 ? { ...e, loss: e.loss - e.lossPro, lossPro: 0 } : e));
+    j.epochs = j.epochs.map((e: { lossPro: number; loss: number }, i: number) =>
+      i === 0 ? { ...e, loss: e.loss - e.lossPro, lossPro: 0 } : e,
+    );
     fs.writeFileSync(path.join(runDir, RUN_JSON), JSON.stringify(j));
     // A failed run (no samples.csv, an error in run.json), as a crash leaves it.
     const dead = path.join(runsDir(fx.dataDir, fx.projectId), FAILED_RUN);
     fs.mkdirSync(dead, { recursive: true });
-    fs.writeFileSync(path.join(dead, RUN_JSON), JSON.stringify({ config: { method: 'mopro', epochs: 3, dataset: fx.root }, state: 'failed', error: 'out of memory', epochs: [], createdAt: '2026-01-03T00:00:00Z' }));
+    fs.writeFileSync(
+      path.join(dead, RUN_JSON),
+      JSON.stringify({
+        config: { method: 'mopro', epochs: 3, dataset: fx.root },
+        state: 'failed',
+        error: 'out of memory',
+        epochs: [],
+        createdAt: '2026-01-03T00:00:00Z',
+      }),
+    );
     plain = path.join(tmp, 'plain');
     await makeDataset(plain, ['cat', 'dog'], 4);
-    srv = await startServer({ port: 0, dataset: fx.root, dataDir: fx.dataDir, cacheDir: path.join(tmp, 'cache'), staticDir: STATIC });
+    srv = await startServer({
+      port: 0,
+      dataset: fx.root,
+      dataDir: fx.dataDir,
+      cacheDir: path.join(tmp, 'cache'),
+      staticDir: STATIC,
+    });
     browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.on('pageerror', (e) => console.log('page error:', e.message));
@@ -134,7 +174,9 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
       const to = path.join(tmp, `manifest-${k}`);
       await exportVia(to, 'manifest');
       // The result names what a manifest export writes: labels.csv with one row per image.
-      await expect.poll(() => page.getByTestId('export-result').textContent()).toMatch(new RegExp(`labels\\.csv with ${fx.n} rows`));
+      await expect
+        .poll(() => page.getByTestId('export-result').textContent())
+        .toMatch(new RegExp(`labels\\.csv with ${fx.n} rows`));
       expect(readLabels(to)).toHaveLength(fx.n);
       await page.keyboard.press('Escape');
       await expect.poll(() => page.getByTestId('export-dialog').count()).toBe(0);
@@ -147,7 +189,9 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     const labels = readLabels(to);
     const model = labels.filter((r) => r.source === 'model').length;
     expect(model).toBeGreaterThan(0);
-    await expect.poll(() => page.getByTestId('export-model-note').textContent()).toMatch(new RegExp(`${model} of ${fx.n} labels are unreviewed model guesses`));
+    await expect
+      .poll(() => page.getByTestId('export-model-note').textContent())
+      .toMatch(new RegExp(`${model} of ${fx.n} labels are unreviewed model guesses`));
     const table = page.getByTestId('export-summary');
     for (const c of fx.classes) {
       const n = labels.filter((r) => r.final_label === c).length;
@@ -237,14 +281,18 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     await help.waitFor();
     const summary = await api('projects.get', { projectId: fx.projectId });
     for (let k = 0; k < summary.classes.length; k++) {
-      await expect.poll(() => help.locator(`[data-testid=help-class-keys] [data-key="${k + 1}"]`).textContent()).toContain(summary.classes[k]);
+      await expect
+        .poll(() => help.locator(`[data-testid=help-class-keys] [data-key="${k + 1}"]`).textContent())
+        .toContain(summary.classes[k]);
     }
     const text = (await help.textContent()) ?? '';
     expect(text).toContain('0 (zero)');
     expect(text).toContain('O (letter)');
     await shot('help-keys');
     await page.keyboard.press('Escape');
-    await expect.poll(() => page.getByTestId('detail').getByTestId('score-key').count(), { timeout: 10_000 }).toBe(summary.classes.length);
+    await expect
+      .poll(() => page.getByTestId('detail').getByTestId('score-key').count(), { timeout: 10_000 })
+      .toBe(summary.classes.length);
     // Override the focused image by number key to a class other than its own: its caption shows
     // the new label, not the model's.
     const cell = page.locator('[data-testid=cell][data-index="0"]');
@@ -252,7 +300,9 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     const { given } = await api('samples.get', { projectId: fx.projectId, id });
     const k = (summary.classes.indexOf(given) + 1) % summary.classes.length;
     await page.keyboard.press(String(k + 1));
-    await expect.poll(() => page.locator(`[data-testid=cell][data-id="${id}"]`).getByTestId('cell-target').textContent()).toBe(summary.classes[k]);
+    await expect
+      .poll(() => page.locator(`[data-testid=cell][data-id="${id}"]`).getByTestId('cell-target').textContent())
+      .toBe(summary.classes[k]);
     await page.keyboard.press('Control+z');
     await expect.poll(() => page.getByTestId('reviewed-counter').textContent()).toMatch(/reviewed 0 of/);
   });
@@ -263,8 +313,12 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     await pair.waitFor({ timeout: 20_000 });
     // The planted copy is found; the look-alike (same embedding, pixels 10 levels apart) is not.
     expect(await page.getByTestId('dup-pair').count()).toBe(1);
-    expect([await pair.getAttribute('data-a'), await pair.getAttribute('data-b')].sort()).toEqual([fx.dup.a, fx.dup.b].sort());
-    await expect.poll(() => page.getByTestId('dup-criteria').textContent()).toMatch(/cosine ≥ 0\.98.*hash ≤ \d+\/64.*pixels ≤ \d+\/255/s);
+    expect([await pair.getAttribute('data-a'), await pair.getAttribute('data-b')].sort()).toEqual(
+      [fx.dup.a, fx.dup.b].sort(),
+    );
+    await expect
+      .poll(() => page.getByTestId('dup-criteria').textContent())
+      .toMatch(/cosine ≥ 0\.98.*hash ≤ \d+\/64.*pixels ≤ \d+\/255/s);
     // The limits are adjustable: allow 20 grey levels and the look-alike shows up too.
     await page.getByTestId('dup-max-pixel').fill('20');
     await page.getByTestId('dup-find').click();
@@ -288,7 +342,9 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     expect(row.source).toBe('duplicate');
     expect(row.final_label).toBe('');
     expect(fs.readdirSync(path.join(to, '_ood'))).not.toContain(path.basename(drop!));
-    await expect.poll(() => page.locator('[data-testid=export-summary] tr[data-class="_duplicates"]').textContent()).toContain('1');
+    await expect
+      .poll(() => page.locator('[data-testid=export-summary] tr[data-class="_duplicates"]').textContent())
+      .toContain('1');
     await page.keyboard.press('Escape');
     await api('decisions.undo', { projectId: fx.projectId });
   });
@@ -297,13 +353,23 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     await page.getByTestId('tab-train').click();
     const options = await page.getByTestId('train-backend').locator('option').allTextContents();
     const req = createRequire(import.meta.url);
-    const has = (p: string) => { try { req.resolve(p); return true; } catch { return false; } };
+    const has = (p: string) => {
+      try {
+        req.resolve(p);
+        return true;
+      } catch {
+        return false;
+      }
+    };
     const tfLoads = has('@tensorflow/tfjs-node') || has('@tensorflow/tfjs-node-gpu');
     expect(options.includes('tensorflow')).toBe(tfLoads);
-    if (!tfLoads) await expect.poll(() => page.getByTestId('backend-missing').textContent()).toMatch(/tensorflow — not installed/);
+    if (!tfLoads)
+      await expect.poll(() => page.getByTestId('backend-missing').textContent()).toMatch(/tensorflow — not installed/);
     // Names: method, epochs, start time, not only the folder's timestamp.
     const item = page.locator(`[data-testid=run-item][data-run="${fx.runs.mopro}"]`);
-    await expect.poll(() => item.getByTestId('run-name').textContent()).toMatch(/MoPro · 6 epochs · 2026-01-0\d \d\d:\d\d/);
+    await expect
+      .poll(() => item.getByTestId('run-name').textContent())
+      .toMatch(/MoPro · 6 epochs · 2026-01-0\d \d\d:\d\d/);
     // Rename, and the name survives a reload.
     await item.getByTestId('run-rename').click();
     await item.getByTestId('run-rename-input').fill('first try');
@@ -311,7 +377,11 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     await expect.poll(() => item.getByTestId('run-name').textContent()).toMatch(/^\s*first try/);
     await page.reload();
     await page.getByTestId('tab-train').click();
-    await expect.poll(() => page.locator(`[data-testid=run-item][data-run="${fx.runs.mopro}"]`).getByTestId('run-name').textContent()).toMatch(/^\s*first try/);
+    await expect
+      .poll(() =>
+        page.locator(`[data-testid=run-item][data-run="${fx.runs.mopro}"]`).getByTestId('run-name').textContent(),
+      )
+      .toMatch(/^\s*first try/);
     // The failed run can be deleted (the confirm dialog is accepted by the page's dialog handler).
     const dead = page.locator(`[data-testid=run-item][data-run="${FAILED_RUN}"]`);
     await expect.poll(() => dead.textContent()).toMatch(/failed/);
@@ -325,7 +395,9 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
   it('the Train panel labels final-pass counts, scales the loss chart and explains the prototype-loss step', async () => {
     await page.getByTestId('tab-train').click();
     await page.locator(`[data-testid=run-item][data-run="${fx.runs.mopro}"]`).getByTestId('run-name').click();
-    await expect.poll(() => page.getByTestId('final-counts').textContent()).toMatch(/final pass: 90 clean · 20 relabeled · 11 OOD/);
+    await expect
+      .poll(() => page.getByTestId('final-counts').textContent())
+      .toMatch(/final pass: 90 clean · 20 relabeled · 11 OOD/);
     await expect.poll(() => page.getByTestId('final-pass-note').count()).toBe(1);
     expect(await page.getByTestId('run-backend').textContent()).toBe('synthetic');
     expect(await page.getByTestId('run-title').textContent()).toBe('first try');

@@ -75,13 +75,29 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     fs.cpSync(SAMPLE, dataset, { recursive: true });
     process.env.MOPRO_DATA_DIR = path.join(tmp, 'data');
     process.env.MOPRO_CACHE_DIR = path.join(tmp, 'cache');
-    srv = await startServer({ port: 0, dataDir: path.join(tmp, 'data'), cacheDir: path.join(tmp, 'cache'), staticDir: STATIC });
+    srv = await startServer({
+      port: 0,
+      dataDir: path.join(tmp, 'data'),
+      cacheDir: path.join(tmp, 'cache'),
+      staticDir: STATIC,
+    });
     browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (e) => { pageErrors.push(e.message); console.log('page error:', e.message); });
+    page.on('pageerror', (e) => {
+      pageErrors.push(e.message);
+      console.log('page error:', e.message);
+    });
     fs.mkdirSync(SHOTS, { recursive: true });
     await page.goto(srv.url);
   });
@@ -109,7 +125,9 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     await page.getByTestId('train-method').selectOption('mopro');
     await page.getByTestId('train-epochs').fill('2');
     await page.getByTestId('train-start').click();
-    await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 170_000, interval: 1000 }).toBe('done');
+    await expect
+      .poll(() => page.getByTestId('run-state').textContent(), { timeout: 170_000, interval: 1000 })
+      .toBe('done');
     expect(await page.locator('[data-testid=epoch-table] tbody tr').count()).toBe(2);
     expect((await page.getByTestId('run-backend').textContent())?.trim()).not.toBe('…');
     await shot('train');
@@ -124,7 +142,9 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     expect(ood).toBeGreaterThan(0);
     expect(ood).toBeLessThan(SAMPLE_N);
     // Every shown cell is an OOD candidate.
-    const shown = await page.locator('[data-testid=cell]').evaluateAll((els) => els.map((e) => e.classList.contains('ood')));
+    const shown = await page
+      .locator('[data-testid=cell]')
+      .evaluateAll((els) => els.map((e) => e.classList.contains('ood')));
     expect(shown.length).toBeGreaterThan(0);
     expect(shown.every(Boolean)).toBe(true);
     await shot('grid');
@@ -166,7 +186,9 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     await page.getByTestId('bulk-accept').click();
     for (const x of ids) await expect.poll(() => badgeOf(x).textContent(), { timeout: 15_000 }).toBe('accepted');
     const before = decided.size;
-    await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed ${before + fresh.length} of ${SAMPLE_SHOWN}`));
+    await expect
+      .poll(() => counter().textContent())
+      .toMatch(new RegExp(`reviewed ${before + fresh.length} of ${SAMPLE_SHOWN}`));
     await page.keyboard.press('Control+z');
     for (const x of fresh) await expect.poll(() => badgeOf(x).count(), { timeout: 15_000 }).toBe(0);
     await expect.poll(() => counter().textContent()).toMatch(new RegExp(`reviewed ${before} of ${SAMPLE_SHOWN}`));
@@ -177,10 +199,13 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
   it('shows every remaining decision after a reload, in the UI and through the API', async () => {
     await page.reload();
     await page.getByTestId('project-name').waitFor({ timeout: 30_000 });
-    await expect.poll(() => counter().textContent(), { timeout: 15_000 }).toMatch(new RegExp(`reviewed ${decided.size} of ${SAMPLE_SHOWN}`));
+    await expect
+      .poll(() => counter().textContent(), { timeout: 15_000 })
+      .toMatch(new RegExp(`reviewed ${decided.size} of ${SAMPLE_SHOWN}`));
     if ((await page.getByTestId('grid').count()) === 0) await page.getByTestId('tab-review').click();
     expect(await setView('reviewed')).toBe(decided.size);
-    for (const [id, text] of decided) await expect.poll(() => badgeOf(id).textContent(), { timeout: 15_000 }).toBe(text);
+    for (const [id, text] of decided)
+      await expect.poll(() => badgeOf(id).textContent(), { timeout: 15_000 }).toBe(text);
     const q = await api('samples.query', { projectId, filter: { view: 'reviewed' }, limit: 5000 });
     expect(q.total).toBe(decided.size);
     const byId = new Map<number, SampleRow>(q.rows.map((r) => [r.id, r]));
@@ -199,7 +224,9 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     await shot('export');
     expect(await page.getByTestId('export-error').count()).toBe(0);
     // A finished export shows a full progress bar (throttled progress events used to leave it short).
-    expect(await page.locator('[data-testid=export-dialog] .progress .bar').getAttribute('style')).toMatch(/width: 100(\.0+)?%/);
+    expect(await page.locator('[data-testid=export-dialog] .progress .bar').getAttribute('style')).toMatch(
+      /width: 100(\.0+)?%/,
+    );
 
     const csv = parse(fs.readFileSync(path.join(out, 'labels.csv'), 'utf8'), { columns: false }) as string[][];
     expect(csv[0]).toEqual(['path', 'original_label', 'final_label', 'source']);
@@ -213,7 +240,10 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     expect(new Set(rows.map((r) => r[3])).has('model')).toBe(true);
 
     // The tree: one folder per final class, every file counted once in labels.csv.
-    const dirs = fs.readdirSync(out, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    const dirs = fs
+      .readdirSync(out, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
     const classDirs = dirs.filter((d) => d !== '_ood');
     expect(classDirs.length).toBeGreaterThan(1);
     for (const d of classDirs) expect(classes).toContain(d);
@@ -234,9 +264,13 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
     await page.getByTestId('train-epochs').fill('1');
     await page.getByTestId('train-use-decisions').check();
     await page.getByTestId('train-start').click();
-    await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000, interval: 1000 }).toBe('done');
+    await expect
+      .poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000, interval: 1000 })
+      .toBe('done');
     const text = (await page.getByTestId('run-details').textContent()) ?? '';
-    const m = /Trained with your decisions: (\d+) confirmed label\(s\) fixed, (\d+) OOD image\(s\) left out/.exec(text.replace(/\s+/g, ' '));
+    const m = /Trained with your decisions: (\d+) confirmed label\(s\) fixed, (\d+) OOD image\(s\) left out/.exec(
+      text.replace(/\s+/g, ' '),
+    );
     expect(m, text).toBeTruthy();
     expect(Number(m![1]) + Number(m![2])).toBe(decided.size);
     await shot('train-with-decisions');
@@ -267,10 +301,24 @@ describe.runIf(haveChromium && haveUi)('review grid on 100k samples (perf)', () 
     }).sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
     const dataDir = path.join(ptmp, 'data');
     writeProjectRun(dataDir, projectIdFor(root), 'perf-run', root, classes, syntheticRows(files, classes, 5));
-    psrv = await startServer({ port: 0, dataDir, cacheDir: path.join(ptmp, 'cache'), staticDir: STATIC, scanner: listScanner(root, classes, files) });
+    psrv = await startServer({
+      port: 0,
+      dataDir,
+      cacheDir: path.join(ptmp, 'cache'),
+      staticDir: STATIC,
+      scanner: listScanner(root, classes, files),
+    });
     pbrowser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     p = await pbrowser.newPage({ viewport: { width: 1280, height: 800 } });
   });

@@ -14,7 +14,8 @@ const SAMPLE = path.resolve('resources/sample');
 const CLASSES = ['Bag', 'Sneaker', 'Trouser'];
 const haveChromium = fs.existsSync(CHROMIUM);
 const haveUi = fs.existsSync(path.join(STATIC, 'index.html'));
-if (!haveChromium) console.log(`train start-from e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+if (!haveChromium)
+  console.log(`train start-from e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
 if (!haveUi) console.log(`train start-from e2e: NOT RUN — no built UI at ${STATIC} (npx electron-vite build)`);
 
 let tmp: string, dataset: string, srv: RunningServer, browser: Browser, page: Page;
@@ -25,11 +26,28 @@ describe.runIf(haveChromium && haveUi)('Train panel: start from an earlier run, 
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-startfrom-e2e-'));
     dataset = path.join(tmp, 'three');
     for (const c of CLASSES) fs.cpSync(path.join(SAMPLE, c), path.join(dataset, c), { recursive: true });
-    srv = await startServer({ port: 0, dataDir: path.join(tmp, 'data'), cacheDir: path.join(tmp, 'cache'), staticDir: STATIC });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    srv = await startServer({
+      port: 0,
+      dataDir: path.join(tmp, 'data'),
+      cacheDir: path.join(tmp, 'cache'),
+      staticDir: STATIC,
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (e) => { pageErrors.push(e.message); });
+    page.on('pageerror', (e) => {
+      pageErrors.push(e.message);
+    });
     await page.goto(srv.url);
   });
   afterAll(async () => {
@@ -47,21 +65,30 @@ describe.runIf(haveChromium && haveUi)('Train panel: start from an earlier run, 
     // before any run: ImageNet ResNet-18 + freeze shows the expected feature time at the CPU default of 112 px
     await page.getByTestId('train-start-from').selectOption('imagenet:resnet18');
     await page.getByTestId('train-freeze-backbone').check();
-    await expect.poll(() => page.getByTestId('train-frozen-estimate').textContent()).toMatch(new RegExp(`Features of ${n} images and their mirrors at 112 px: about \\d+ (s|min) on one CPU core`));
+    await expect
+      .poll(() => page.getByTestId('train-frozen-estimate').textContent())
+      .toMatch(new RegExp(`Features of ${n} images and their mirrors at 112 px: about \\d+ (s|min) on one CPU core`));
     // a first run from scratch
     await page.getByTestId('train-start-from').selectOption('scratch');
     await expect.poll(() => page.getByTestId('train-freeze-backbone').count()).toBe(0);
     await page.getByTestId('train-epochs').fill('1');
     await page.getByTestId('train-start').click();
-    await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000, interval: 500 }).toBe('done');
+    await expect
+      .poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000, interval: 500 })
+      .toBe('done');
     // then from that run, backbone frozen
     await page.getByTestId('train-start-from').selectOption('run');
     await expect.poll(() => page.getByTestId('train-init-run').inputValue()).not.toBe('');
     await page.getByTestId('train-freeze-backbone').check();
     await page.getByTestId('train-start').click();
-    await expect.poll(async () => (await page.locator('[data-testid=run-item]').count()), { timeout: 30_000 }).toBe(2);
-    await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000, interval: 500 }).toBe('done');
-    const runs = fs.readdirSync(path.join(tmp, 'data'), { recursive: true }).map(String).filter((f) => f.endsWith('run.json'));
+    await expect.poll(async () => await page.locator('[data-testid=run-item]').count(), { timeout: 30_000 }).toBe(2);
+    await expect
+      .poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000, interval: 500 })
+      .toBe('done');
+    const runs = fs
+      .readdirSync(path.join(tmp, 'data'), { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('run.json'));
     const jsons = runs.map((f) => JSON.parse(fs.readFileSync(path.join(tmp, 'data', f), 'utf8')));
     const frozen = jsons.find((j) => j.frozenBackbone);
     expect(frozen, `run.json files: ${runs.join(', ')}`).toBeTruthy();

@@ -18,7 +18,12 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-cli-ext-'));
 const dataDir = path.join(tmp, 'data');
 const env = { ...process.env, MOPRO_CACHE_DIR: path.join(tmp, 'cache'), MOPRO_DATA_DIR: dataDir };
 function mopro(...argv: string[]) {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mopro.mjs'), ...argv], { cwd: root, env, encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mopro.mjs'), ...argv], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const base = ['--epochs', '2', '--batch-size', '32', '--image-size', '16', '--backend', 'wasm', '--seed', '1'];
@@ -41,7 +46,10 @@ describe('train with decisions and sampling', () => {
     const r = mopro('train', sample, '--out', out, '--use-decisions', ...base, '--sampling', 'balanced');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/decisions: 2 confirmed label\(s\) fixed, 1 image\(s\) excluded/);
-    expect(JSON.parse(fs.readFileSync(path.join(out, 'decisions.json'), 'utf8'))).toEqual({ fixedLabels: { [paths[0]]: 'Bag', [paths[1]]: 'Bag' }, excluded: [paths[2]] });
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'decisions.json'), 'utf8'))).toEqual({
+      fixedLabels: { [paths[0]]: 'Bag', [paths[1]]: 'Bag' },
+      excluded: [paths[2]],
+    });
     const rj = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
     expect(rj.datasetSummary.fixedLabels).toBe(2);
     expect(rj.sampling.mode).toBe('balanced');
@@ -52,8 +60,10 @@ describe('train with decisions and sampling', () => {
     expect(byPath.get(paths[0])!.corrected_label).toBe('Bag');
     expect(byPath.get(paths[1])!.corrected_label).toBe('Bag');
     // samples.csv's contract: a confirmed label that differs from the folder's is 'relabeled'
-    for (const p of [paths[0], paths[1]]) expect(byPath.get(p)!.status).toBe(byPath.get(p)!.given_label === 'Bag' ? 'clean' : 'relabeled');
-    for (const x of rows) if (x.status !== 'ood') expect(x.status).toBe(x.corrected_label === x.given_label ? 'clean' : 'relabeled');
+    for (const p of [paths[0], paths[1]])
+      expect(byPath.get(p)!.status).toBe(byPath.get(p)!.given_label === 'Bag' ? 'clean' : 'relabeled');
+    for (const x of rows)
+      if (x.status !== 'ood') expect(x.status).toBe(x.corrected_label === x.given_label ? 'clean' : 'relabeled');
     expect(byPath.get(paths[2])!.status).toBe('ood');
   }, 300_000);
 
@@ -63,7 +73,9 @@ describe('train with decisions and sampling', () => {
     const r = mopro('train', sample, '--out', path.join(tmp, 'r-bad'), '--decisions', bad, ...base);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(bad);
-    expect(mopro('train', sample, '--out', path.join(tmp, 'r-both'), '--decisions', bad, '--use-decisions', ...base).code).toBe(2);
+    expect(
+      mopro('train', sample, '--out', path.join(tmp, 'r-both'), '--decisions', bad, '--use-decisions', ...base).code,
+    ).toBe(2);
     expect(mopro('train', sample, '--out', path.join(tmp, 'r-s'), '--sampling', 'weird').code).toBe(2);
   });
 });

@@ -15,7 +15,12 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-cli-'));
 const env = { ...process.env, MOPRO_CACHE_DIR: path.join(tmp, 'cache'), MOPRO_DATA_DIR: path.join(tmp, 'data') };
 
 function mopro(...argv: string[]) {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mopro.mjs'), ...argv], { cwd: root, env, encoding: 'utf8', timeout: 900_000 });
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mopro.mjs'), ...argv], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -23,8 +28,27 @@ const noisy = path.join(tmp, 'noisy');
 const testDir = path.join(tmp, 'test');
 
 beforeAll(() => {
-  const r = spawnSync(process.execPath, [path.join(shared, 'bench', 'make-noisy-folder.mjs'), '--out', noisy, '--n', '800', '--noise', '0.4',
-    '--ood', '0.1', '--test-out', testDir, '--test-n', '300', '--seed', '3'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      path.join(shared, 'bench', 'make-noisy-folder.mjs'),
+      '--out',
+      noisy,
+      '--n',
+      '800',
+      '--noise',
+      '0.4',
+      '--ood',
+      '0.1',
+      '--test-out',
+      testDir,
+      '--test-n',
+      '300',
+      '--seed',
+      '3',
+    ],
+    { encoding: 'utf8' },
+  );
   expect(r.status, r.stderr).toBe(0);
 });
 
@@ -47,10 +71,23 @@ describe('mopro train / predict on a generated noisy folder', () => {
     expect(JSON.stringify(runJson.backend)).toMatch(/wasm|tensorflow|cpu/);
     expect(fs.existsSync(path.join(run, 'model'))).toBe(true);
 
-    const ev = spawnSync(process.execPath, [path.join(shared, 'bench', 'evaluate.mjs'), '--truth', `${noisy}.truth.jsonl`, '--samples', path.join(run, 'samples.csv'), '--json'], { encoding: 'utf8' });
+    const ev = spawnSync(
+      process.execPath,
+      [
+        path.join(shared, 'bench', 'evaluate.mjs'),
+        '--truth',
+        `${noisy}.truth.jsonl`,
+        '--samples',
+        path.join(run, 'samples.csv'),
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(ev.status, ev.stderr).toBe(0);
     const m = JSON.parse(ev.stdout);
-    console.log(`integration (800 images, 40% noise, 10% OOD, 6 epochs): given ${m.given_label_acc.toFixed(3)} -> cleaned ${m.cleaned_label_acc.toFixed(3)}, noise F1 ${m.noise.f1.toFixed(3)}, OOD AUROC ${m.ood.auroc.toFixed(3)}`);
+    console.log(
+      `integration (800 images, 40% noise, 10% OOD, 6 epochs): given ${m.given_label_acc.toFixed(3)} -> cleaned ${m.cleaned_label_acc.toFixed(3)}, noise F1 ${m.noise.f1.toFixed(3)}, OOD AUROC ${m.ood.auroc.toFixed(3)}`,
+    );
     expect(m.coverage).toBe(1);
     expect(m.cleaned_label_acc).toBeGreaterThan(m.given_label_acc + 0.05);
     expect(m.ood.auroc).toBeGreaterThan(0.6);
@@ -93,7 +130,10 @@ describe('CLI bad input', () => {
   it('one class only exits 1', () => {
     const one = path.join(tmp, 'one');
     fs.mkdirSync(path.join(one, 'cats'), { recursive: true });
-    fs.copyFileSync(path.join(noisy, fs.readdirSync(noisy)[0], fs.readdirSync(path.join(noisy, fs.readdirSync(noisy)[0]))[0]), path.join(one, 'cats', 'a.png'));
+    fs.copyFileSync(
+      path.join(noisy, fs.readdirSync(noisy)[0], fs.readdirSync(path.join(noisy, fs.readdirSync(noisy)[0]))[0]),
+      path.join(one, 'cats', 'a.png'),
+    );
     const r = mopro('train', one, '--out', path.join(tmp, 'r3'));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/class/i);

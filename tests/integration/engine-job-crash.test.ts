@@ -18,15 +18,26 @@ const config = { epochs: 1, batchSize: 8, imageSize: 8, backend: 'cpu' as const,
 beforeAll(async () => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-job-crash-'));
   await makeDataset(path.join(base, 'ds'), ['a', 'b'], 12);
-  svc = createService({ mode: 'browser', dataDir: path.join(base, 'data'), cacheDir: path.join(base, 'cache'), emit: (e) => events.push(e) });
+  svc = createService({
+    mode: 'browser',
+    dataDir: path.join(base, 'data'),
+    cacheDir: path.join(base, 'cache'),
+    emit: (e) => events.push(e),
+  });
   prj = (await svc.call('projects.open', { path: path.join(base, 'ds') })) as ProjectSummary;
 });
-afterAll(async () => { delete process.env.MOPRO_ENGINE_TEST_CRASH; await svc.dispose(); fs.rmSync(base, { recursive: true, force: true }); });
+afterAll(async () => {
+  delete process.env.MOPRO_ENGINE_TEST_CRASH;
+  await svc.dispose();
+  fs.rmSync(base, { recursive: true, force: true });
+});
 
 async function trainDone(runId: string): Promise<Extract<ApiEvent, { type: 'train.done' }>> {
   const end = Date.now() + 120_000;
   for (;;) {
-    const e = events.find((x): x is Extract<ApiEvent, { type: 'train.done' }> => x.type === 'train.done' && x.runId === runId);
+    const e = events.find(
+      (x): x is Extract<ApiEvent, { type: 'train.done' }> => x.type === 'train.done' && x.runId === runId,
+    );
     if (e) return e;
     if (Date.now() > end) throw new Error(`no train.done for ${runId}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -50,7 +61,10 @@ describe('engine job crash isolation', () => {
     expect(onDisk).toMatchObject({ state: 'failed', error: expect.stringMatching(/SIGABRT/) });
 
     // same service, no restart: a fresh job process trains the next run to the end
-    const { runId: next } = (await svc.call('train.start', { projectId: prj.id, config })) as MethodResults['train.start'];
+    const { runId: next } = (await svc.call('train.start', {
+      projectId: prj.id,
+      config,
+    })) as MethodResults['train.start'];
     expect(next).not.toBe(runId);
     const ok = await trainDone(next);
     expect(ok.state).toBe('done');
@@ -62,9 +76,24 @@ describe('engine job crash isolation', () => {
   it('a job that exits non-zero mid-run rejects with the exit code (engine entry, no service)', async () => {
     process.env.MOPRO_ENGINE_TEST_CRASH = 'exit';
     const out = path.join(base, 'direct');
-    const h = startTraining({ dataset: path.join(base, 'ds'), out, method: 'ce', backend: 'cpu', epochs: 1, batchSize: 8, imageSize: 8, cacheDir: path.join(base, 'cache') }, () => {});
+    const h = startTraining(
+      {
+        dataset: path.join(base, 'ds'),
+        out,
+        method: 'ce',
+        backend: 'cpu',
+        epochs: 1,
+        batchSize: 8,
+        imageSize: 8,
+        cacheDir: path.join(base, 'cache'),
+      },
+      () => {},
+    );
     delete process.env.MOPRO_ENGINE_TEST_CRASH;
     await expect(h.done).rejects.toThrow(/engine process exited with code 3/);
-    expect(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'))).toMatchObject({ state: 'failed', error: expect.stringMatching(/code 3/) });
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'))).toMatchObject({
+      state: 'failed',
+      error: expect.stringMatching(/code 3/),
+    });
   }, 120_000);
 });

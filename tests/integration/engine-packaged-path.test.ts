@@ -19,7 +19,8 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function copyCheckout(): void {
   fs.mkdirSync(root);
   for (const f of ['src-main', 'src-shared', 'package.json', 'tsconfig.json', 'tsconfig.node.json']) {
-    if (fs.existsSync(path.join(repo, f))) fs.cpSync(path.join(repo, f), path.join(root, f), { recursive: true, filter: (s) => !s.endsWith('.test.ts') });
+    if (fs.existsSync(path.join(repo, f)))
+      fs.cpSync(path.join(repo, f), path.join(root, f), { recursive: true, filter: (s) => !s.endsWith('.test.ts') });
   }
   const nm = path.join(root, 'node_modules');
   fs.mkdirSync(path.join(nm, '@tensorflow'), { recursive: true });
@@ -39,9 +40,32 @@ describe('a checkout under "Mo Pro Stüdio"', () => {
     const data = path.join(root, 'données', 'mon jeu');
     await makeDataset(data, ['chat noir', 'Œuf'], 12);
     const out = path.join(root, 'runs', 'première');
-    const r = spawnSync(process.execPath, ['--import', tsxImportArg(), path.join(root, 'src-main', 'cli.ts'), 'train', data, '--out', out,
-      '--epochs', '1', '--batch-size', '8', '--image-size', '8', '--seed', '3'],
-    { cwd: tmp, encoding: 'utf8', env: { ...process.env, MOPRO_DATA_DIR: path.join(tmp, 'appdata'), MOPRO_CACHE_DIR: path.join(tmp, 'cache') }, timeout: 120_000 });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        tsxImportArg(),
+        path.join(root, 'src-main', 'cli.ts'),
+        'train',
+        data,
+        '--out',
+        out,
+        '--epochs',
+        '1',
+        '--batch-size',
+        '8',
+        '--image-size',
+        '8',
+        '--seed',
+        '3',
+      ],
+      {
+        cwd: tmp,
+        encoding: 'utf8',
+        env: { ...process.env, MOPRO_DATA_DIR: path.join(tmp, 'appdata'), MOPRO_CACHE_DIR: path.join(tmp, 'cache') },
+        timeout: 120_000,
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^backend: wasm /m);
     const run = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));

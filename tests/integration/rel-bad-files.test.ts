@@ -37,7 +37,10 @@ function snapshot(root: string): Map<string, string> {
     for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
       const abs = path.join(dir, d.name);
       const st = fs.lstatSync(abs);
-      out.set(path.relative(root, abs), `${st.mode}:${st.size}:${st.mtimeMs}:${d.isSymbolicLink() ? fs.readlinkSync(abs) : ''}`);
+      out.set(
+        path.relative(root, abs),
+        `${st.mode}:${st.size}:${st.mtimeMs}:${d.isSymbolicLink() ? fs.readlinkSync(abs) : ''}`,
+      );
       if (d.isDirectory()) walk(abs);
     }
   };
@@ -55,7 +58,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => {
-  try { fs.chmodSync(path.join(corpus.root, 'bad/unreadable.png'), 0o644); } catch { /* absent */ }
+  try {
+    fs.chmodSync(path.join(corpus.root, 'bad/unreadable.png'), 0o644);
+  } catch {
+    /* absent */
+  }
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -89,7 +96,9 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
     tally.files = scan.samples.length + scan.skipped.length;
     tally.skippedNamed = skippedReasons.size;
     const rss = process.resourceUsage().maxRSS / 1024;
-    console.log(`bad files: scan ${tScan} ms, decode ${tLoad} ms over ${scan.samples.length} samples; ${skippedReasons.size} skipped with reasons; test-process peak RSS ${rss.toFixed(0)} MB`);
+    console.log(
+      `bad files: scan ${tScan} ms, decode ${tLoad} ms over ${scan.samples.length} samples; ${skippedReasons.size} skipped with reasons; test-process peak RSS ${rss.toFixed(0)} MB`,
+    );
     for (const [p, r] of [...skippedReasons].slice(0, 40)) console.log(`  skipped ${JSON.stringify(p)}: ${r}`);
     expect(rss).toBeLessThan(2048);
   }, 180_000);
@@ -97,10 +106,30 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
   it('the CLI trains 1 epoch over the corpus, writes one samples.csv row per usable image, RSS bounded', () => {
     const out = path.join(tmp, 'run');
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, [path.join(repo, 'bin', 'mopro.mjs'), 'train', corpus.root, '--out', out, '--epochs', '1', '--image-size', '8', '--batch-size', '256', '--seed', '1'], {
-      cwd: repo, encoding: 'utf8', timeout: 300_000,
-      env: { ...process.env, MOPRO_DATA_DIR: dataDir, MOPRO_CACHE_DIR: cache, MOPRO_REPORT_RUSAGE: '1' },
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.join(repo, 'bin', 'mopro.mjs'),
+        'train',
+        corpus.root,
+        '--out',
+        out,
+        '--epochs',
+        '1',
+        '--image-size',
+        '8',
+        '--batch-size',
+        '256',
+        '--seed',
+        '1',
+      ],
+      {
+        cwd: repo,
+        encoding: 'utf8',
+        timeout: 300_000,
+        env: { ...process.env, MOPRO_DATA_DIR: dataDir, MOPRO_CACHE_DIR: cache, MOPRO_REPORT_RUSAGE: '1' },
+      },
+    );
     const secs = (Date.now() - t0) / 1000;
     expect(r.signal, r.stderr.slice(-2000)).toBeNull();
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
@@ -114,8 +143,10 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
       expect([rel, row ? row.status : 'absent']).toEqual([rel, expect.stringMatching(/^(absent|ood)$/)]);
     }
     const m = /rusage (\{.*\})/.exec(r.stderr);
-    const rss = m ? JSON.parse(m[1]).maxRssMB as number : NaN;
-    console.log(`bad files: CLI 1-epoch train over ${rows.length} rows in ${secs.toFixed(1)} s, peak RSS ${rss.toFixed(0)} MB`);
+    const rss = m ? (JSON.parse(m[1]).maxRssMB as number) : NaN;
+    console.log(
+      `bad files: CLI 1-epoch train over ${rows.length} rows in ${secs.toFixed(1)} s, peak RSS ${rss.toFixed(0)} MB`,
+    );
     expect(rss).toBeLessThan(3072);
   }, 320_000);
 
@@ -131,8 +162,14 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
         // checkRelPath refuses '\\' and %2e/%2f/%5c/%00/%25 in a relative path outright (anti double-encoding),
         // so a real file with such a name gets no thumbnail: a known limitation, refused cleanly.
         if (/[\\]|%(2e|2f|5c|00|25)/i.test(rel)) {
-          const e = await svc.image(id, rel, 'thumb').then(() => null, (err: Error & { code?: string }) => err);
-          if (e) { expect(e.message.split('\n')).toHaveLength(1); limited.push(rel); }
+          const e = await svc.image(id, rel, 'thumb').then(
+            () => null,
+            (err: Error & { code?: string }) => err,
+          );
+          if (e) {
+            expect(e.message.split('\n')).toHaveLength(1);
+            limited.push(rel);
+          }
           continue;
         }
         const img = await svc.image(id, rel, 'thumb');
@@ -141,13 +178,21 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
       }
       let refused = 0;
       for (const rel of [...corpus.expectSkipped, ...extra.expectSkipped]) {
-        const e = await svc.image(id, rel, 'thumb').then(() => null, (err: Error & { code?: string }) => err);
+        const e = await svc.image(id, rel, 'thumb').then(
+          () => null,
+          (err: Error & { code?: string }) => err,
+        );
         expect([rel, e?.code]).toEqual([rel, expect.stringMatching(/NOT_FOUND|FORBIDDEN|BAD_INPUT/)]);
         expect(e!.message.split('\n')).toHaveLength(1);
         refused++;
       }
-      if (limited.length) console.log(`KNOWN LIMITATION: no thumbnail for real files named ${limited.map((x) => JSON.stringify(x)).join(', ')} (service.checkRelPath refuses backslash / %xx in names)`);
-      console.log(`bad files: ${served} thumbnails served, ${refused} bad files refused cleanly; test-process peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+      if (limited.length)
+        console.log(
+          `KNOWN LIMITATION: no thumbnail for real files named ${limited.map((x) => JSON.stringify(x)).join(', ')} (service.checkRelPath refuses backslash / %xx in names)`,
+        );
+      console.log(
+        `bad files: ${served} thumbnails served, ${refused} bad files refused cleanly; test-process peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+      );
     } finally {
       await svc.dispose();
     }
@@ -166,14 +211,18 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
       const labels = parseCsv(fs.readFileSync(path.join(to, 'labels.csv'), 'utf8'), LABELS_HEADER);
       const byPath = new Map(labels.map((l) => [l.path, l]));
       // A bad file is never exported into a class folder: no row, or a row with no final label (OOD, not copied).
-      for (const rel of [...corpus.expectSkipped, ...extra.expectSkipped]) expect([rel, byPath.get(rel)?.final_label ?? '']).toEqual([rel, '']);
+      for (const rel of [...corpus.expectSkipped, ...extra.expectSkipped])
+        expect([rel, byPath.get(rel)?.final_label ?? '']).toEqual([rel, '']);
       expect(labels.filter((l) => l.original_label === extra.manyClass).length).toBe(MANY);
-      const copied = fs.readdirSync(to, { recursive: true, withFileTypes: true }).filter((d) => d.isFile() && d.name !== 'labels.csv').length;
+      const copied = fs
+        .readdirSync(to, { recursive: true, withFileTypes: true })
+        .filter((d) => d.isFile() && d.name !== 'labels.csv').length;
       expect(copied).toBe(labels.filter((l) => l.final_label !== '').length);
       expect(res.files).toBe(copied);
       console.log(`bad files: export wrote ${res.files} files`);
     } finally {
-      process.env.MOPRO_DATA_DIR = prev.d; process.env.MOPRO_CACHE_DIR = prev.c;
+      process.env.MOPRO_DATA_DIR = prev.d;
+      process.env.MOPRO_CACHE_DIR = prev.c;
       if (prev.d === undefined) delete process.env.MOPRO_DATA_DIR;
       if (prev.c === undefined) delete process.env.MOPRO_CACHE_DIR;
     }
@@ -181,6 +230,8 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
     const changed = [...before].filter(([k, v]) => after.get(k) !== v).map(([k]) => k);
     const added = [...after.keys()].filter((k) => !before.has(k));
     expect({ changed, added }).toEqual({ changed: [], added: [] });
-    console.log(`rel-bad-files summary: files tried ${tally.files}, skipped with a named reason ${tally.skippedNamed}, crashes 0, dataset entries changed 0 of ${before.size}`);
+    console.log(
+      `rel-bad-files summary: files tried ${tally.files}, skipped with a named reason ${tally.skippedNamed}, crashes 0, dataset entries changed 0 of ${before.size}`,
+    );
   }, 240_000);
 });

@@ -26,8 +26,15 @@ const hashes = new Map<string, string>(); // rel path -> sha1 of the source file
 
 const sha = (f: string) => crypto.createHash('sha1').update(fs.readFileSync(f)).digest('hex');
 function snapshot(dir: string): string {
-  return fs.readdirSync(dir, { recursive: true }).map(String).sort()
-    .map((rel) => { const st = fs.lstatSync(path.join(dir, rel)); return `${rel}:${st.mode}:${st.size}:${st.mtimeMs}`; }).join('\n');
+  return fs
+    .readdirSync(dir, { recursive: true })
+    .map(String)
+    .sort()
+    .map((rel) => {
+      const st = fs.lstatSync(path.join(dir, rel));
+      return `${rel}:${st.mode}:${st.size}:${st.mtimeMs}`;
+    })
+    .join('\n');
 }
 
 beforeAll(async () => {
@@ -50,43 +57,70 @@ function checkComplete(to: string): void {
 }
 
 describe('export killed mid-copy: complete or marked, source untouched', () => {
-  it(`${ROUNDS} SIGKILLs in copy and hardlink mode`, async () => {
-    const before = snapshot(root);
-    const r = rng(77);
-    const tally = { marked: 0, complete: 0, empty: 0 };
-    for (let round = 0; round < ROUNDS; round++) {
-      const mode = round % 2 ? 'hardlink' : 'copy';
-      const to = path.join(base, `out-${round}`);
-      const child = spawn(process.execPath, [bin, 'export', root, '--to', to, '--mode', mode], { cwd: repo, env, stdio: 'ignore' });
-      const t0 = Date.now();
-      while (!fs.existsSync(to) && child.exitCode === null && Date.now() - t0 < 60_000) await new Promise((res) => setTimeout(res, 5));
-      await new Promise((res) => setTimeout(res, r() * 400));
-      if (child.exitCode === null) child.kill('SIGKILL');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-      if (!fs.existsSync(to) || fs.readdirSync(to).length === 0) { tally.empty++; continue; }
-      if (fs.existsSync(path.join(to, INCOMPLETE_MARKER))) {
-        tally.marked++;
-        expect(fs.readFileSync(path.join(to, INCOMPLETE_MARKER), 'utf8')).toMatch(/interrupted|in progress/i);
-      } else {
-        tally.complete++;
-        checkComplete(to);
+  it(
+    `${ROUNDS} SIGKILLs in copy and hardlink mode`,
+    async () => {
+      const before = snapshot(root);
+      const r = rng(77);
+      const tally = { marked: 0, complete: 0, empty: 0 };
+      for (let round = 0; round < ROUNDS; round++) {
+        const mode = round % 2 ? 'hardlink' : 'copy';
+        const to = path.join(base, `out-${round}`);
+        const child = spawn(process.execPath, [bin, 'export', root, '--to', to, '--mode', mode], {
+          cwd: repo,
+          env,
+          stdio: 'ignore',
+        });
+        const t0 = Date.now();
+        while (!fs.existsSync(to) && child.exitCode === null && Date.now() - t0 < 60_000)
+          await new Promise((res) => setTimeout(res, 5));
+        await new Promise((res) => setTimeout(res, r() * 400));
+        if (child.exitCode === null) child.kill('SIGKILL');
+        if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+        if (!fs.existsSync(to) || fs.readdirSync(to).length === 0) {
+          tally.empty++;
+          continue;
+        }
+        if (fs.existsSync(path.join(to, INCOMPLETE_MARKER))) {
+          tally.marked++;
+          expect(fs.readFileSync(path.join(to, INCOMPLETE_MARKER), 'utf8')).toMatch(/interrupted|in progress/i);
+        } else {
+          tally.complete++;
+          checkComplete(to);
+        }
+        expect(snapshot(root)).toBe(before);
+      }
+      // After the crashes, a fresh export completes.
+      const fresh = path.join(base, 'fresh');
+      const done = spawnSync(process.execPath, [bin, 'export', root, '--to', fresh, '--mode', 'copy'], {
+        cwd: repo,
+        env,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect(done.status, done.stderr).toBe(0);
+      checkComplete(fresh);
+      expect(fs.existsSync(path.join(fresh, INCOMPLETE_MARKER))).toBe(false);
+      // Exporting over a killed (marked) folder is refused: it is not empty.
+      const marked = fs
+        .readdirSync(base)
+        .map((d) => path.join(base, d))
+        .find((d) => fs.existsSync(path.join(d, INCOMPLETE_MARKER)));
+      if (marked) {
+        const again = spawnSync(process.execPath, [bin, 'export', root, '--to', marked], {
+          cwd: repo,
+          env,
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        expect(again.status).toBe(1);
+        expect(again.stderr).toContain('not empty');
       }
       expect(snapshot(root)).toBe(before);
-    }
-    // After the crashes, a fresh export completes.
-    const fresh = path.join(base, 'fresh');
-    const done = spawnSync(process.execPath, [bin, 'export', root, '--to', fresh, '--mode', 'copy'], { cwd: repo, env, encoding: 'utf8', timeout: 120_000 });
-    expect(done.status, done.stderr).toBe(0);
-    checkComplete(fresh);
-    expect(fs.existsSync(path.join(fresh, INCOMPLETE_MARKER))).toBe(false);
-    // Exporting over a killed (marked) folder is refused: it is not empty.
-    const marked = fs.readdirSync(base).map((d) => path.join(base, d)).find((d) => fs.existsSync(path.join(d, INCOMPLETE_MARKER)));
-    if (marked) {
-      const again = spawnSync(process.execPath, [bin, 'export', root, '--to', marked], { cwd: repo, env, encoding: 'utf8', timeout: 60_000 });
-      expect(again.status).toBe(1);
-      expect(again.stderr).toContain('not empty');
-    }
-    expect(snapshot(root)).toBe(before);
-    console.log(`rel-crash-export summary: crashes survived ${ROUNDS} (${tally.marked} marked incomplete, ${tally.complete} complete and byte-exact, ${tally.empty} killed before writing), 0 silently partial, source entries changed 0`);
-  }, 60_000 + ROUNDS * 30_000);
+      console.log(
+        `rel-crash-export summary: crashes survived ${ROUNDS} (${tally.marked} marked incomplete, ${tally.complete} complete and byte-exact, ${tally.empty} killed before writing), 0 silently partial, source entries changed 0`,
+      );
+    },
+    60_000 + ROUNDS * 30_000,
+  );
 });

@@ -26,10 +26,19 @@ describe.skipIf(process.platform !== 'linux')('export to a /proc path', () => {
       const file = path.join(tmp, 'run.mts');
       fs.writeFileSync(file, script);
       const t0 = Date.now();
-      const r = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: repo, encoding: 'utf8', timeout: 10_000 });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', file], {
+        cwd: repo,
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
       const secs = (Date.now() - t0) / 1000;
-      console.log(`export to /proc/self/mopro-new-export: ${r.signal ? `killed after ${secs.toFixed(1)} s (HUNG)` : r.stdout.trim()}`);
-      expect(r.signal, 'exportDataset hung on a /proc target (recursive mkdirSync loop): it would freeze the server').toBeNull();
+      console.log(
+        `export to /proc/self/mopro-new-export: ${r.signal ? `killed after ${secs.toFixed(1)} s (HUNG)` : r.stdout.trim()}`,
+      );
+      expect(
+        r.signal,
+        'exportDataset hung on a /proc target (recursive mkdirSync loop): it would freeze the server',
+      ).toBeNull();
       expect(r.stdout).toMatch(/^ERR .*mopro-new-export/m);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });

@@ -31,15 +31,26 @@ afterAll(() => {
   fs.rmSync(base, { recursive: true, force: true });
 });
 
-interface Server { proc: ChildProcess; origin: string; token: string; projectId: string; stderr: () => string }
+interface Server {
+  proc: ChildProcess;
+  origin: string;
+  token: string;
+  projectId: string;
+  stderr: () => string;
+}
 
 async function serve(): Promise<Server> {
   // `node --import tsx` (not the tsx CLI), so a signal reaches the server itself.
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src-main/server/main.ts'), '--dataset', root],
-    { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repo, 'src-main/server/main.ts'), '--dataset', root],
+    { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.add(proc);
   let stderr = '';
-  proc.stderr!.on('data', (d) => { stderr += d; });
+  proc.stderr!.on('data', (d) => {
+    stderr += d;
+  });
   const line = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: proc.stdout! }).once('line', resolve);
     proc.once('exit', (c) => reject(new Error(`server exited (${c}) before listening: ${stderr}`)));
@@ -50,12 +61,15 @@ async function serve(): Promise<Server> {
 
 async function call(s: Server, method: string, input: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${s.origin}/api/${method}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-mopro-token': s.token }, body: JSON.stringify(input),
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-mopro-token': s.token },
+    body: JSON.stringify(input),
   });
   return { status: res.status, body: await res.json() };
 }
 
-const override = (s: Server, id: number, label: string) => call(s, 'decisions.apply', { projectId: s.projectId, ids: [id], action: { kind: 'override', label } });
+const override = (s: Server, id: number, label: string) =>
+  call(s, 'decisions.apply', { projectId: s.projectId, ids: [id], action: { kind: 'override', label } });
 const lockFile = () => path.join(projectDir(dataDir, pid), 'writer.lock');
 
 describe('one writer per project (two real serve processes)', () => {
@@ -70,7 +84,8 @@ describe('one writer per project (two real serve processes)', () => {
     expect(bInfo.body.openElsewhere).toMatchObject({ pid: A.proc.pid });
     expect((await call(A, 'projects.get', { projectId: A.projectId })).body.openElsewhere).toBeNull();
 
-    expect((await override(A, 0, 'A0')).status).toBe(200); acked.push({ id: 0, label: 'A0' });
+    expect((await override(A, 0, 'A0')).status).toBe(200);
+    acked.push({ id: 0, label: 'A0' });
     const refused = await override(B, 1, 'B1');
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('CONFLICT');
@@ -86,7 +101,8 @@ describe('one writer per project (two real serve processes)', () => {
     await once(A.proc, 'exit');
     expect(fs.existsSync(lockFile())).toBe(true);
     const after = await override(B, 1, 'B1');
-    expect(after.status).toBe(200); acked.push({ id: 1, label: 'B1' });
+    expect(after.status).toBe(200);
+    acked.push({ id: 1, label: 'B1' });
     expect(B.stderr()).toMatch(new RegExp(`took over the project lock of process ${A.proc.pid} .*no longer running`));
     expect((await call(B, 'projects.get', { projectId: B.projectId })).body.openElsewhere).toBeNull();
     expect(JSON.parse(fs.readFileSync(lockFile(), 'utf8')).pid).toBe(B.proc.pid);
@@ -94,11 +110,13 @@ describe('one writer per project (two real serve processes)', () => {
     // A third server is read-only behind B; B stops cleanly (SIGTERM releases the lock), C writes.
     const C = await serve();
     expect((await override(C, 2, 'C2')).status).toBe(409);
-    expect((await override(B, 3, 'B3')).status).toBe(200); acked.push({ id: 3, label: 'B3' });
+    expect((await override(B, 3, 'B3')).status).toBe(200);
+    acked.push({ id: 3, label: 'B3' });
     B.proc.kill('SIGTERM');
     await once(B.proc, 'exit');
     expect(fs.existsSync(lockFile())).toBe(false);
-    expect((await override(C, 2, 'C2')).status).toBe(200); acked.push({ id: 2, label: 'C2' });
+    expect((await override(C, 2, 'C2')).status).toBe(200);
+    acked.push({ id: 2, label: 'C2' });
     expect((await call(C, 'decisions.undo', { projectId: C.projectId })).status).toBe(200); // undoes C2, not B3
     acked.pop();
     C.proc.kill('SIGTERM');
@@ -107,12 +125,23 @@ describe('one writer per project (two real serve processes)', () => {
 
     const j = Journal.open(path.join(projectDir(dataDir, pid), 'journal.jsonl'), { readOnly: true });
     expect(j.warnings).toEqual([]);
-    const lines = fs.readFileSync(path.join(projectDir(dataDir, pid), 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(path.join(projectDir(dataDir, pid), 'journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(new Set(lines.map((l) => l.seq)).size).toBe(lines.length); // no duplicated sequence numbers
-    const files = fs.readFileSync(path.join(dataDir, 'projects', pid, 'runs', 'r1', 'samples.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0]);
+    const files = fs
+      .readFileSync(path.join(dataDir, 'projects', pid, 'runs', 'r1', 'samples.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(',')[0]);
     for (const a of acked) expect(j.get(files[a.id])).toEqual({ kind: 'override', label: a.label });
     expect(j.get(files[2])).toBeNull(); // C's undone decision
-    console.log(`rel-one-writer: 3 servers, ${acked.length} acknowledged decisions kept, 0 lost, ${lines.length} journal lines, unique seq`);
+    console.log(
+      `rel-one-writer: 3 servers, ${acked.length} acknowledged decisions kept, 0 lost, ${lines.length} journal lines, unique seq`,
+    );
     j.close();
   }, 90_000);
 });

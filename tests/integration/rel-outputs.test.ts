@@ -20,18 +20,32 @@ const ds = path.join(user, 'ds');
 const other = path.join(user, 'other-ds');
 
 function mopro(...argv: string[]) {
-  const r = spawnSync(process.execPath, [path.join(repo, 'bin', 'mopro.mjs'), ...argv], { cwd: repo, env, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [path.join(repo, 'bin', 'mopro.mjs'), ...argv], {
+    cwd: repo,
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
 /** The same as mopro(), without blocking: refusals run a few at a time (each is mostly tsx start-up). */
 function moproAsync(argv: string[]): Promise<{ code: number | null; stderr: string; signal: string | null }> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [path.join(repo, 'bin', 'mopro.mjs'), ...argv], { cwd: repo, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn(process.execPath, [path.join(repo, 'bin', 'mopro.mjs'), ...argv], {
+      cwd: repo,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
-    c.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    c.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
     const t = setTimeout(() => c.kill('SIGKILL'), 60_000);
-    c.on('exit', (code, signal) => { clearTimeout(t); resolve({ code, stderr, signal }); });
+    c.on('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, stderr, signal });
+    });
   });
 }
 
@@ -42,7 +56,11 @@ function snapshot(root: string): Map<string, string> {
     for (const name of fs.readdirSync(d)) {
       const p = path.join(d, name);
       const st = fs.lstatSync(p);
-      const kind = st.isSymbolicLink() ? `link:${fs.readlinkSync(p)}` : st.isDirectory() ? 'dir' : `file:${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex').slice(0, 16)}`;
+      const kind = st.isSymbolicLink()
+        ? `link:${fs.readlinkSync(p)}`
+        : st.isDirectory()
+          ? 'dir'
+          : `file:${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex').slice(0, 16)}`;
       out.set(path.relative(root, p), `${kind} ${st.size} ${st.mtimeMs} ${st.mode}`);
       if (st.isDirectory() && !st.isSymbolicLink()) walk(p);
     }
@@ -64,7 +82,8 @@ let before: Map<string, string>;
 /** Refused commands, 3 at a time: each exits `code` with a one-line reason matching its pattern; not one user file touched. */
 async function refuseAll(cases: [string[], number, RegExp][]): Promise<void> {
   const results: Awaited<ReturnType<typeof moproAsync>>[] = [];
-  for (let i = 0; i < cases.length; i += 3) results.push(...await Promise.all(cases.slice(i, i + 3).map(([argv]) => moproAsync(argv))));
+  for (let i = 0; i < cases.length; i += 3)
+    results.push(...(await Promise.all(cases.slice(i, i + 3).map(([argv]) => moproAsync(argv)))));
   tally.cases += cases.length;
   const changes = diff(before, snapshot(user));
   tally.changed += changes.length;
@@ -96,12 +115,18 @@ async function png(file: string, v: number) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const px = Buffer.alloc(8 * 8, v);
   for (let i = 0; i < px.length; i += 3) px[i] = (v * 7 + i) % 256;
-  await sharp(px, { raw: { width: 8, height: 8, channels: 1 } }).png().toFile(file);
+  await sharp(px, { raw: { width: 8, height: 8, channels: 1 } })
+    .png()
+    .toFile(file);
 }
 
 beforeAll(async () => {
-  for (const [root, classes] of [[ds, ['cat', 'dog']], [other, ['ant', 'bee', 'cow']]] as const) {
-    for (const [k, c] of classes.entries()) for (let i = 0; i < 8; i++) await png(path.join(root, c, `${i}.png`), 40 * k + 5 * i);
+  for (const [root, classes] of [
+    [ds, ['cat', 'dog']],
+    [other, ['ant', 'bee', 'cow']],
+  ] as const) {
+    for (const [k, c] of classes.entries())
+      for (let i = 0; i < 8; i++) await png(path.join(root, c, `${i}.png`), 40 * k + 5 * i);
   }
   // The user's own files beside the dataset: an image, a CSV of their own, a folder of notes, a link into the dataset.
   await png(path.join(user, 'photo.png'), 99);
@@ -115,7 +140,10 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(user, 'their-run'));
   fs.writeFileSync(path.join(user, 'their-run', 'run.json'), '{"state": "done"}\n');
   fs.mkdirSync(path.join(user, 'done-run'));
-  fs.writeFileSync(path.join(user, 'done-run', 'run.json'), JSON.stringify({ version: 1, state: 'done', dataset: ds, config: {}, epochs: [{}, {}] }));
+  fs.writeFileSync(
+    path.join(user, 'done-run', 'run.json'),
+    JSON.stringify({ version: 1, state: 'done', dataset: ds, config: {}, epochs: [{}, {}] }),
+  );
   fs.cpSync(path.join(user, 'done-run'), path.join(user, 'done-run-2'), { recursive: true });
   before = snapshot(user);
 }, 60_000);
@@ -127,7 +155,11 @@ afterAll(() => {
 
 describe('train / predict / cRT / export refuse outputs in the dataset or on user files (exit 2, nothing touched)', () => {
   it('train --out: the dataset, a class folder, a link into it, a folder above it, a file, a foreign folder, a finished run', async () => {
-    const t = (out: string, re: RegExp, ...extra: string[]): [string[], number, RegExp] => [['train', ds, '--out', out, '--epochs', '1', ...extra], 2, re];
+    const t = (out: string, re: RegExp, ...extra: string[]): [string[], number, RegExp] => [
+      ['train', ds, '--out', out, '--epochs', '1', ...extra],
+      2,
+      re,
+    ];
     await refuseAll([
       t(ds, /is inside the dataset/),
       t(path.join(ds, 'cat', 'run'), /is inside the dataset/),
@@ -142,9 +174,13 @@ describe('train / predict / cRT / export refuse outputs in the dataset or on use
     expect(fs.existsSync(path.join(user, 'new-run'))).toBe(false);
   }, 120_000);
 
-  it('predict --out: an image, a folder, a CSV of someone else\'s, a summary of someone else\'s, inside the images', async () => {
+  it("predict --out: an image, a folder, a CSV of someone else's, a summary of someone else's, inside the images", async () => {
     const run = path.join(user, 'done-run');
-    const p = (out: string, re: RegExp, folder = ds): [string[], number, RegExp] => [['predict', run, folder, '--out', out], 2, re];
+    const p = (out: string, re: RegExp, folder = ds): [string[], number, RegExp] => [
+      ['predict', run, folder, '--out', out],
+      2,
+      re,
+    ];
     await refuseAll([
       p(path.join(user, 'photo.png'), /exists and was not written by MoPro Studio/),
       p(path.join(user, 'notes'), /is a folder: give a file name/),
@@ -160,13 +196,25 @@ describe('train / predict / cRT / export refuse outputs in the dataset or on use
     await refuseAll([
       [['retrain-classifier', run, '--out', path.join(ds, 'crt')], 2, /is inside the run's dataset/],
       [['retrain-classifier', run, '--out', run], 2, /is inside the source run/],
-      [['retrain-classifier', run, '--out', path.join(user, 'done-run-2')], 2, /already holds a finished run .*--force/],
+      [
+        ['retrain-classifier', run, '--out', path.join(user, 'done-run-2')],
+        2,
+        /already holds a finished run .*--force/,
+      ],
       [['retrain-classifier', run, '--out', path.join(user, 'their-run')], 2, /not a MoPro run folder/],
       [['probe', run, ds, '--out', path.join(user, 'mine.csv')], 2, /not a probe report written by MoPro Studio/],
-      [['train', ds, '--out', path.join(tmp, 'r-size'), '--image-size', '100000'], 2, /--image-size must be at most 512/],
+      [
+        ['train', ds, '--out', path.join(tmp, 'r-size'), '--image-size', '100000'],
+        2,
+        /--image-size must be at most 512/,
+      ],
       [['train', ds, '--out', path.join(tmp, 'r-size'), '--image-size', '1024'], 2, /--image-size must be at most 512/],
       [['serve', '--port', '99999'], 2, /--port must be at most 65535/],
-      [['train', '/', '--out', path.join(tmp, 'r-root')], 1, /'\/' is the root of a file system or drive, not a dataset/],
+      [
+        ['train', '/', '--out', path.join(tmp, 'r-root')],
+        1,
+        /'\/' is the root of a file system or drive, not a dataset/,
+      ],
       [['predict', run, '/proc', '--out', path.join(tmp, 'p-proc.csv')], 1, /'\/proc' is a system folder/],
     ]);
     for (const f of ['r-size', 'r-root', 'p-proc.csv']) expect(fs.existsSync(path.join(tmp, f))).toBe(false);
@@ -174,14 +222,23 @@ describe('train / predict / cRT / export refuse outputs in the dataset or on use
 
   it('export: a class named labels.csv, a class named _ood with --ood: refused before anything is copied', async () => {
     const bad = path.join(user, 'bad-names');
-    for (const c of ['labels.csv', '_ood', 'ok']) for (let i = 0; i < 2; i++) await png(path.join(bad, c, `${i}.png`), 10 * i + c.length);
+    for (const c of ['labels.csv', '_ood', 'ok'])
+      for (let i = 0; i < 2; i++) await png(path.join(bad, c, `${i}.png`), 10 * i + c.length);
     before = snapshot(user);
     const to = path.join(tmp, 'export-1');
-    refused(['export', bad, '--to', to], 1, /class 'labels\.csv' would be written as the folder 'labels\.csv', the manifest's name/);
+    refused(
+      ['export', bad, '--to', to],
+      1,
+      /class 'labels\.csv' would be written as the folder 'labels\.csv', the manifest's name/,
+    );
     expect(fs.existsSync(to)).toBe(false);
     fs.rmSync(path.join(bad, 'labels.csv'), { recursive: true });
     before = snapshot(user);
-    refused(['export', bad, '--to', to, '--ood'], 1, /class '_ood' would merge with the folder of out-of-distribution images/);
+    refused(
+      ['export', bad, '--to', to, '--ood'],
+      1,
+      /class '_ood' would merge with the folder of out-of-distribution images/,
+    );
     expect(fs.existsSync(to)).toBe(false);
     // Without --ood there is no OOD folder to merge with: the export goes through.
     const r = mopro('export', bad, '--to', to);
@@ -197,7 +254,21 @@ describe('a finished run is replaced only with --force (kept beside), --resume r
     fs.mkdirSync(run);
     const old = { version: 1, state: 'done', dataset: ds, config: {}, epochs: [], marker: 'the old run' };
     fs.writeFileSync(path.join(run, 'run.json'), JSON.stringify(old));
-    const r = mopro('train', ds, '--out', run, '--epochs', '1', '--image-size', '8', '--batch-size', '4', '--seed', '1', '--force');
+    const r = mopro(
+      'train',
+      ds,
+      '--out',
+      run,
+      '--epochs',
+      '1',
+      '--image-size',
+      '8',
+      '--batch-size',
+      '4',
+      '--seed',
+      '1',
+      '--force',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/--force: the old run is kept as .*run\.old-\d{8}T\d{6}Z/);
     const kept = fs.readdirSync(tmp).filter((n) => n.startsWith('run.old-'));
@@ -214,14 +285,22 @@ describe('a finished run is replaced only with --force (kept beside), --resume r
     before = snapshot(user);
     refused(['train', ds, '--out', run, '--epochs', '1'], 2, /already holds a finished run/);
     // --resume with another dataset (other classes): refused, naming both folders and class lists.
-    const res = refused(['train', other, '--out', run, '--resume'], 2, /--resume: the run in .* was trained on .*ds with classes \[cat, dog\]; .*other-ds has classes \[ant, bee, cow\]/);
+    const res = refused(
+      ['train', other, '--out', run, '--resume'],
+      2,
+      /--resume: the run in .* was trained on .*ds with classes \[cat, dog\]; .*other-ds has classes \[ant, bee, cow\]/,
+    );
     expect(res.stderr).toContain(ds);
     expect(res.stderr).toContain(other);
     // Same classes, one image more: refused as changed files.
     const grown = path.join(tmp, 'grown');
     fs.cpSync(ds, grown, { recursive: true });
     fs.copyFileSync(path.join(ds, 'cat', '0.png'), path.join(grown, 'cat', 'extra.png'));
-    refused(['train', grown, '--out', run, '--resume'], 2, /\(16 images, .*grown has 17 images .*files were added, removed or changed/);
+    refused(
+      ['train', grown, '--out', run, '--resume'],
+      2,
+      /\(16 images, .*grown has 17 images .*files were added, removed or changed/,
+    );
     expect(diff(runBefore, snapshot(run))).toEqual([]);
 
     // predict may replace its own earlier CSV (our header), never anything else.
@@ -237,21 +316,38 @@ describe('a signal during a scan ends the CLI at once', () => {
   it('SIGTERM while scanning 8 class folders that link to each other: exit within 2 s', async () => {
     const tree = path.join(tmp, 'cycle');
     const classes = 'abcdefgh'.split('');
-    for (const c of classes) for (let i = 0; i < 20; i++) await png(path.join(tree, c, `${i}.png`), i + c.charCodeAt(0));
-    for (const c of classes) for (const d of classes) if (c !== d) fs.symlinkSync(`../${d}`, path.join(tree, c, `to-${d}`));
+    for (const c of classes)
+      for (let i = 0; i < 20; i++) await png(path.join(tree, c, `${i}.png`), i + c.charCodeAt(0));
+    for (const c of classes)
+      for (const d of classes) if (c !== d) fs.symlinkSync(`../${d}`, path.join(tree, c, `to-${d}`));
     tally.cases++;
-    const child = spawn(process.execPath, [path.join(repo, 'bin', 'mopro.mjs'), 'train', tree, '--out', path.join(tmp, 'cycle-run'), '--epochs', '50'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [path.join(repo, 'bin', 'mopro.mjs'), 'train', tree, '--out', path.join(tmp, 'cycle-run'), '--epochs', '50'],
+      { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
-    const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((res) => child.on('exit', (code, signal) => res({ code, signal, at: Date.now() })));
+    const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((res) =>
+      child.on('exit', (code, signal) => res({ code, signal, at: Date.now() })),
+    );
     await new Promise<void>((res, rej) => {
       const t = setTimeout(() => rej(new Error(`no scan started in 60 s: ${stderr}`)), 60_000);
-      child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); if (/scan 0\/1/.test(stderr)) { clearTimeout(t); res(); } });
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        if (/scan 0\/1/.test(stderr)) {
+          clearTimeout(t);
+          res();
+        }
+      });
     });
     const sent = Date.now();
     child.kill('SIGTERM');
     const deadline = new Promise<null>((res) => setTimeout(() => res(null), 10_000));
     const r = await Promise.race([exited, deadline]);
-    if (!r) { tally.hangs++; child.kill('SIGKILL'); }
+    if (!r) {
+      tally.hangs++;
+      child.kill('SIGKILL');
+    }
     expect(r, `still running 10 s after SIGTERM: ${stderr}`).not.toBeNull();
     const secs = (r!.at - sent) / 1000;
     console.log(`SIGTERM during the scan: exited in ${secs.toFixed(2)} s (code ${r!.code}, signal ${r!.signal})`);

@@ -20,16 +20,41 @@ const QUICK_EPOCHS_ON_SAMPLE = 12;
 describe('bundled sample, Quick preset, default status rule', () => {
   it('flags at most 8% of in-distribution images as OOD, and the badges agree with the status', () => {
     const run = path.join(tmp, 'run');
-    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mopro.mjs'), 'train', path.join(root, 'resources', 'sample'), '--out', run,
-      '--epochs', String(QUICK_EPOCHS_ON_SAMPLE), '--seed', '1'], { cwd: root, env, encoding: 'utf8', timeout: 600_000 });
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.join(root, 'bin', 'mopro.mjs'),
+        'train',
+        path.join(root, 'resources', 'sample'),
+        '--out',
+        run,
+        '--epochs',
+        String(QUICK_EPOCHS_ON_SAMPLE),
+        '--seed',
+        '1',
+      ],
+      { cwd: root, env, encoding: 'utf8', timeout: 600_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
-    const ev = spawnSync(process.execPath, [path.join(shared, 'bench', 'evaluate.mjs'), '--truth', path.join(root, 'resources', 'sample.truth.jsonl'),
-      '--samples', path.join(run, 'samples.csv'), '--json'], { encoding: 'utf8' });
+    const ev = spawnSync(
+      process.execPath,
+      [
+        path.join(shared, 'bench', 'evaluate.mjs'),
+        '--truth',
+        path.join(root, 'resources', 'sample.truth.jsonl'),
+        '--samples',
+        path.join(run, 'samples.csv'),
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(ev.status, ev.stderr).toBe(0);
     const m = JSON.parse(ev.stdout);
     const runJson = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
-    console.log(`sample, Quick (${QUICK_EPOCHS_ON_SAMPLE} epochs): in-dist flagged OOD ${(100 * m.in_dist_flagged_ood).toFixed(1)}%, OOD F1 ${m.ood.f1.toFixed(3)} ` +
-      `(AUROC ${m.ood.auroc.toFixed(3)}), noise F1 ${m.noise.f1.toFixed(3)}, cleaned ${m.cleaned_label_acc.toFixed(3)}; trusted ${runJson.suggestions.trusted}`);
+    console.log(
+      `sample, Quick (${QUICK_EPOCHS_ON_SAMPLE} epochs): in-dist flagged OOD ${(100 * m.in_dist_flagged_ood).toFixed(1)}%, OOD F1 ${m.ood.f1.toFixed(3)} ` +
+        `(AUROC ${m.ood.auroc.toFixed(3)}), noise F1 ${m.noise.f1.toFixed(3)}, cleaned ${m.cleaned_label_acc.toFixed(3)}; trusted ${runJson.suggestions.trusted}`,
+    );
     expect(m.in_dist_flagged_ood).toBeLessThanOrEqual(0.08);
     expect(runJson.statusRule.name).toBe('best');
     expect(typeof runJson.suggestions.trusted).toBe('boolean');
@@ -37,10 +62,14 @@ describe('bundled sample, Quick preset, default status rule', () => {
     const rows = parseCsv(fs.readFileSync(path.join(run, 'samples.csv'), 'utf8'), SAMPLES_HEADER);
     const thr: number | null = runJson.statusRule.oodThreshold;
     expect(thr).not.toBeNull();
-    for (const row of rows) expect(row.status === 'ood', `${row.path}: ood_score ${row.ood_score} vs threshold ${thr}`).toBe(Number(row.ood_score) > thr!);
+    for (const row of rows)
+      expect(row.status === 'ood', `${row.path}: ood_score ${row.ood_score} vs threshold ${thr}`).toBe(
+        Number(row.ood_score) > thr!,
+      );
     // conf = q of the shown label, read back from arrays/q.f32 (rows in samples.csv order)
     const q = new Float32Array(fs.readFileSync(path.join(run, 'arrays', 'q.f32')).buffer.slice(0));
-    const classes: string[] = runJson.datasetSummary.classes, K = classes.length;
+    const classes: string[] = runJson.datasetSummary.classes,
+      K = classes.length;
     rows.forEach((row, i) => {
       const shown = row.status === 'ood' ? row.given_label : row.corrected_label;
       expect(Number(row.confidence)).toBeCloseTo(q[i * K + classes.indexOf(shown)], 5);

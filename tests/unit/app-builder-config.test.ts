@@ -21,7 +21,9 @@ describe('electron-builder.yml', () => {
   });
 
   it('the validation is real: a misspelt option fails', async () => {
-    await expect(validateConfiguration({ ...config, asarUnpak: ['x'] }, { isEnabled: false, add() {} })).rejects.toThrow();
+    await expect(
+      validateConfiguration({ ...config, asarUnpak: ['x'] }, { isEnabled: false, add() {} }),
+    ).rejects.toThrow();
   });
 
   it('builds AppImage + deb, NSIS and dmg', () => {
@@ -31,17 +33,26 @@ describe('electron-builder.yml', () => {
   });
 
   it('packs the build output and resources, and the entry point package.json names', () => {
-    expect(config.files).toEqual(expect.arrayContaining(['out/main/**', 'out/preload/**', 'out/renderer/**', 'resources/**']));
+    expect(config.files).toEqual(
+      expect.arrayContaining(['out/main/**', 'out/preload/**', 'out/renderer/**', 'resources/**']),
+    );
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
     expect(pkg.main).toBe('./out/main/index.js');
   });
 
   it('unpacks native and wasm parts from the asar, and ships the native backends that were installed', () => {
     expect(config.asar).toBe(true);
-    expect(config.asarUnpack).toEqual(expect.arrayContaining([
-      'node_modules/sharp/**', 'node_modules/@img/**', 'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm',
-      'node_modules/@tensorflow/tfjs-node-gpu/**', 'node_modules/@tensorflow/tfjs-node/**', 'node_modules/webgpu/**', 'resources/**',
-    ]));
+    expect(config.asarUnpack).toEqual(
+      expect.arrayContaining([
+        'node_modules/sharp/**',
+        'node_modules/@img/**',
+        'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm',
+        'node_modules/@tensorflow/tfjs-node-gpu/**',
+        'node_modules/@tensorflow/tfjs-node/**',
+        'node_modules/webgpu/**',
+        'resources/**',
+      ]),
+    );
     expect(config.files.filter((f: string) => f.includes('tfjs-node'))).toEqual([]);
     // each installer keeps only its own OS's Dawn binary, and that one exists in an install
     expect(config.linux.files).toEqual(['!node_modules/webgpu/dist/{darwin,win32}-*/**']);
@@ -49,7 +60,11 @@ describe('electron-builder.yml', () => {
     expect(config.mac.files).toEqual(['!node_modules/webgpu/dist/{linux,win32}-*/**']);
     expect(fs.existsSync(path.join(root, 'node_modules/webgpu/dist/linux-x64/dawn.node'))).toBe(true);
     // The unpack patterns point at files that really exist in an install.
-    expect(fs.readdirSync(path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist')).some((f) => f.endsWith('.wasm'))).toBe(true);
+    expect(
+      fs
+        .readdirSync(path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist'))
+        .some((f) => f.endsWith('.wasm')),
+    ).toBe(true);
     expect(fs.existsSync(path.join(root, 'node_modules/sharp'))).toBe(true);
   });
 

@@ -19,7 +19,14 @@ function setup(callImpl: (m: string, i: unknown) => Promise<unknown> = async () 
   const pickSaveFolder = vi.fn(async () => '/data/out');
   const onDropped = vi.fn();
   const onResult = vi.fn();
-  const dispose = registerIpc({ service, origins: () => trustedOrigins(), pickFolder, pickSaveFolder, onDropped, onResult });
+  const dispose = registerIpc({
+    service,
+    origins: () => trustedOrigins(),
+    pickFolder,
+    pickSaveFolder,
+    onDropped,
+    onResult,
+  });
   const api = ipcMainDouble.handlers.get(CH.api)!;
   return { service, pickFolder, pickSaveFolder, onDropped, onResult, dispose, api };
 }
@@ -47,7 +54,13 @@ describe('IPC API channel', () => {
     const [method, input] = service.call.mock.calls[0]!;
     expect(method).toBe('samples.query');
     // zod defaults filled in: the service receives a fully parsed input.
-    expect(input).toMatchObject({ projectId: 'p-1', limit: 50, offset: 0, filter: { view: 'all' }, sort: { key: 'path', dir: 'asc' } });
+    expect(input).toMatchObject({
+      projectId: 'p-1',
+      limit: 50,
+      offset: 0,
+      filter: { view: 'all' },
+      sort: { key: 'path', dir: 'asc' },
+    });
     expect(onResult).toHaveBeenCalledWith('samples.query', input, { echo: 'samples.query' });
   });
 
@@ -123,12 +136,22 @@ describe('IPC API channel', () => {
   });
 
   it('passes service errors through as data with their code', async () => {
-    const conflict = setup(async () => { throw new ApiError('CONFLICT', 'a run is already training'); });
-    expect(await conflict.api(OURS, 'app.info', {})).toEqual({ ok: false, error: { code: 'CONFLICT', message: 'a run is already training' } });
+    const conflict = setup(async () => {
+      throw new ApiError('CONFLICT', 'a run is already training');
+    });
+    expect(await conflict.api(OURS, 'app.info', {})).toEqual({
+      ok: false,
+      error: { code: 'CONFLICT', message: 'a run is already training' },
+    });
     ipcMainDouble.handlers.clear();
     ipcMainDouble.listeners.clear();
-    const boom = setup(async () => { throw new TypeError('x is undefined'); });
-    expect(await boom.api(OURS, 'app.info', {})).toEqual({ ok: false, error: { code: 'INTERNAL', message: 'x is undefined' } });
+    const boom = setup(async () => {
+      throw new TypeError('x is undefined');
+    });
+    expect(await boom.api(OURS, 'app.info', {})).toEqual({
+      ok: false,
+      error: { code: 'INTERNAL', message: 'x is undefined' },
+    });
   });
 
   it('dialog and drop channels ignore untrusted senders', async () => {
@@ -165,8 +188,14 @@ describe('validateApiCall / toErrorShape', () => {
   });
 
   it('keeps known codes and hides nothing else', () => {
-    expect(toErrorShape(Object.assign(new Error('gone'), { code: 'NOT_FOUND' }))).toEqual({ code: 'NOT_FOUND', message: 'gone' });
-    expect(toErrorShape(Object.assign(new Error('disk'), { code: 'ENOSPC' }))).toEqual({ code: 'INTERNAL', message: 'disk' });
+    expect(toErrorShape(Object.assign(new Error('gone'), { code: 'NOT_FOUND' }))).toEqual({
+      code: 'NOT_FOUND',
+      message: 'gone',
+    });
+    expect(toErrorShape(Object.assign(new Error('disk'), { code: 'ENOSPC' }))).toEqual({
+      code: 'INTERNAL',
+      message: 'disk',
+    });
     expect(toErrorShape('weird')).toEqual({ code: 'INTERNAL', message: 'weird' });
   });
 });

@@ -24,8 +24,12 @@ vi.mock('../../src-main/api/service', () => ({
         if (method === 'train.start') return { runId: 'run-1' };
         return { ok: true };
       },
-      image: async () => { throw new Error('not used'); },
-      dispose: async () => { shared.calls.push(['dispose', null]); },
+      image: async () => {
+        throw new Error('not used');
+      },
+      dispose: async () => {
+        shared.calls.push(['dispose', null]);
+      },
     };
   },
 }));
@@ -42,7 +46,10 @@ const sentOn = (channel: string) => win.webContents.sent.filter((s) => s.channel
 const findItem = (items: any[], label: string): any => {
   for (const i of items) {
     if (i.label === label) return i;
-    if (Array.isArray(i.submenu)) { const f = findItem(i.submenu, label); if (f) return f; }
+    if (Array.isArray(i.submenu)) {
+      const f = findItem(i.submenu, label);
+      if (f) return f;
+    }
   }
   return null;
 };
@@ -86,7 +93,8 @@ describe('main process wiring', () => {
     expect((await handler(new Request('mopro-app://app/nope-not-there.js'))).status).toBe(404);
     const built = fs.existsSync(path.join(import.meta.dirname, '..', '..', 'out', 'renderer', 'index.html'));
     const index: Response = await handler(new Request(APP_INDEX_URL));
-    if (!built) console.log('app-main: out/renderer not built; index.html check reduced to 404 (npm test builds first)');
+    if (!built)
+      console.log('app-main: out/renderer not built; index.html check reduced to 404 (npm test builds first)');
     expect(index.status).toBe(built ? 200 : 404);
     if (built) expect(index.headers.get('content-security-policy')).toMatch(/script-src 'self'(;|$)/);
   });
@@ -118,7 +126,10 @@ describe('main process wiring', () => {
     ipcMainDouble.listeners.get(CH.dropped)!(OURS, path.join(tmp, 'file.png'));
     await vi.waitFor(() => {
       expect(sentOn(CH.command)).toContainEqual({ type: 'open-path', path: folder });
-      expect(sentOn(CH.command)).toContainEqual({ type: 'error', message: expect.stringContaining('drop a dataset folder') });
+      expect(sentOn(CH.command)).toContainEqual({
+        type: 'error',
+        message: expect.stringContaining('drop a dataset folder'),
+      });
     });
   });
 
@@ -126,7 +137,13 @@ describe('main process wiring', () => {
     expect(win.emit('close')).toBe(false);
     expect(recorder.messageBoxes).toHaveLength(0);
     const saved = JSON.parse(fs.readFileSync(path.join(tmp, 'data', 'window-state.json'), 'utf8'));
-    expect(saved).toEqual({ x: win.options.x, y: win.options.y, width: win.options.width, height: win.options.height, maximized: false });
+    expect(saved).toEqual({
+      x: win.options.x,
+      y: win.options.y,
+      width: win.options.width,
+      height: win.options.height,
+      maximized: false,
+    });
   });
 
   it('closing during training asks; Cancel keeps the window, Stop stops the run and quits after it ends', async () => {

@@ -23,7 +23,9 @@ beforeAll(async () => {
   dataset = path.join(tmp, 'dataset');
   fs.mkdirSync(path.join(dataset, 'cat'), { recursive: true });
   fs.mkdirSync(path.join(dataset, 'dog'), { recursive: true });
-  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 10, b: 10 } } }).png().toBuffer();
+  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 10, b: 10 } } })
+    .png()
+    .toBuffer();
   fs.writeFileSync(path.join(dataset, 'cat', 'a.png'), png);
   fs.writeFileSync(path.join(dataset, 'dog', 'b c.png'), png);
   fs.writeFileSync(path.join(dataset, 'dog', '100%_real.png'), png);
@@ -68,7 +70,11 @@ function withSecret(url: string): string {
 describe('image URL round trip', () => {
   it('imageUrl() output parses back to the same request, spaces and % included', () => {
     for (const rel of ['cat/a.png', 'dog/b c.png', 'dog/100%_real.png', 'ünï/çødé #1?.png']) {
-      expect(parseImageUrl(imageUrl('proj-123abc', rel, 'thumb'))).toEqual({ projectId: 'proj-123abc', relPath: rel, kind: 'thumb' });
+      expect(parseImageUrl(imageUrl('proj-123abc', rel, 'thumb'))).toEqual({
+        projectId: 'proj-123abc',
+        relPath: rel,
+        kind: 'thumb',
+      });
     }
   });
 });
@@ -102,11 +108,21 @@ describe('mopro-img:// handler, lexical gate (fake service)', () => {
   });
 
   it('maps service refusals to 403/404 and refuses non-GET methods', async () => {
-    const refusing = createImageHandler({ image: async () => { throw new ApiError('FORBIDDEN', 'leads outside'); } });
+    const refusing = createImageHandler({
+      image: async () => {
+        throw new ApiError('FORBIDDEN', 'leads outside');
+      },
+    });
     expect((await refusing(new Request(imageUrl('PID', 'cat/a.png', 'full')))).status).toBe(403);
-    const missing = createImageHandler({ image: async () => { throw new ApiError('NOT_FOUND', 'gone'); } });
+    const missing = createImageHandler({
+      image: async () => {
+        throw new ApiError('NOT_FOUND', 'gone');
+      },
+    });
     expect((await missing(new Request(imageUrl('PID', 'cat/a.png', 'full')))).status).toBe(404);
-    expect((await handler(new Request(imageUrl('PID', 'cat/a.png', 'full'), { method: 'POST', body: 'x' }))).status).toBe(405);
+    expect(
+      (await handler(new Request(imageUrl('PID', 'cat/a.png', 'full'), { method: 'POST', body: 'x' }))).status,
+    ).toBe(405);
   });
 });
 
@@ -122,10 +138,24 @@ describe('mopro-img:// handler with the real service', () => {
       for (const label of ['cat', 'dog']) {
         for (const name of fs.readdirSync(path.join(root, label)).sort()) {
           const abs = path.join(root, label, name);
-          samples.push({ rel: `${label}/${name}`, abs, label, classIndex: label === 'cat' ? 0 : 1, bytes: 1, mtimeMs: 0 });
+          samples.push({
+            rel: `${label}/${name}`,
+            abs,
+            label,
+            classIndex: label === 'cat' ? 0 : 1,
+            bytes: 1,
+            mtimeMs: 0,
+          });
         }
       }
-      samples.push({ rel: 'dog/up/secret.png', abs: path.join(root, 'dog/up/secret.png'), label: 'dog', classIndex: 1, bytes: 1, mtimeMs: 0 });
+      samples.push({
+        rel: 'dog/up/secret.png',
+        abs: path.join(root, 'dog/up/secret.png'),
+        label: 'dog',
+        classIndex: 1,
+        bytes: 1,
+        mtimeMs: 0,
+      });
       return { root, classes: ['cat', 'dog'], samples, skipped: [], warnings: [] };
     };
     service = createService({

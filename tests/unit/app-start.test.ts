@@ -32,7 +32,12 @@ describe('npm start (browser mode)', () => {
     const args = [path.join(root, 'scripts', 'start.mjs'), '--port', '0', ...(hasElectron ? ['--browser'] : [])];
     child = spawn(process.execPath, args, {
       cwd: root,
-      env: { ...process.env, MOPRO_DATA_DIR: path.join(tmp, 'data'), MOPRO_CACHE_DIR: path.join(tmp, 'cache'), MOPRO_FORCE_BROWSER: '' },
+      env: {
+        ...process.env,
+        MOPRO_DATA_DIR: path.join(tmp, 'data'),
+        MOPRO_CACHE_DIR: path.join(tmp, 'cache'),
+        MOPRO_FORCE_BROWSER: '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -42,12 +47,21 @@ describe('npm start (browser mode)', () => {
       const t = setTimeout(() => reject(new Error(`no URL within 90 s; output:\n${out}`)), 90_000);
       const check = () => {
         const m = /running in browser mode at (http:\/\/127\.0\.0\.1:\d+\/\S*)/.exec(out);
-        if (m) { clearTimeout(t); resolve(m[1]!); }
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]!);
+        }
       };
       child!.stdout!.on('data', check);
-      child!.on('exit', (code) => { clearTimeout(t); reject(new Error(`start.mjs exited (${code}) before printing a URL:\n${out}`)); });
+      child!.on('exit', (code) => {
+        clearTimeout(t);
+        reject(new Error(`start.mjs exited (${code}) before printing a URL:\n${out}`));
+      });
     });
-    if (!hasElectron) expect(out).toMatch(/^Electron binary not installed \(.+\); running in browser mode at http:\/\/127\.0\.0\.1:\d+\/\?token=/m);
+    if (!hasElectron)
+      expect(out).toMatch(
+        /^Electron binary not installed \(.+\); running in browser mode at http:\/\/127\.0\.0\.1:\d+\/\?token=/m,
+      );
     else expect(out).toContain('Browser mode requested');
 
     const token = new URL(url).searchParams.get('token');

@@ -18,7 +18,13 @@ import {
   privilegedSchemes,
   trustedOrigins,
 } from '../../src-main/app/security';
-import { clampToDisplays, loadWindowState, saveWindowState, DEFAULT_SIZE, MIN_SIZE } from '../../src-main/app/window-state';
+import {
+  clampToDisplays,
+  loadWindowState,
+  saveWindowState,
+  DEFAULT_SIZE,
+  MIN_SIZE,
+} from '../../src-main/app/window-state';
 import { buildMenuTemplate } from '../../src-main/app/menu';
 import { closeChoice, closeDialog, TrainingTracker } from '../../src-main/app/training-guard';
 
@@ -63,7 +69,13 @@ describe('web contents handlers', () => {
   it('deny every window.open', () => {
     const wc = new FakeWebContents();
     hardenWebContents(wc as any);
-    for (const url of ['https://example.com', APP_INDEX_URL, 'mopro-app://app/other.html', 'file:///etc/passwd', 'javascript:alert(1)']) {
+    for (const url of [
+      'https://example.com',
+      APP_INDEX_URL,
+      'mopro-app://app/other.html',
+      'file:///etc/passwd',
+      'javascript:alert(1)',
+    ]) {
       expect(wc.windowOpenHandler!({ url })).toEqual({ action: 'deny' });
     }
   });
@@ -71,7 +83,13 @@ describe('web contents handlers', () => {
   it('block navigation and redirects away from the page, allow only a reload of the same URL', () => {
     const wc = new FakeWebContents();
     hardenWebContents(wc as any);
-    for (const url of ['https://evil.example/', 'file:///etc/passwd', 'mopro-app://app/other.html', 'mopro-img://image/full?project=p&path=a.png', 'data:text/html,hi']) {
+    for (const url of [
+      'https://evil.example/',
+      'file:///etc/passwd',
+      'mopro-app://app/other.html',
+      'mopro-img://image/full?project=p&path=a.png',
+      'data:text/html,hi',
+    ]) {
       expect(wc.emit('will-navigate', url), url).toBe(true);
       expect(wc.emit('will-redirect', url), url).toBe(true);
     }
@@ -84,14 +102,26 @@ describe('web contents handlers', () => {
     const ses = new FakeSession();
     const csp = contentSecurityPolicy();
     hardenSession(ses as any, csp, trustedOrigins());
-    for (const p of ['media', 'geolocation', 'notifications', 'clipboard-read', 'openExternal', 'fullscreen', 'hid', 'serial']) {
+    for (const p of [
+      'media',
+      'geolocation',
+      'notifications',
+      'clipboard-read',
+      'openExternal',
+      'fullscreen',
+      'hid',
+      'serial',
+    ]) {
       let answer: boolean | undefined;
       ses.permissionRequestHandler!({}, p, (ok: boolean) => (answer = ok));
       expect(answer, p).toBe(false);
       expect(ses.permissionCheckHandler!({}, p), p).toBe(false);
     }
     let out: any;
-    ses.headersReceived!({ url: APP_INDEX_URL, responseHeaders: { 'content-security-policy': ['default-src *'] } }, (r: any) => (out = r));
+    ses.headersReceived!(
+      { url: APP_INDEX_URL, responseHeaders: { 'content-security-policy': ['default-src *'] } },
+      (r: any) => (out = r),
+    );
     expect(out.responseHeaders).toEqual({ 'Content-Security-Policy': [csp] });
     ses.headersReceived!({ url: 'https://example.com/', responseHeaders: {} }, (r: any) => (out = r));
     expect(out).toEqual({});
@@ -111,7 +141,7 @@ describe('security policy', () => {
     expect(d['frame-ancestors']).toEqual(["'none'"]);
     expect(d['base-uri']).toEqual(["'none'"]);
     const dev = contentSecurityPolicy({ devServerUrl: 'http://localhost:5173/' });
-    expect(dev).toContain('connect-src \'self\' http://localhost:5173 ws://localhost:5173');
+    expect(dev).toContain("connect-src 'self' http://localhost:5173 ws://localhost:5173");
   });
 
   it('custom schemes are standard + secure, not CSP-bypassing', () => {
@@ -137,10 +167,16 @@ describe('window state', () => {
   const second = { x: 1920, y: 0, width: 1280, height: 1000 };
 
   it('keeps a window that is on a display', () => {
-    expect(clampToDisplays({ x: 100, y: 50, width: 1200, height: 800, maximized: true }, [primary, second], primary))
-      .toEqual({ x: 100, y: 50, width: 1200, height: 800, maximized: true });
-    expect(clampToDisplays({ x: 2000, y: 10, width: 1000, height: 700 }, [primary, second], primary))
-      .toEqual({ x: 2000, y: 10, width: 1000, height: 700, maximized: false });
+    expect(
+      clampToDisplays({ x: 100, y: 50, width: 1200, height: 800, maximized: true }, [primary, second], primary),
+    ).toEqual({ x: 100, y: 50, width: 1200, height: 800, maximized: true });
+    expect(clampToDisplays({ x: 2000, y: 10, width: 1000, height: 700 }, [primary, second], primary)).toEqual({
+      x: 2000,
+      y: 10,
+      width: 1000,
+      height: 700,
+      maximized: false,
+    });
   });
 
   it('re-centres a window whose monitor is gone', () => {
@@ -155,7 +191,9 @@ describe('window state', () => {
 
   it('uses defaults for missing or garbage state, and enforces the minimum size', () => {
     expect(clampToDisplays(null, [primary], primary)).toMatchObject({ ...DEFAULT_SIZE, maximized: false });
-    expect(clampToDisplays({ x: NaN, y: 'a' as any, width: -5, height: Infinity }, [primary], primary)).toMatchObject(DEFAULT_SIZE);
+    expect(clampToDisplays({ x: NaN, y: 'a' as any, width: -5, height: Infinity }, [primary], primary)).toMatchObject(
+      DEFAULT_SIZE,
+    );
     expect(clampToDisplays({ x: 10, y: 10, width: 10, height: 10 }, [primary], primary)).toMatchObject(MIN_SIZE);
   });
 
@@ -173,20 +211,35 @@ describe('window state', () => {
 
 describe('menu', () => {
   const actions = () => ({
-    openFolder: vi.fn(), openRecent: vi.fn(), exportDataset: vi.fn(), undo: vi.fn(), redo: vi.fn(),
-    shortcuts: vi.fn(), about: vi.fn(), openDataFolder: vi.fn(), quit: vi.fn(),
+    openFolder: vi.fn(),
+    openRecent: vi.fn(),
+    exportDataset: vi.fn(),
+    undo: vi.fn(),
+    redo: vi.fn(),
+    shortcuts: vi.fn(),
+    about: vi.fn(),
+    openDataFolder: vi.fn(),
+    quit: vi.fn(),
   });
   const find = (items: any[], label: string): any => {
     for (const i of items) {
       if (i.label === label) return i;
-      if (Array.isArray(i.submenu)) { const f = find(i.submenu, label); if (f) return f; }
+      if (Array.isArray(i.submenu)) {
+        const f = find(i.submenu, label);
+        if (f) return f;
+      }
     }
     return null;
   };
 
   it('has Open Folder, Recent, Export, Undo/Redo, View and Help, wired to the actions', () => {
     const a = actions();
-    const t = buildMenuTemplate(a, { platform: 'linux', recent: [{ path: '/d/birds', name: 'birds' }], devTools: false, appName: 'MoPro Studio' });
+    const t = buildMenuTemplate(a, {
+      platform: 'linux',
+      recent: [{ path: '/d/birds', name: 'birds' }],
+      devTools: false,
+      appName: 'MoPro Studio',
+    });
     expect(t.map((m) => m.label)).toEqual(['File', 'Edit', 'View', 'Help']);
     find(t, 'Open Folder…').click();
     expect(a.openFolder).toHaveBeenCalled();

@@ -2,17 +2,29 @@
 // worked out by hand from the paper's definitions.
 import { describe, expect, it } from 'vitest';
 import {
-  calibrateJoint, confidentJoint, findLabelIssues, knnDistanceScores, perClassThresholds, pruneByNoiseRate, stratifiedFolds,
+  calibrateJoint,
+  confidentJoint,
+  findLabelIssues,
+  knnDistanceScores,
+  perClassThresholds,
+  pruneByNoiseRate,
+  stratifiedFolds,
 } from '../../bench/confident-learning';
 
 // 6 examples, 2 classes. Given labels: 0,0,0,1,1,1. Rows 2 and 5 look like the other class.
 const P = Float64Array.from([
-  0.9, 0.1,
-  0.8, 0.2,
-  0.25, 0.75, // labelled 0, looks like 1
-  0.2, 0.8,
-  0.1, 0.9,
-  0.6, 0.4, // labelled 1, looks like 0
+  0.9,
+  0.1,
+  0.8,
+  0.2,
+  0.25,
+  0.75, // labelled 0, looks like 1
+  0.2,
+  0.8,
+  0.1,
+  0.9,
+  0.6,
+  0.4, // labelled 1, looks like 0
 ]);
 const Y = [0, 0, 0, 1, 1, 1];
 const pm = { p: P, n: 6, K: 2 };
@@ -36,8 +48,10 @@ describe('confident learning', () => {
   it('calibration makes each row sum to its given-label count', () => {
     // row 0 has 2+1 confident counts for 3 examples; row 1 has 2 counts for 3 examples
     const cal = calibrateJoint([2, 1, 0, 2], 2, Y);
-    expect(cal[0]).toBeCloseTo(2, 12); expect(cal[1]).toBeCloseTo(1, 12);
-    expect(cal[2]).toBeCloseTo(0, 12); expect(cal[3]).toBeCloseTo(3, 12);
+    expect(cal[0]).toBeCloseTo(2, 12);
+    expect(cal[1]).toBeCloseTo(1, 12);
+    expect(cal[2]).toBeCloseTo(0, 12);
+    expect(cal[3]).toBeCloseTo(3, 12);
     // an empty row stays zero instead of dividing by zero
     expect(Array.from(calibrateJoint([0, 0, 1, 1], 2, [0, 1]))).toEqual([0, 0, 0.5, 0.5]);
   });
@@ -59,10 +73,15 @@ describe('confident learning', () => {
   });
 
   it('a clean, confident matrix has no label issues; an all-swapped one flags every example', () => {
-    const clean = findLabelIssues({ p: Float64Array.from([0.95, 0.05, 0.9, 0.1, 0.1, 0.9, 0.05, 0.95]), n: 4, K: 2 }, [0, 0, 1, 1]);
+    const clean = findLabelIssues(
+      { p: Float64Array.from([0.95, 0.05, 0.9, 0.1, 0.1, 0.9, 0.05, 0.95]), n: 4, K: 2 },
+      [0, 0, 1, 1],
+    );
     expect(Array.from(clean.flagged)).toEqual([0, 0, 0, 0]);
     // 3 classes, every given label rotated by one: the true class is always the confident one
-    const p = Float64Array.from([0.05, 0.9, 0.05, 0.1, 0.8, 0.1, 0.05, 0.05, 0.9, 0.1, 0.1, 0.8, 0.9, 0.05, 0.05, 0.8, 0.1, 0.1]);
+    const p = Float64Array.from([
+      0.05, 0.9, 0.05, 0.1, 0.8, 0.1, 0.05, 0.05, 0.9, 0.1, 0.1, 0.8, 0.9, 0.05, 0.05, 0.8, 0.1, 0.1,
+    ]);
     const r = findLabelIssues({ p, n: 6, K: 3 }, [0, 0, 1, 1, 2, 2]);
     expect(Array.from(r.flagged)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(Array.from(r.suggestion)).toEqual([1, 1, 2, 2, 0, 0]);
@@ -86,13 +105,18 @@ describe('kNN distance OOD score', () => {
   });
 
   it('ranks an outlier cluster above the inliers', () => {
-    const n = 40, dim = 3, f = new Float32Array(n * dim);
+    const n = 40,
+      dim = 3,
+      f = new Float32Array(n * dim);
     for (let i = 0; i < n; i++) {
       const out = i >= 36;
-      f[i * dim] = out ? 0.1 : 1; f[i * dim + 1] = out ? 1 : 0.05 * (i % 5); f[i * dim + 2] = out ? 0.1 * (i % 3) : 0.02 * (i % 7);
+      f[i * dim] = out ? 0.1 : 1;
+      f[i * dim + 1] = out ? 1 : 0.05 * (i % 5);
+      f[i * dim + 2] = out ? 0.1 * (i % 3) : 0.02 * (i % 7);
     }
     const s = knnDistanceScores(f, n, dim, 5);
-    const minOut = Math.min(...s.slice(36)), maxIn = Math.max(...s.slice(0, 36));
+    const minOut = Math.min(...s.slice(36)),
+      maxIn = Math.max(...s.slice(0, 36));
     expect(minOut).toBeGreaterThan(maxIn);
   });
 });
@@ -103,7 +127,9 @@ describe('stratified folds', () => {
     const f = stratifiedFolds(labels, 5, 1);
     for (let k = 0; k < 4; k++) {
       const counts = [0, 0, 0, 0, 0];
-      labels.forEach((y, i) => { if (y === k) counts[f[i]]++; });
+      labels.forEach((y, i) => {
+        if (y === k) counts[f[i]]++;
+      });
       expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
     }
     expect(Array.from(stratifiedFolds(labels, 5, 1))).toEqual(Array.from(f));

@@ -62,18 +62,29 @@ describe('bad-file corpus', () => {
   it('decodes every good file, never a hidden or non-image one', () => {
     const rels = scan.samples.map((x) => x.rel);
     for (const rel of corpus.ignored) expect(rels).not.toContain(rel);
-    const okRels = scan.samples.filter((_, i) => load.ok[i]).map((x) => x.rel).sort();
+    const okRels = scan.samples
+      .filter((_, i) => load.ok[i])
+      .map((x) => x.rel)
+      .sort();
     expect(okRels).toEqual([...corpus.expectOk].sort());
     expect(load.pixels.length).toBe(scan.samples.length * SIZE * SIZE * 3);
   });
 
   it('applies EXIF orientation (black on top after rotation)', async () => {
-    const r = await loadImages(scan.samples.filter((x) => x.rel === corpus.exifRotated), { size: SIZE, channels: 1 });
+    const r = await loadImages(
+      scan.samples.filter((x) => x.rel === corpus.exifRotated),
+      { size: SIZE, channels: 1 },
+    );
     expect(r.ok).toEqual([true]);
     const px = r.pixels;
     const mean = (y0: number, y1: number, x0: number, x1: number): number => {
-      let s = 0, n = 0;
-      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) { s += px[y * SIZE + x]!; n++; }
+      let s = 0,
+        n = 0;
+      for (let y = y0; y < y1; y++)
+        for (let x = x0; x < x1; x++) {
+          s += px[y * SIZE + x]!;
+          n++;
+        }
       return s / n;
     };
     expect(mean(0, 6, 0, SIZE)).toBeLessThan(40); //        top: black

@@ -19,11 +19,18 @@ beforeEach(async () => {
   cacheDir = path.join(tmp, 'cache');
   await fs.mkdir(data);
 });
-afterEach(async () => { await fs.rm(tmp, { recursive: true, force: true }); });
+afterEach(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
 
 async function flat(name: string, grey: number): Promise<{ abs: string; rel: string }> {
   const abs = path.join(data, name);
-  await fs.writeFile(abs, await sharp({ create: { width: SIZE, height: SIZE, channels: 3, background: { r: grey, g: grey, b: grey } } }).png().toBuffer());
+  await fs.writeFile(
+    abs,
+    await sharp({ create: { width: SIZE, height: SIZE, channels: 3, background: { r: grey, g: grey, b: grey } } })
+      .png()
+      .toBuffer(),
+  );
   // Whole-second mtimes: utimes cannot restore sub-millisecond stat precision exactly.
   await fs.utimes(abs, 1_700_000_000, 1_700_000_000);
   return { abs, rel: name };
@@ -39,7 +46,9 @@ async function scribbleKeepingStat(abs: string): Promise<void> {
 
 async function segments(): Promise<string[]> {
   const dir = cacheFolderFor(cacheDir, SIZE, 1, [path.join(data, 'x')]);
-  return (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.bin')).map((f) => path.join(dir, f));
+  return (await fs.readdir(dir).catch(() => [] as string[]))
+    .filter((f) => f.endsWith('.bin'))
+    .map((f) => path.join(dir, f));
 }
 
 describe('pixel cache', () => {
@@ -63,7 +72,12 @@ describe('pixel cache', () => {
   it('re-decodes a file whose mtime changed, keeps hits for the others', async () => {
     const s = [await flat('a.png', 10), await flat('b.png', 200)];
     await loadImages(s, { size: SIZE, channels: 1, cacheDir });
-    await fs.writeFile(s[0]!.abs, await sharp({ create: { width: SIZE, height: SIZE, channels: 3, background: '#7f7f7f' } }).png().toBuffer());
+    await fs.writeFile(
+      s[0]!.abs,
+      await sharp({ create: { width: SIZE, height: SIZE, channels: 3, background: '#7f7f7f' } })
+        .png()
+        .toBuffer(),
+    );
     await fs.utimes(s[0]!.abs, 1_700_000_100, 1_700_000_100);
     await scribbleKeepingStat(s[1]!.abs);
     const r = await loadImages(s, { size: SIZE, channels: 1, cacheDir });
@@ -86,7 +100,12 @@ describe('pixel cache', () => {
     const r2 = await loadImages(all, { size: SIZE, channels: 1, cacheDir });
     expect(r2.skipped).toEqual(r1.skipped);
     // Fixing the file (new size and mtime) makes it decode.
-    await fs.writeFile(bad, await sharp({ create: { width: 3, height: 3, channels: 3, background: '#ffffff' } }).jpeg().toBuffer());
+    await fs.writeFile(
+      bad,
+      await sharp({ create: { width: 3, height: 3, channels: 3, background: '#ffffff' } })
+        .jpeg()
+        .toBuffer(),
+    );
     await fs.utimes(bad, 1_700_000_100, 1_700_000_100);
     const r4 = await loadImages(all, { size: SIZE, channels: 1, cacheDir });
     expect(r4.ok).toEqual([true, true]);
@@ -112,7 +131,12 @@ describe('pixel cache', () => {
       await loadImages([s[i]!], { size: SIZE, channels: 1, cacheDir });
     }
     expect((await segments()).length).toBeLessThanOrEqual(17); // compaction ran once past 16
-    const c = await PixelCache.open(cacheDir, SIZE, 1, s.map((x) => x.abs));
+    const c = await PixelCache.open(
+      cacheDir,
+      SIZE,
+      1,
+      s.map((x) => x.abs),
+    );
     expect(c.segmentCount).toBe((await segments()).length);
     for (const x of s) await scribbleKeepingStat(x.abs);
     const r = await loadImages(s, { size: SIZE, channels: 1, cacheDir });
@@ -130,8 +154,16 @@ describe('pixel cache', () => {
     const s = [];
     for (let i = 0; i < 30; i++) s.push(await flat(`g${i}.png`, i));
     const ac = new AbortController();
-    const p = loadImages(s, { size: SIZE, channels: 1, cacheDir, concurrency: 1,
-      onProgress: (d) => { if (d >= 5) ac.abort(new Error('stop')); }, signal: ac.signal });
+    const p = loadImages(s, {
+      size: SIZE,
+      channels: 1,
+      cacheDir,
+      concurrency: 1,
+      onProgress: (d) => {
+        if (d >= 5) ac.abort(new Error('stop'));
+      },
+      signal: ac.signal,
+    });
     await expect(p).rejects.toThrow('stop');
     const first = s.slice(0, 5);
     for (const x of first) await scribbleKeepingStat(x.abs);

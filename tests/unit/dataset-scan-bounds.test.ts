@@ -12,8 +12,12 @@ import { DatasetError } from '../../src-main/dataset/types.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 let tmp: string;
-beforeEach(async () => { tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'mopro-bounds-')); });
-afterEach(async () => { await fs.rm(tmp, { recursive: true, force: true }); });
+beforeEach(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'mopro-bounds-'));
+});
+afterEach(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
 
 // Any bytes do: the scan does not decode.
 async function put(rel: string, data = 'x'): Promise<void> {
@@ -27,7 +31,10 @@ async function linkedClasses(root: string): Promise<number> {
   const classes = 'abcdefgh'.split('');
   let n = 0;
   for (const [i, c] of classes.entries()) {
-    for (let k = 0; k < (i < 2 ? 3 : 2); k++) { await put(path.relative(tmp, path.join(root, c, `${c}${k}.png`)), `${c}${k}`); n++; }
+    for (let k = 0; k < (i < 2 ? 3 : 2); k++) {
+      await put(path.relative(tmp, path.join(root, c, `${c}${k}.png`)), `${c}${k}`);
+      n++;
+    }
   }
   for (const c of classes) for (const d of classes) await fs.symlink(`../${d}`, path.join(root, c, `to-${d}`));
   return n;
@@ -47,8 +54,15 @@ describe('each real file counts once', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: repo, encoding: 'utf8', timeout: 20_000 });
     const secs = (Date.now() - t0) / 1000;
     expect(r.signal, `scan did not finish in 20 s (${secs.toFixed(1)} s)`).toBeNull();
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { samples: number; skipped: { path: string; reason: string }[]; warnings: string[]; classes: string[] };
-    console.log(`8 cross-linked class folders: ${out.samples} samples from ${n} real images, ${out.skipped.length} links skipped, ${secs.toFixed(1)} s`);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      samples: number;
+      skipped: { path: string; reason: string }[];
+      warnings: string[];
+      classes: string[];
+    };
+    console.log(
+      `8 cross-linked class folders: ${out.samples} samples from ${n} real images, ${out.skipped.length} links skipped, ${secs.toFixed(1)} s`,
+    );
     expect(out.samples).toBe(n);
     expect(out.classes).toHaveLength(8);
     expect(out.skipped).toHaveLength(64); // 8 self links (loops) + 56 links into another class
@@ -58,7 +72,9 @@ describe('each real file counts once', () => {
   }, 40_000);
 
   it('a hard link, a file symlink and a second folder link reach the same files: each counted once (a real path before a link, else the first)', async () => {
-    await put('a/1.png'); await put('b/2.png'); await put('.store/x/3.png', 'x3');
+    await put('a/1.png');
+    await put('b/2.png');
+    await put('.store/x/3.png', 'x3');
     await fs.link(path.join(tmp, 'a/1.png'), path.join(tmp, 'a/zz-hard.png'));
     await fs.symlink('2.png', path.join(tmp, 'b/2-link.png'));
     await fs.symlink('../.store/x', path.join(tmp, 'b/via-1'));
@@ -72,7 +88,8 @@ describe('each real file counts once', () => {
   });
 
   it('a class folder that is a symlink to another class is not a second class', async () => {
-    await put('a/1.png'); await put('b/2.png');
+    await put('a/1.png');
+    await put('b/2.png');
     await fs.symlink('a', path.join(tmp, 'c'));
     await fs.symlink('b/..', path.join(tmp, 'd')); // the root itself
     const r = await scanDataset(tmp);
@@ -83,8 +100,9 @@ describe('each real file counts once', () => {
     expect(r.warnings.some((w) => /'c' links into class folder 'a'/.test(w))).toBe(true);
   });
 
-  it('predict\'s flat listing has the same bounds', async () => {
-    await put('x/1.png'); await put('y/2.png');
+  it("predict's flat listing has the same bounds", async () => {
+    await put('x/1.png');
+    await put('y/2.png');
     await fs.symlink('../y', path.join(tmp, 'x/to-y'));
     await fs.symlink('../x', path.join(tmp, 'y/to-x'));
     await fs.symlink('1.png', path.join(tmp, 'x/again.png'));
@@ -107,9 +125,14 @@ const canBind = (() => {
 
 describe.skipIf(!canBind)('bind mounts (root with mount rights only)', () => {
   it('a class folder mounted inside itself and another class mounted inside it: each real folder scanned once', async () => {
-    await put('a/1.png'); await put('b/2.png');
-    await fs.mkdir(path.join(tmp, 'a', 'self')); await fs.mkdir(path.join(tmp, 'a', 'b-again'));
-    const mounts = [[path.join(tmp, 'a'), path.join(tmp, 'a', 'self')], [path.join(tmp, 'b'), path.join(tmp, 'a', 'b-again')]];
+    await put('a/1.png');
+    await put('b/2.png');
+    await fs.mkdir(path.join(tmp, 'a', 'self'));
+    await fs.mkdir(path.join(tmp, 'a', 'b-again'));
+    const mounts = [
+      [path.join(tmp, 'a'), path.join(tmp, 'a', 'self')],
+      [path.join(tmp, 'b'), path.join(tmp, 'a', 'b-again')],
+    ];
     try {
       for (const [src, at] of mounts) expect(spawnSync('mount', ['--bind', src!, at!]).status).toBe(0);
       const r = await scanDataset(tmp);
@@ -125,12 +148,19 @@ describe.skipIf(!canBind)('bind mounts (root with mount rights only)', () => {
 
 describe('system folders are refused with a clear message', () => {
   const cases: [string, RegExp][] = [
-    ['/', /root of a file system/], ['/proc', /system folder \(\/proc\)/], ['/proc/self', /system folder/], ['/sys', /system folder/], ['/dev', /system folder/],
+    ['/', /root of a file system/],
+    ['/proc', /system folder \(\/proc\)/],
+    ['/proc/self', /system folder/],
+    ['/sys', /system folder/],
+    ['/dev', /system folder/],
   ];
   for (const [p, re] of cases) {
     it.skipIf(process.platform === 'win32')(`${p}`, async () => {
       for (const f of [scanDataset, listImages]) {
-        const err = await f(p).then(() => null, (e: unknown) => e);
+        const err = await f(p).then(
+          () => null,
+          (e: unknown) => e,
+        );
         expect(err).toBeInstanceOf(DatasetError);
         expect((err as Error).message).toMatch(re);
         expect((err as Error).message).toMatch(/open the folder that holds one sub-folder per class/);
@@ -143,7 +173,10 @@ describe('system folders are refused with a clear message', () => {
     expect(systemFolder(home, home)).toMatch(/home folder/);
     expect(systemFolder(path.join(home, 'ds'), home)).toBeNull();
     if (fsSync.existsSync(os.homedir())) {
-      const err = await scanDataset(os.homedir()).then(() => null, (e: unknown) => e);
+      const err = await scanDataset(os.homedir()).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect((err as Error).message).toMatch(/home folder itself/);
     }
   });
@@ -167,8 +200,20 @@ describe('progress and cancel', () => {
     const { runTraining } = await import('../../src-main/engine/train-run');
     const out = path.join(tmp, '..', `${path.basename(tmp)}-run`);
     const logs: string[] = [];
-    const r = await runTraining({ dataset: tmp, out, method: 'ce', backend: 'cpu', epochs: 1, cacheDir: path.join(tmp, '..', `${path.basename(tmp)}-cache`) },
-      (e) => { if (e.type === 'log') logs.push(e.message); }, { shouldStop: () => true });
+    const r = await runTraining(
+      {
+        dataset: tmp,
+        out,
+        method: 'ce',
+        backend: 'cpu',
+        epochs: 1,
+        cacheDir: path.join(tmp, '..', `${path.basename(tmp)}-cache`),
+      },
+      (e) => {
+        if (e.type === 'log') logs.push(e.message);
+      },
+      { shouldStop: () => true },
+    );
     expect(r).toMatchObject({ state: 'stopped', epochsDone: 0 });
     expect(logs).toContain('stopped during the scan: nothing was trained');
     expect(fsSync.existsSync(out)).toBe(false);
@@ -176,11 +221,21 @@ describe('progress and cancel', () => {
 
   it('an aborted signal cancels the scan with ScanCancelled, before or during the walk', async () => {
     await wideTree(300);
-    const pre = new AbortController(); pre.abort();
+    const pre = new AbortController();
+    pre.abort();
     await expect(scanDataset(tmp, { signal: pre.signal })).rejects.toBeInstanceOf(ScanCancelled);
     const mid = new AbortController();
     let seen = 0;
-    const err = await scanDataset(tmp, { signal: mid.signal, onWalk: (f) => { seen = f; } , onProgress: () => mid.abort() }).then(() => null, (e: unknown) => e);
+    const err = await scanDataset(tmp, {
+      signal: mid.signal,
+      onWalk: (f) => {
+        seen = f;
+      },
+      onProgress: () => mid.abort(),
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ScanCancelled);
     expect((err as Error).message).toMatch(/cancelled/);
     expect(seen).toBe(300);

@@ -11,9 +11,13 @@ let tmp: string;
 let png: Buffer;
 beforeEach(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'mopro-scan-'));
-  png ??= await sharp({ create: { width: 4, height: 4, channels: 3, background: '#336699' } }).png().toBuffer();
+  png ??= await sharp({ create: { width: 4, height: 4, channels: 3, background: '#336699' } })
+    .png()
+    .toBuffer();
 });
-afterEach(async () => { await fs.rm(tmp, { recursive: true, force: true }); });
+afterEach(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
 
 async function put(rel: string, data: Buffer | string = png): Promise<void> {
   const p = path.join(tmp, rel);
@@ -22,7 +26,10 @@ async function put(rel: string, data: Buffer | string = png): Promise<void> {
 }
 
 async function expectDatasetError(p: string, re: RegExp): Promise<void> {
-  const err = await scanDataset(p).then(() => null, (e: unknown) => e);
+  const err = await scanDataset(p).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(DatasetError);
   const msg = (err as Error).message;
   expect(msg).toMatch(re);
@@ -31,7 +38,9 @@ async function expectDatasetError(p: string, re: RegExp): Promise<void> {
 }
 
 describe('scanDataset errors (one line, names the path and the fix)', () => {
-  it('missing path', async () => { await expectDatasetError(path.join(tmp, 'nope'), /not found.*check the path/); });
+  it('missing path', async () => {
+    await expectDatasetError(path.join(tmp, 'nope'), /not found.*check the path/);
+  });
   it('a file instead of a folder', async () => {
     await put('file.png');
     await expectDatasetError(path.join(tmp, 'file.png'), /is a file, not a folder/);
@@ -73,9 +82,13 @@ describe('scanDataset', () => {
   });
 
   it('ignores hidden files/folders and non-images silently, counting them in a warning', async () => {
-    await put('a/1.png'); await put('b/2.png');
-    await put('a/.hidden.png'); await put('.thumbs/3.png'); await put('b/.git/objects/4.png');
-    await put('a/notes.txt', 'x'); await put('b/data.csv', 'x');
+    await put('a/1.png');
+    await put('b/2.png');
+    await put('a/.hidden.png');
+    await put('.thumbs/3.png');
+    await put('b/.git/objects/4.png');
+    await put('a/notes.txt', 'x');
+    await put('b/data.csv', 'x');
     const r = await scanDataset(tmp);
     expect(r.samples.map((s) => s.rel)).toEqual(['a/1.png', 'b/2.png']);
     expect(r.classes).toEqual(['a', 'b']);
@@ -84,18 +97,29 @@ describe('scanDataset', () => {
   });
 
   it('warns about and excludes an empty class folder; skips zero-byte images with a reason', async () => {
-    await put('a/1.png'); await put('b/2.png'); await put('b/empty.jpg', Buffer.alloc(0));
+    await put('a/1.png');
+    await put('b/2.png');
+    await put('b/empty.jpg', Buffer.alloc(0));
     await fs.mkdir(path.join(tmp, 'c'));
     await put('d/only-empty.png', Buffer.alloc(0));
     const r = await scanDataset(tmp);
     expect(r.classes).toEqual(['a', 'b']);
     expect(r.warnings).toContain("class folder 'c' has no images: excluded");
     expect(r.warnings).toContain("class folder 'd' has no images: excluded");
-    expect(r.skipped).toEqual([{ path: 'b/empty.jpg', reason: 'empty file (0 bytes)' }, { path: 'd/only-empty.png', reason: 'empty file (0 bytes)' }]);
+    expect(r.skipped).toEqual([
+      { path: 'b/empty.jpg', reason: 'empty file (0 bytes)' },
+      { path: 'd/only-empty.png', reason: 'empty file (0 bytes)' },
+    ]);
   });
 
   it('handles CSV-hostile and non-ASCII names in classes and files', async () => {
-    const names = ['has space/a b.png', 'comma,class/x,y.png', 'quote"class/"q".png', 'new\nline/l\nf.png', 'Ünïcödé 猫/ä.png'];
+    const names = [
+      'has space/a b.png',
+      'comma,class/x,y.png',
+      'quote"class/"q".png',
+      'new\nline/l\nf.png',
+      'Ünïcödé 猫/ä.png',
+    ];
     for (const n of names) await put(n);
     const r = await scanDataset(tmp);
     expect(r.samples.map((s) => s.rel).sort()).toEqual([...names].sort());
@@ -104,7 +128,8 @@ describe('scanDataset', () => {
   });
 
   it('counts a file symlink inside the root once (at the real path), skips one that leaves it', async () => {
-    await put('a/1.png'); await put('b/2.png');
+    await put('a/1.png');
+    await put('b/2.png');
     const outside = await fs.mkdtemp(path.join(os.tmpdir(), 'mopro-out-'));
     try {
       await fs.writeFile(path.join(outside, 'o.png'), png);
@@ -118,11 +143,14 @@ describe('scanDataset', () => {
       expect(r.skipped[0]!.reason).toMatch(/same file as 'b\/2.png'/);
       for (const s of r.skipped.slice(1)) expect(s.reason).toMatch(/outside the dataset folder/);
       expect(r.warnings.some((w) => /'a' links into class folder 'b'/.test(w))).toBe(true);
-    } finally { await fs.rm(outside, { recursive: true, force: true }); }
+    } finally {
+      await fs.rm(outside, { recursive: true, force: true });
+    }
   });
 
   it('does not hang on folder symlink loops', async () => {
-    await put('a/1.png'); await put('b/2.png');
+    await put('a/1.png');
+    await put('b/2.png');
     await fs.symlink('.', path.join(tmp, 'a', 'self'));
     await fs.symlink('..', path.join(tmp, 'b', 'up'));
     const r = await scanDataset(tmp);
@@ -131,7 +159,10 @@ describe('scanDataset', () => {
   });
 
   it('stops at maxFiles with a warning, and reports progress', async () => {
-    for (let i = 0; i < 5; i++) { await put(`a/${i}.png`); await put(`b/${i}.png`); }
+    for (let i = 0; i < 5; i++) {
+      await put(`a/${i}.png`);
+      await put(`b/${i}.png`);
+    }
     const calls: [number, number][] = [];
     const r = await scanDataset(tmp, { maxFiles: 7, onProgress: (d, t) => calls.push([d, t]) });
     expect(r.samples).toHaveLength(7);
@@ -142,7 +173,11 @@ describe('scanDataset', () => {
 
 describe('listImagesRecursive', () => {
   it('lists images at any depth with the same filters, no class structure needed', async () => {
-    await put('x.png'); await put('sub/y.jpg'); await put('.h.png'); await put('n.txt', 'x'); await put('z.png', Buffer.alloc(0));
+    await put('x.png');
+    await put('sub/y.jpg');
+    await put('.h.png');
+    await put('n.txt', 'x');
+    await put('z.png', Buffer.alloc(0));
     const files = await listImagesRecursive(tmp);
     expect(files.map((f) => f.rel)).toEqual(['sub/y.jpg', 'x.png']);
     expect(files[0]!.abs).toBe(path.join(tmp, 'sub', 'y.jpg'));

@@ -12,7 +12,9 @@ async function probeWebgpu(): Promise<string | null> {
     const { create, globals } = await import('webgpu');
     Object.assign(globalThis, globals);
     const a = await create([]).requestAdapter();
-    return a ? null : 'no WebGPU adapter here (no Vulkan driver: mesa-vulkan-drivers 25 from bookworm-backports, see .ci/run)';
+    return a
+      ? null
+      : 'no WebGPU adapter here (no Vulkan driver: mesa-vulkan-drivers 25 from bookworm-backports, see .ci/run)';
   } catch (e) {
     return `the webgpu package does not load here: ${(e as Error).message.split('\n')[0]}`;
   }
@@ -21,7 +23,9 @@ async function probeWebgpu(): Promise<string | null> {
 export const WEBGPU_MISSING: string | null = await probeWebgpu();
 /** The numerical tests' backends, with webgpu labelled by why it is skipped where it is. */
 export const NUMERIC_BACKENDS: [label: string, backend: TestBackend][] = [
-  ['wasm', 'wasm'], ['cpu', 'cpu'], [WEBGPU_MISSING ? `webgpu (skipped: ${WEBGPU_MISSING})` : 'webgpu', 'webgpu'],
+  ['wasm', 'wasm'],
+  ['cpu', 'cpu'],
+  [WEBGPU_MISSING ? `webgpu (skipped: ${WEBGPU_MISSING})` : 'webgpu', 'webgpu'],
 ];
 export const unavailable = (b: TestBackend): boolean => b === 'webgpu' && WEBGPU_MISSING !== null;
 

@@ -10,7 +10,10 @@ import { wasmDistDir, wasmPathPrefix } from '../../src-main/engine/backend';
 
 const WASM = 'tfjs-backend-wasm-simd.wasm';
 /** The loader's rule (tf-backend-wasm.node.js, read_): what fs is asked to open. */
-const loaderOpens = (prefix: string): string | URL => { const f = prefix + WASM; return f.startsWith('file://') ? new URL(f) : path.normalize(f); };
+const loaderOpens = (prefix: string): string | URL => {
+  const f = prefix + WASM;
+  return f.startsWith('file://') ? new URL(f) : path.normalize(f);
+};
 
 describe('wasm path prefix', () => {
   it('a folder with spaces and non-ASCII letters: the loader opens the real file', () => {
@@ -25,18 +28,26 @@ describe('wasm path prefix', () => {
     expect(fs.existsSync(loaderOpens(old))).toBe(false);
   });
   it('a Windows drive-letter folder: prefix + name is the joined path (the URL pathname form is not)', () => {
-    const dir = 'C:\\Users\\Zoë\\AppData\\Local\\Programs\\MoPro Studio\\resources\\app.asar.unpacked\\node_modules\\@tensorflow\\tfjs-backend-wasm\\dist';
+    const dir =
+      'C:\\Users\\Zoë\\AppData\\Local\\Programs\\MoPro Studio\\resources\\app.asar.unpacked\\node_modules\\@tensorflow\\tfjs-backend-wasm\\dist';
     const prefix = wasmPathPrefix(dir, path.win32);
     expect(prefix).toBe(dir + '\\');
     expect(path.win32.normalize(prefix + WASM)).toBe(path.win32.join(dir, WASM));
     expect(pathToFileURL(dir, { windows: true }).pathname).toMatch(/^\/C:\/Users\/Zo%C3%AB\//);
   });
   it('packaged: the package resolves inside app.asar, the .wasm files are read from app.asar.unpacked', () => {
-    const resolved = 'C:\\Program Files\\MoPro Studio\\resources\\app.asar\\node_modules\\@tensorflow\\tfjs-backend-wasm\\dist\\tf-backend-wasm.node.js';
-    const unpacked = 'C:\\Program Files\\MoPro Studio\\resources\\app.asar.unpacked\\node_modules\\@tensorflow\\tfjs-backend-wasm\\dist';
+    const resolved =
+      'C:\\Program Files\\MoPro Studio\\resources\\app.asar\\node_modules\\@tensorflow\\tfjs-backend-wasm\\dist\\tf-backend-wasm.node.js';
+    const unpacked =
+      'C:\\Program Files\\MoPro Studio\\resources\\app.asar.unpacked\\node_modules\\@tensorflow\\tfjs-backend-wasm\\dist';
     expect(wasmDistDir(resolved, path.win32, (f) => f === unpacked)).toBe(unpacked);
     expect(wasmDistDir(resolved, path.win32, () => false)).toBe(path.win32.dirname(resolved));
-    expect(wasmDistDir('/opt/Mo Pro/resources/app.asar/node_modules/@tensorflow/tfjs-backend-wasm/dist/x.js', path.posix, () => true))
-      .toBe('/opt/Mo Pro/resources/app.asar.unpacked/node_modules/@tensorflow/tfjs-backend-wasm/dist');
+    expect(
+      wasmDistDir(
+        '/opt/Mo Pro/resources/app.asar/node_modules/@tensorflow/tfjs-backend-wasm/dist/x.js',
+        path.posix,
+        () => true,
+      ),
+    ).toBe('/opt/Mo Pro/resources/app.asar.unpacked/node_modules/@tensorflow/tfjs-backend-wasm/dist');
   });
 });

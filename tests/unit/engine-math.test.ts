@@ -13,17 +13,24 @@ describe('cleaning rule (mopro.md §2)', () => {
   // K = 4, alpha = 0.5, T = 0.8
   const K = 4;
   const p = new Float32Array([
-    0.9, 0.05, 0.03, 0.02, //  row 0: confident, agrees with label 0
-    0.02, 0.95, 0.02, 0.01, // row 1: confident in class 1, label 0
-    0.3, 0.3, 0.2, 0.2, //     row 2: label 2 plausible (q[2] = 0.25 ... see below)
-    0.1, 0.4, 0.4, 0.1, //     row 3: nothing confident, label 3 implausible
+    0.9,
+    0.05,
+    0.03,
+    0.02, //  row 0: confident, agrees with label 0
+    0.02,
+    0.95,
+    0.02,
+    0.01, // row 1: confident in class 1, label 0
+    0.3,
+    0.3,
+    0.2,
+    0.2, //     row 2: label 2 plausible (q[2] = 0.25 ... see below)
+    0.1,
+    0.4,
+    0.4,
+    0.1, //     row 3: nothing confident, label 3 implausible
   ]);
-  const s = new Float32Array([
-    0.8, 0.1, 0.05, 0.05,
-    0.1, 0.85, 0.03, 0.02,
-    0.2, 0.2, 0.32, 0.28,
-    0.1, 0.45, 0.35, 0.1,
-  ]);
+  const s = new Float32Array([0.8, 0.1, 0.05, 0.05, 0.1, 0.85, 0.03, 0.02, 0.2, 0.2, 0.32, 0.28, 0.1, 0.45, 0.35, 0.1]);
   const y = [0, 0, 2, 3];
   it('computes q, keeps, relabels and flags OOD with strict inequalities', () => {
     const r = cleanRule(p, s, y, K, 0.5, 0.8);
@@ -36,7 +43,14 @@ describe('cleaning rule (mopro.md §2)', () => {
     expect(r.clean).toEqual([true, true, true, false]);
   });
   it('q[y] exactly 1/K is not kept (strict >)', () => {
-    const r = cleanRule(new Float32Array([0.25, 0.25, 0.25, 0.25]), new Float32Array([0.25, 0.25, 0.25, 0.25]), [1], 4, 0.5, 0.8);
+    const r = cleanRule(
+      new Float32Array([0.25, 0.25, 0.25, 0.25]),
+      new Float32Array([0.25, 0.25, 0.25, 0.25]),
+      [1],
+      4,
+      0.5,
+      0.8,
+    );
     expect(r.status).toEqual(['ood']);
   });
   it('max q exactly T does not relabel (strict >)', () => {
@@ -57,7 +71,9 @@ describe('cleaning rule (mopro.md §2)', () => {
 
 describe('prototype EMA (mopro.md §6.2)', () => {
   it('matches per-sample sequential EMA then renormalises; zero rows stay zero', () => {
-    const K = 3, d = 2, m = 0.9;
+    const K = 3,
+      d = 2,
+      m = 0.9;
     const c = new Float32Array([1, 0, 0, 1, 0, 0]); // class 2 prototype is zero and unseen
     const emb = new Float32Array([0, 1, 0.6, 0.8, 1, 0]);
     const labels = [0, 0, 1];
@@ -74,7 +90,10 @@ describe('prototype EMA (mopro.md §6.2)', () => {
     expect(Array.from(c)).toEqual([1, 0, 0, 1, 0, 0]); // input untouched
   });
   it('first sample of an empty class sets its direction exactly; masked samples are skipped', () => {
-    const out = updatePrototypes(new Float32Array(4), 2, 2, new Float32Array([3, 4, 1, 0]), [1, 1], 0.999, [true, false]);
+    const out = updatePrototypes(new Float32Array(4), 2, 2, new Float32Array([3, 4, 1, 0]), [1, 1], 0.999, [
+      true,
+      false,
+    ]);
     expect(out[2]).toBeCloseTo(0.6, 6);
     expect(out[3]).toBeCloseTo(0.8, 6);
     expect([out[0], out[1]]).toEqual([0, 0]);
@@ -126,7 +145,14 @@ describe('schedule, queue, config', () => {
     expect(q.ptr).toBe(1);
   });
   it('small-data defaults: queue a multiple of B below N/2, adaptations listed', () => {
-    const { config, adaptations } = resolveConfig({ method: 'mopro', backend: 'wasm', n: 10000, k: 10, channels: 1, nativeSize: 28 });
+    const { config, adaptations } = resolveConfig({
+      method: 'mopro',
+      backend: 'wasm',
+      n: 10000,
+      k: 10,
+      channels: 1,
+      nativeSize: 28,
+    });
     expect(config.queueSize % config.batchSize).toBe(0);
     expect(config.queueSize).toBeLessThanOrEqual(5000);
     expect(config.imageSize).toBe(28);

@@ -25,7 +25,8 @@ const CLASSES = ['Bag', 'Coat', 'Sandal'];
 
 function copyFirst(from: string, to: string, n: number, rename = (f: string) => f) {
   fs.mkdirSync(to, { recursive: true });
-  for (const f of fs.readdirSync(from).sort().slice(0, n)) fs.copyFileSync(path.join(from, f), path.join(to, rename(f)));
+  for (const f of fs.readdirSync(from).sort().slice(0, n))
+    fs.copyFileSync(path.join(from, f), path.join(to, rename(f)));
 }
 
 beforeAll(async () => {
@@ -36,12 +37,27 @@ beforeAll(async () => {
   copyFirst(path.join(sample, 'Dress'), path.join(folder, 'misc'), 2);
   copyFirst(path.join(sample, 'Sandal'), folder, 2);
   await useBackend('wasm');
-  await runTraining({ dataset: path.join(tmp, 'data'), out: run, method: 'mopro', epochs: 1, batchSize: 12, imageSize: 16, backend: 'wasm', cacheDir }, () => {}, { shouldStop: () => false });
+  await runTraining(
+    {
+      dataset: path.join(tmp, 'data'),
+      out: run,
+      method: 'mopro',
+      epochs: 1,
+      batchSize: 12,
+      imageSize: 16,
+      backend: 'wasm',
+      cacheDir,
+    },
+    () => {},
+    { shouldStop: () => false },
+  );
 }, 240_000);
 
 describe('folderLabels / evaluateLabelled', () => {
   it('first-level folder named like a class = label; other folders and top-level files = -1', () => {
-    expect(Array.from(folderLabels(['Coat/x.png', 'Bag/a/b.png', 'x.png', 'Dress/y.png', 'coat/z.png'], ['Bag', 'Coat']))).toEqual([1, 0, -1, -1, -1]);
+    expect(
+      Array.from(folderLabels(['Coat/x.png', 'Bag/a/b.png', 'x.png', 'Dress/y.png', 'coat/z.png'], ['Bag', 'Coat'])),
+    ).toEqual([1, 0, -1, -1, -1]);
   });
 
   it('accuracy and calibration of max q over labelled rows only', () => {
@@ -60,10 +76,12 @@ describe('inferCrops (trained model)', () => {
     it(`${be}: averages probabilities over crops; the mean embedding is re-normalised`, async () => {
       await useBackend(be);
       const { meta, enc, protos } = loadModel(run);
-      const S = meta.imageSize, K = meta.classes.length;
+      const S = meta.imageSize,
+        K = meta.classes.length;
       const x = tf.randomNormal([3, S, S, meta.channels], 0, 1, 'float32', 3) as tf.Tensor4D;
       const batchOf = (idx: Int32Array) => tf.gather(x, tf.tensor1d(idx, 'int32')) as tf.Tensor4D;
-      const [whole] = cropBoxes(1, S, S), mirror = { ...whole, flip: true };
+      const [whole] = cropBoxes(1, S, S),
+        mirror = { ...whole, flip: true };
       const a = inferCrops(enc, 3, batchOf, [whole], S, protos, meta.tau);
       const b = inferCrops(enc, 3, batchOf, [mirror], S, protos, meta.tau);
       const before = tf.memory().numTensors;
@@ -74,15 +92,20 @@ describe('inferCrops (trained model)', () => {
         expect(ab.s[t]).toBeCloseTo((a.s[t] + b.s[t]) / 2, 5);
       }
       for (let i = 0; i < 3; i++) {
-        let n2 = 0, dot = 0, na = 0;
+        let n2 = 0,
+          dot = 0,
+          na = 0;
         for (let t = 0; t < 128; t++) {
           const m = (a.emb[i * 128 + t] + b.emb[i * 128 + t]) / 2;
-          n2 += ab.emb[i * 128 + t] ** 2; dot += ab.emb[i * 128 + t] * m; na += m * m;
+          n2 += ab.emb[i * 128 + t] ** 2;
+          dot += ab.emb[i * 128 + t] * m;
+          na += m * m;
         }
         expect(n2).toBeCloseTo(1, 5);
         expect(dot / Math.sqrt(na)).toBeCloseTo(1, 5); // same direction as the plain mean
       }
-      x.dispose(); disposeEncoder(enc);
+      x.dispose();
+      disposeEncoder(enc);
     }, 60_000);
   }
 });
@@ -97,7 +120,10 @@ describe('runPredict --crops on a labelled folder', () => {
       expect(fp.at(-1)).toMatchObject({ done: 14, total: 14 });
       // images per forward: 256 rows / crops (144 crops: one image at a time)
       expect(fp).toHaveLength(Math.ceil(14 / Math.floor(256 / crops)));
-      expect(events.filter((e) => e.type === 'phase' && e.phase === 'writing').at(-1)).toMatchObject({ done: 1, total: 1 });
+      expect(events.filter((e) => e.type === 'phase' && e.phase === 'writing').at(-1)).toMatchObject({
+        done: 1,
+        total: 1,
+      });
       const rows = parseCsv(fs.readFileSync(out, 'utf8'), PREDICTIONS_HEADER, 'predictions.csv');
       expect(fs.readFileSync(out, 'utf8').split('\n')[0]).toBe(PREDICTIONS_HEADER.join(','));
       expect(rows).toHaveLength(14);
@@ -107,8 +133,10 @@ describe('runPredict --crops on a labelled folder', () => {
       const sum = JSON.parse(fs.readFileSync(`${out}.summary.json`, 'utf8'));
       expect(sum).toMatchObject({ crops, n: 10, predicted: 14, model: path.resolve(run) });
       expect(Number.isNaN(Date.parse(sum.time))).toBe(false);
-      expect(sum.accuracy).toBeGreaterThanOrEqual(0); expect(sum.accuracy).toBeLessThanOrEqual(1);
-      expect(sum.ece).toBeGreaterThanOrEqual(0); expect(sum.ece).toBeLessThanOrEqual(1);
+      expect(sum.accuracy).toBeGreaterThanOrEqual(0);
+      expect(sum.accuracy).toBeLessThanOrEqual(1);
+      expect(sum.ece).toBeGreaterThanOrEqual(0);
+      expect(sum.ece).toBeLessThanOrEqual(1);
       expect(sum.mce).toBeGreaterThanOrEqual(sum.ece - 1e-12);
       expect(sum.bins).toHaveLength(15);
       expect(sum.bins.reduce((s: number, b: { count: number }) => s + b.count, 0)).toBe(10);
@@ -117,7 +145,10 @@ describe('runPredict --crops on a labelled folder', () => {
       expect(lab).toHaveLength(10);
       const correct = lab.map((w) => (w.predicted_label === w.path.split('/')[0] ? 1 : 0));
       expect(sum.accuracy).toBeCloseTo(correct.reduce<number>((s, v) => s + v, 0) / 10, 12);
-      const ref = calibration(Float32Array.from(lab, (w) => Number(w.confidence)), Uint8Array.from(correct));
+      const ref = calibration(
+        Float32Array.from(lab, (w) => Number(w.confidence)),
+        Uint8Array.from(correct),
+      );
       expect(sum.ece).toBeCloseTo(ref.ece, 4);
       expect(r.labelled!.labelled).toBe(10);
       expect(r.labelled!.calibration.ece).toBe(sum.ece);
@@ -145,6 +176,8 @@ describe('runPredict --crops on a labelled folder', () => {
     expect(r.summary).toBeNull();
     expect(r.count).toBe(2);
     expect(fs.existsSync(summaryPath(out))).toBe(false);
-    await expect(runPredict({ run, folder, out, backend: 'wasm', cacheDir, crops: 3 as never })).rejects.toThrow(/1, 10 or 144/);
+    await expect(runPredict({ run, folder, out, backend: 'wasm', cacheDir, crops: 3 as never })).rejects.toThrow(
+      /1, 10 or 144/,
+    );
   }, 120_000);
 });

@@ -19,10 +19,16 @@ describe('engine end to end (worker thread, wasm)', () => {
     const out = path.join(tmp, 'run');
     const events: EngineEvent[] = [];
     let stopAsked = false;
-    const h = startTraining({ dataset: sample, out, method: 'mopro', epochs: 2, batchSize: 32, backend: 'wasm', cacheDir }, (e) => {
-      events.push(e);
-      if (e.type === 'step' && !stopAsked) { stopAsked = true; h.stop(); }
-    });
+    const h = startTraining(
+      { dataset: sample, out, method: 'mopro', epochs: 2, batchSize: 32, backend: 'wasm', cacheDir },
+      (e) => {
+        events.push(e);
+        if (e.type === 'step' && !stopAsked) {
+          stopAsked = true;
+          h.stop();
+        }
+      },
+    );
     const r1 = await h.done;
     expect(r1.state).toBe('stopped');
     expect(fs.existsSync(path.join(out, 'checkpoint', 'checkpoint.json'))).toBe(true);
@@ -30,7 +36,10 @@ describe('engine end to end (worker thread, wasm)', () => {
     expect(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')).state).toBe('stopped');
 
     const ev2: EngineEvent[] = [];
-    const r2 = await startTraining({ dataset: sample, out, method: 'mopro', backend: 'wasm', resume: true, cacheDir }, (e) => ev2.push(e)).done;
+    const r2 = await startTraining(
+      { dataset: sample, out, method: 'mopro', backend: 'wasm', resume: true, cacheDir },
+      (e) => ev2.push(e),
+    ).done;
     expect(r2.state).toBe('done');
     expect(r2.epochsDone).toBe(2);
     expect(ev2.some((e) => e.type === 'log' && /resumed at epoch 1, step [1-9]/.test(e.message))).toBe(true);
@@ -44,9 +53,12 @@ describe('engine end to end (worker thread, wasm)', () => {
       if (r.status === 'ood') expect(r.corrected_label).toBe('');
       if (r.status === 'clean') expect(r.corrected_label).toBe(r.given_label);
       if (r.status === 'relabeled') expect(r.corrected_label).not.toBe(r.given_label);
-      const c = Number(r.confidence), o = Number(r.ood_score);
-      expect(c).toBeGreaterThanOrEqual(0); expect(c).toBeLessThanOrEqual(1);
-      expect(o).toBeGreaterThanOrEqual(0); expect(o).toBeLessThanOrEqual(1);
+      const c = Number(r.confidence),
+        o = Number(r.ood_score);
+      expect(c).toBeGreaterThanOrEqual(0);
+      expect(c).toBeLessThanOrEqual(1);
+      expect(o).toBeGreaterThanOrEqual(0);
+      expect(o).toBeLessThanOrEqual(1);
     }
     expect(r2.counts.clean + r2.counts.relabeled + r2.counts.ood).toBe(SAMPLE_N);
     expect(fs.statSync(path.join(out, Q_F32)).size).toBe(SAMPLE_N * 10 * 4);
@@ -70,7 +82,11 @@ describe('engine end to end (worker thread, wasm)', () => {
   }, 300_000);
 
   it('bad dataset folder: one clear error, no crash', async () => {
-    await expect(startTraining({ dataset: path.join(tmp, 'nope'), out: path.join(tmp, 'r2'), method: 'ce', backend: 'wasm' }, () => {}).done)
-      .rejects.toThrow(/nope/);
+    await expect(
+      startTraining(
+        { dataset: path.join(tmp, 'nope'), out: path.join(tmp, 'r2'), method: 'ce', backend: 'wasm' },
+        () => {},
+      ).done,
+    ).rejects.toThrow(/nope/);
   }, 60_000);
 });

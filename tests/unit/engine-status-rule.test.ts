@@ -3,20 +3,37 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src-main/engine/rng';
 import {
-  applyStatusRule, bestStatuses, fitTwoGaussians, judgeStrength, oodThreshold, topShareThreshold, WEAK_OOD_SHARE, type StatusRuleInput,
+  applyStatusRule,
+  bestStatuses,
+  fitTwoGaussians,
+  judgeStrength,
+  oodThreshold,
+  topShareThreshold,
+  WEAK_OOD_SHARE,
+  type StatusRuleInput,
 } from '../../src-main/engine/status-rule';
 
 const clip = (x: number) => Math.min(0.9, Math.max(0, x));
-function draw(rng: Rng, n: number, mu: number, sd: number): number[] { return Array.from({ length: n }, () => clip(mu + sd * rng.normal())); }
+function draw(rng: Rng, n: number, mu: number, sd: number): number[] {
+  return Array.from({ length: n }, () => clip(mu + sd * rng.normal()));
+}
 
 /** n rows, K classes; every row's p, s and neighbour shares put `strength` on class `to[i]`, the rest spread evenly. */
 function rows(given: number[], to: number[], K: number, strength: number, ood: number[]): StatusRuleInput {
-  const n = given.length, one = () => new Float32Array(n * K);
-  const p = one(), s = one(), q = one(), nbr = one();
-  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) {
-    const v = k === to[i] ? strength : (1 - strength) / (K - 1);
-    p[i * K + k] = v; s[i * K + k] = v; q[i * K + k] = v; nbr[i * K + k] = v;
-  }
+  const n = given.length,
+    one = () => new Float32Array(n * K);
+  const p = one(),
+    s = one(),
+    q = one(),
+    nbr = one();
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < K; k++) {
+      const v = k === to[i] ? strength : (1 - strength) / (K - 1);
+      p[i * K + k] = v;
+      s[i * K + k] = v;
+      q[i * K + k] = v;
+      nbr[i * K + k] = v;
+    }
   return { p, s, q, nbr, ood: Float32Array.from(ood), given, K };
 }
 const facts = { method: 'mopro' as const, epochsDone: 20, cleanStartEpoch: 8 };
@@ -25,12 +42,14 @@ const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
 describe('OOD threshold from the score distribution', () => {
   it('bimodal: the threshold falls between the modes and flags the OOD mode', () => {
     const rng = new Rng(1);
-    const id = draw(rng, 1800, 0.3, 0.1), od = draw(rng, 200, 0.8, 0.04);
+    const id = draw(rng, 1800, 0.3, 0.1),
+      od = draw(rng, 200, 0.8, 0.04);
     const t = oodThreshold([...id, ...od]);
     expect(t.method).toBe('mixture');
     expect(t.threshold).toBeGreaterThan(0.5);
     expect(t.threshold).toBeLessThan(0.75);
-    const idFlagged = id.filter((x) => x > t.threshold).length / id.length, oodCaught = od.filter((x) => x > t.threshold).length / od.length;
+    const idFlagged = id.filter((x) => x > t.threshold).length / id.length,
+      oodCaught = od.filter((x) => x > t.threshold).length / od.length;
     expect(idFlagged).toBeLessThan(0.03);
     expect(oodCaught).toBeGreaterThan(0.9);
     const m = fitTwoGaussians([...id, ...od]);
@@ -65,15 +84,21 @@ describe('OOD threshold from the score distribution', () => {
 
 describe('statuses', () => {
   it('all noise: every label wrong, the evidence agrees on the true class -> all relabeled, none ood', () => {
-    const K = 5, n = 200, rng = new Rng(6);
-    const truth = Array.from({ length: n }, (_, i) => i % K), given = truth.map((t) => (t + 1 + rng.int(K - 1)) % K);
+    const K = 5,
+      n = 200,
+      rng = new Rng(6);
+    const truth = Array.from({ length: n }, (_, i) => i % K),
+      given = truth.map((t) => (t + 1 + rng.int(K - 1)) % K);
     const inp = rows(given, truth, K, 0.9, draw(rng, n, 0.5, 0.08));
     const { out, info } = bestStatuses(inp, all(n), facts);
     expect(info.trusted).toBe(true);
     expect(out.status.filter((s) => s === 'ood').length).toBeLessThanOrEqual(2);
     const rel = out.status.map((s, i) => (s === 'relabeled' ? i : -1)).filter((i) => i >= 0);
     expect(rel.length).toBeGreaterThanOrEqual(n - 2);
-    for (const i of rel) { expect(out.label[i]).toBe(truth[i]); expect(out.confidence[i]).toBeCloseTo(0.9, 5); }
+    for (const i of rel) {
+      expect(out.label[i]).toBe(truth[i]);
+      expect(out.confidence[i]).toBeCloseTo(0.9, 5);
+    }
   });
 
   it('relabels only where classifier, prototypes and neighbours agree', () => {
@@ -99,8 +124,11 @@ describe('statuses', () => {
   });
 
   it('a weak model flags only the top scores and relabels nothing', () => {
-    const K = 10, n = 1000, rng = new Rng(7);
-    const given = Array.from({ length: n }, () => rng.int(K)), to = given.map((g) => (g + 1) % K);
+    const K = 10,
+      n = 1000,
+      rng = new Rng(7);
+    const given = Array.from({ length: n }, () => rng.int(K)),
+      to = given.map((g) => (g + 1) % K);
     const inp = rows(given, to, K, 0.13, [...draw(rng, 900, 0.4, 0.1), ...draw(rng, 100, 0.85, 0.02)]);
     const { out, info } = bestStatuses(inp, all(n), facts);
     expect(info.trusted).toBe(false);
@@ -122,7 +150,9 @@ describe('statuses', () => {
 describe('random-label threshold', () => {
   it('flags neighbourhoods whose labels are as mixed as random ones, not noisy-but-informative ones', async () => {
     const { randomLabelThreshold, normalisedEntropy } = await import('../../src-main/engine/status-rule');
-    const K = 10, k = 30, rng = new Rng(11);
+    const K = 10,
+      k = 30,
+      rng = new Rng(11);
     const weights = new Float32Array(400 * k).fill(1);
     const shares = new Float32Array(400 * K);
     // rows 0..359: in-distribution with 40% symmetric noise among the neighbours; 360..399: random labels
@@ -142,10 +172,22 @@ describe('random-label threshold', () => {
   });
 
   it('bestStatuses uses it when neighbours are given, and caps an unseparated score at the top few', () => {
-    const K = 4, n = 100, k = 10;
+    const K = 4,
+      n = 100,
+      k = 10;
     const given = Array.from({ length: n }, (_, i) => i % K);
-    const inp = rows(given, given, K, 0.9, Array.from({ length: n }, () => 0.99)); // every row looks random
-    const { out, info } = bestStatuses(inp, all(n), facts, { weights: new Float32Array(n * k).fill(1), k, marginal: [1, 1, 1, 1] });
+    const inp = rows(
+      given,
+      given,
+      K,
+      0.9,
+      Array.from({ length: n }, () => 0.99),
+    ); // every row looks random
+    const { out, info } = bestStatuses(inp, all(n), facts, {
+      weights: new Float32Array(n * k).fill(1),
+      k,
+      marginal: [1, 1, 1, 1],
+    });
     expect(info.oodRule).toMatch(/does not separate/);
     expect(out.status.filter((s) => s === 'ood').length).toBeLessThanOrEqual(Math.max(1, WEAK_OOD_SHARE * n));
   });

@@ -18,8 +18,14 @@ const canMount = (() => {
   fs.rmdirSync(dir);
   return ok;
 })();
-const snapshot = (dir: string): string[] => fs.readdirSync(dir, { recursive: true, withFileTypes: true })
-  .map((d) => `${path.relative(dir, path.join(d.parentPath, d.name))}:${d.isFile() ? fs.statSync(path.join(d.parentPath, d.name)).size : 'dir'}`).sort();
+const snapshot = (dir: string): string[] =>
+  fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .map(
+      (d) =>
+        `${path.relative(dir, path.join(d.parentPath, d.name))}:${d.isFile() ? fs.statSync(path.join(d.parentPath, d.name)).size : 'dir'}`,
+    )
+    .sort();
 
 beforeAll(async () => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-export-'));
@@ -35,12 +41,25 @@ beforeAll(async () => {
     { rel: 'b/b_0000.png', abs: path.join(root, 'b/b_0000.png'), given: 'b', finalLabel: 'a', source: 'overridden' },
     { rel: 'b/b_0001.png', abs: path.join(root, 'b/b_0001.png'), given: 'b', finalLabel: 'b', source: 'kept' },
     { rel: 'b/sub/a_0000.png', abs: path.join(root, 'b/sub/a_0000.png'), given: 'b', finalLabel: 'a', source: 'model' },
-    { rel: 'b/b_0002.png', abs: path.join(root, 'b/b_0002.png'), given: 'b', finalLabel: 'x,"y"', source: 'overridden' },
+    {
+      rel: 'b/b_0002.png',
+      abs: path.join(root, 'b/b_0002.png'),
+      given: 'b',
+      finalLabel: 'x,"y"',
+      source: 'overridden',
+    },
   ];
 });
 afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
 
-const opts = (to: string, o: Partial<ExportOptions> = {}): ExportOptions => ({ rows, datasetRoot: root, to, mode: 'copy', includeOod: false, ...o });
+const opts = (to: string, o: Partial<ExportOptions> = {}): ExportOptions => ({
+  rows,
+  datasetRoot: root,
+  to,
+  mode: 'copy',
+  includeOod: false,
+  ...o,
+});
 
 describe('export', () => {
   it('copy: <dir>/<final label>/<file>, clashes renamed, OOD left out, labels.csv, dataset untouched', async () => {
@@ -54,7 +73,12 @@ describe('export', () => {
     expect(fs.existsSync(path.join(to, 'x,_y_'))).toBe(true);
     expect(fs.existsSync(path.join(to, '_ood'))).toBe(false);
     expect(fs.existsSync(path.join(to, INCOMPLETE_MARKER))).toBe(false);
-    const csv = parseCsv(fs.readFileSync(path.join(to, 'labels.csv'), 'utf8'), ['path', 'original_label', 'final_label', 'source']);
+    const csv = parseCsv(fs.readFileSync(path.join(to, 'labels.csv'), 'utf8'), [
+      'path',
+      'original_label',
+      'final_label',
+      'source',
+    ]);
     expect(csv).toHaveLength(7);
     expect(csv[2]).toEqual({ path: 'a/a_0002.png', original_label: 'a', final_label: '', source: 'ood' });
     expect(csv[6].final_label).toBe('x,"y"');
@@ -104,7 +128,14 @@ describe('export', () => {
   it('an interrupted export is marked incomplete, never silently partial', async () => {
     const to = path.join(base, 'out-abort');
     const ac = new AbortController();
-    const p = exportDataset(opts(to, { signal: ac.signal, onProgress: (d) => { if (d === 0) ac.abort(); } }));
+    const p = exportDataset(
+      opts(to, {
+        signal: ac.signal,
+        onProgress: (d) => {
+          if (d === 0) ac.abort();
+        },
+      }),
+    );
     await expect(p).rejects.toThrow(/cancelled/);
     expect(fs.existsSync(path.join(to, INCOMPLETE_MARKER))).toBe(true);
     expect(fs.existsSync(path.join(to, 'labels.csv'))).toBe(false);
@@ -112,7 +143,10 @@ describe('export', () => {
 
   it('a missing source file stops the export with a message naming it (target marked incomplete)', async () => {
     const to = path.join(base, 'out-missing');
-    const bad = [...rows, { rel: 'a/gone.png', abs: path.join(root, 'a/gone.png'), given: 'a', finalLabel: 'a', source: 'model' }];
+    const bad = [
+      ...rows,
+      { rel: 'a/gone.png', abs: path.join(root, 'a/gone.png'), given: 'a', finalLabel: 'a', source: 'model' },
+    ];
     await expect(exportDataset(opts(to, { rows: bad }))).rejects.toThrow(/gone\.png vanished/);
     expect(fs.existsSync(path.join(to, INCOMPLETE_MARKER))).toBe(true);
   });
@@ -121,15 +155,30 @@ describe('export', () => {
   const withTmpfs = async (opt: string, fn: (dir: string) => Promise<void>): Promise<void> => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-tmpfs-'));
     const m = spawnSync('mount', ['-t', 'tmpfs', '-o', opt, 'tmpfs', dir], { encoding: 'utf8' });
-    if (m.status !== 0) { fs.rmdirSync(dir); throw new Error(`mount failed: ${m.stderr}`); }
-    try { await fn(dir); } finally { spawnSync('umount', [dir]); fs.rmdirSync(dir); }
+    if (m.status !== 0) {
+      fs.rmdirSync(dir);
+      throw new Error(`mount failed: ${m.stderr}`);
+    }
+    try {
+      await fn(dir);
+    } finally {
+      spawnSync('umount', [dir]);
+      fs.rmdirSync(dir);
+    }
   };
-  if (!canMount) console.log('full-disk and read-only export tests NOT RUN: mounting a small tmpfs needs root (counted as skipped)');
+  if (!canMount)
+    console.log('full-disk and read-only export tests NOT RUN: mounting a small tmpfs needs root (counted as skipped)');
 
   it.skipIf(!canMount)('a full disk gives a clear error and the target stays marked incomplete', async () => {
     const big = path.join(base, 'big.png');
     fs.writeFileSync(big, Buffer.alloc(200 * 1024, 7));
-    const bigRows: ExportRow[] = Array.from({ length: 4 }, (_, i) => ({ rel: `a/big${i}.png`, abs: big, given: 'a', finalLabel: 'a', source: 'model' }));
+    const bigRows: ExportRow[] = Array.from({ length: 4 }, (_, i) => ({
+      rel: `a/big${i}.png`,
+      abs: big,
+      given: 'a',
+      finalLabel: 'a',
+      source: 'model',
+    }));
     await withTmpfs('size=512k', async (dir) => {
       const to = path.join(dir, 'out');
       await expect(exportDataset(opts(to, { rows: bigRows }))).rejects.toThrow(/disk full \(ENOSPC\).*free space/);
@@ -139,7 +188,9 @@ describe('export', () => {
 
   it.skipIf(!canMount)('a read-only target gives a clear error', async () => {
     await withTmpfs('ro,size=64k', async (dir) => {
-      await expect(exportDataset(opts(path.join(dir, 'out')))).rejects.toThrow(/cannot be created or written.*choose a folder you can write to/);
+      await expect(exportDataset(opts(path.join(dir, 'out')))).rejects.toThrow(
+        /cannot be created or written.*choose a folder you can write to/,
+      );
     });
   });
 });

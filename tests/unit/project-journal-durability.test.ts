@@ -8,13 +8,25 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Journal, JournalReadOnlyError, JournalWriteError, type JournalIo } from '../../src-main/project/journal';
 
 const dirs: string[] = [];
-const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-jdur-')); dirs.push(d); return path.join(d, 'journal.jsonl'); };
-afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-jdur-'));
+  dirs.push(d);
+  return path.join(d, 'journal.jsonl');
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
 
 const errno = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: injected`), { code });
 
 /** Real fs, except that the write/fsync/ftruncate calls listed in `fail` throw (after writing `partial` bytes for a write). */
-function faultyIo(plan: { write?: number[]; fsync?: number[]; truncate?: number[]; code?: string; partial?: number }): JournalIo & { calls: Record<string, number> } {
+function faultyIo(plan: {
+  write?: number[];
+  fsync?: number[];
+  truncate?: number[];
+  code?: string;
+  partial?: number;
+}): JournalIo & { calls: Record<string, number> } {
   const calls = { write: 0, fsync: 0, truncate: 0 };
   const code = plan.code ?? 'ENOSPC';
   return {
@@ -28,8 +40,14 @@ function faultyIo(plan: { write?: number[]; fsync?: number[]; truncate?: number[
       }
       return fs.writeSync(fd, buf, off, len, pos);
     },
-    fsyncSync(fd) { if (plan.fsync?.includes(++calls.fsync)) throw errno(code); fs.fsyncSync(fd); },
-    ftruncateSync(fd, len) { if (plan.truncate?.includes(++calls.truncate)) throw errno(code); fs.ftruncateSync(fd, len); },
+    fsyncSync(fd) {
+      if (plan.fsync?.includes(++calls.fsync)) throw errno(code);
+      fs.fsyncSync(fd);
+    },
+    ftruncateSync(fd, len) {
+      if (plan.truncate?.includes(++calls.truncate)) throw errno(code);
+      fs.ftruncateSync(fd, len);
+    },
   };
 }
 
@@ -42,10 +60,16 @@ describe('journal durability with an injected write error', () => {
     k.apply(['a/1.png'], { kind: 'accept' });
     const snap = fs.readFileSync(f2);
     let err: unknown;
-    try { k.apply(big(300), { kind: 'ood' }); } catch (e) { err = e; }
+    try {
+      k.apply(big(300), { kind: 'ood' });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(JournalWriteError);
     expect((err as JournalWriteError).code).toBe('ENOSPC');
-    expect((err as Error).message).toMatch(/^decision not saved: the disk is full \(ENOSPC\) writing .*journal\.jsonl; nothing was changed/);
+    expect((err as Error).message).toMatch(
+      /^decision not saved: the disk is full \(ENOSPC\) writing .*journal\.jsonl; nothing was changed/,
+    );
     expect((err as Error).message).not.toContain('\n');
     expect(fs.readFileSync(f2).equals(snap)).toBe(true); // exactly as before
     expect(k.decisions.size).toBe(1);
@@ -54,7 +78,10 @@ describe('journal durability with an injected write error', () => {
     k.close();
     const m = Journal.open(f2);
     expect(m.warnings).toEqual([]);
-    expect(Object.fromEntries(m.decisions)).toEqual({ 'a/1.png': { kind: 'accept' }, 'a/2.png': { kind: 'override', label: 'b' } });
+    expect(Object.fromEntries(m.decisions)).toEqual({
+      'a/1.png': { kind: 'accept' },
+      'a/2.png': { kind: 'override', label: 'b' },
+    });
     m.close();
   });
 
@@ -95,8 +122,11 @@ describe('journal durability with an injected write error', () => {
     const j = Journal.open(f);
     j.apply(['a/1.png'], { kind: 'accept' });
     j.close();
-    fs.appendFileSync(f, '{"seq":2,"at":"2026-01-01T00:00:00Z","op":"apply","paths":["a/9.p'
-      + '{"seq":2,"at":"2026-01-01T00:00:01Z","op":"apply","paths":["a/2.png"],"action":{"kind":"ood"}}\n');
+    fs.appendFileSync(
+      f,
+      '{"seq":2,"at":"2026-01-01T00:00:00Z","op":"apply","paths":["a/9.p' +
+        '{"seq":2,"at":"2026-01-01T00:00:01Z","op":"apply","paths":["a/2.png"],"action":{"kind":"ood"}}\n',
+    );
     const k = Journal.open(f);
     expect(k.get('a/2.png')).toEqual({ kind: 'ood' });
     expect(k.get('a/9.png')).toBeNull();
@@ -129,7 +159,8 @@ describe('read-only journal', () => {
     expect(r.catchUp()).toBe(true);
     fs.truncateSync(f, good);
     expect(r.catchUp()).toBeNull();
-    w.close(); r.close();
+    w.close();
+    r.close();
   });
 });
 
@@ -139,40 +170,72 @@ const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-tmpfs-'));
 let mounted = false;
 let whyNot = '';
 if (process.platform === 'linux' && process.getuid?.() === 0) {
-  try { execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt], { stdio: 'pipe' }); mounted = true; } catch (e) {
-    whyNot = String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0];
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt], { stdio: 'pipe' });
+    mounted = true;
+  } catch (e) {
+    whyNot = String((e as { stderr?: Buffer }).stderr ?? e)
+      .trim()
+      .split('\n')[0];
   }
 } else whyNot = 'not root on Linux';
-if (!mounted) console.warn(`project-journal-durability: real full-disk test DID NOT RUN (cannot mount tmpfs: ${whyNot}); it is skipped, not passed`);
+if (!mounted)
+  console.warn(
+    `project-journal-durability: real full-disk test DID NOT RUN (cannot mount tmpfs: ${whyNot}); it is skipped, not passed`,
+  );
 afterAll(() => {
-  if (mounted) { try { execFileSync('umount', [mnt]); } catch { execFileSync('umount', ['-l', mnt]); } } // lazy: detaches even if busy
+  if (mounted) {
+    try {
+      execFileSync('umount', [mnt]);
+    } catch {
+      execFileSync('umount', ['-l', mnt]);
+    }
+  } // lazy: detaches even if busy
   fs.rmSync(mnt, { recursive: true, force: true });
 });
 
 describe('journal on a real full disk (tmpfs)', () => {
-  it.skipIf(!mounted)('fill the disk, a 300-image batch fails (ENOSPC), free space, one more decision: all acknowledged ones survive reopen', () => {
-    const f = path.join(mnt, 'journal.jsonl');
-    const j = Journal.open(f);
-    j.apply(['a/1.png'], { kind: 'accept' });
-    const snap = fs.readFileSync(f);
-    // Fill the file system up to a few hundred bytes, so the batch's line lands partly.
-    const filler = path.join(mnt, 'filler');
-    const fd = fs.openSync(filler, 'w');
-    const chunk = Buffer.alloc(4096, 1);
-    try { for (;;) fs.writeSync(fd, chunk); } catch (e) { expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC'); }
-    try { for (;;) fs.writeSync(fd, chunk, 0, 1); } catch { /* the last bytes */ }
-    fs.closeSync(fd);
-    let err: unknown;
-    try { j.apply(big(300), { kind: 'ood' }); } catch (e) { err = e; }
-    expect(err).toBeInstanceOf(JournalWriteError);
-    expect((err as JournalWriteError).code).toBe('ENOSPC');
-    expect(fs.readFileSync(f).equals(snap)).toBe(true);
-    fs.rmSync(filler);
-    j.apply(['a/2.png'], { kind: 'override', label: 'b' });
-    j.close();
-    const k = Journal.open(f);
-    expect(k.warnings).toEqual([]);
-    expect(Object.fromEntries(k.decisions)).toEqual({ 'a/1.png': { kind: 'accept' }, 'a/2.png': { kind: 'override', label: 'b' } });
-    k.close();
-  });
+  it.skipIf(!mounted)(
+    'fill the disk, a 300-image batch fails (ENOSPC), free space, one more decision: all acknowledged ones survive reopen',
+    () => {
+      const f = path.join(mnt, 'journal.jsonl');
+      const j = Journal.open(f);
+      j.apply(['a/1.png'], { kind: 'accept' });
+      const snap = fs.readFileSync(f);
+      // Fill the file system up to a few hundred bytes, so the batch's line lands partly.
+      const filler = path.join(mnt, 'filler');
+      const fd = fs.openSync(filler, 'w');
+      const chunk = Buffer.alloc(4096, 1);
+      try {
+        for (;;) fs.writeSync(fd, chunk);
+      } catch (e) {
+        expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      }
+      try {
+        for (;;) fs.writeSync(fd, chunk, 0, 1);
+      } catch {
+        /* the last bytes */
+      }
+      fs.closeSync(fd);
+      let err: unknown;
+      try {
+        j.apply(big(300), { kind: 'ood' });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(JournalWriteError);
+      expect((err as JournalWriteError).code).toBe('ENOSPC');
+      expect(fs.readFileSync(f).equals(snap)).toBe(true);
+      fs.rmSync(filler);
+      j.apply(['a/2.png'], { kind: 'override', label: 'b' });
+      j.close();
+      const k = Journal.open(f);
+      expect(k.warnings).toEqual([]);
+      expect(Object.fromEntries(k.decisions)).toEqual({
+        'a/1.png': { kind: 'accept' },
+        'a/2.png': { kind: 'override', label: 'b' },
+      });
+      k.close();
+    },
+  );
 });

@@ -5,8 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Journal } from '../../src-main/project/journal';
 
 const dirs: string[] = [];
-const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-journal-')); dirs.push(d); return path.join(d, 'journal.jsonl'); };
-afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-journal-'));
+  dirs.push(d);
+  return path.join(d, 'journal.jsonl');
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
 
 describe('decision journal', () => {
   it('replays every decision after reopening', () => {
@@ -18,7 +24,10 @@ describe('decision journal', () => {
     j.apply(['a/1.png'], { kind: 'restore' });
     j.close();
     const k = Journal.open(f);
-    expect(Object.fromEntries(k.decisions)).toEqual({ 'a/2.png': { kind: 'override', label: 'b' }, 'a/3.png': { kind: 'ood' } });
+    expect(Object.fromEntries(k.decisions)).toEqual({
+      'a/2.png': { kind: 'override', label: 'b' },
+      'a/3.png': { kind: 'ood' },
+    });
     expect(k.historyOf('a/2.png').map((h) => h.action.kind)).toEqual(['accept', 'override']);
     expect(fs.readFileSync(f, 'utf8').trim().split('\n')).toHaveLength(4);
     k.close();
@@ -57,7 +66,7 @@ describe('decision journal', () => {
     m.close();
   });
 
-  it('undo puts back each path\'s previous decision, redo re-applies; a new batch clears redo; all survive replay', () => {
+  it("undo puts back each path's previous decision, redo re-applies; a new batch clears redo; all survive replay", () => {
     const f = tmp();
     const j = Journal.open(f);
     j.apply(['p1', 'p2'], { kind: 'accept' });
@@ -68,7 +77,8 @@ describe('decision journal', () => {
     expect(j.canRedo).toBe(true);
     expect(j.redo()).toHaveLength(2);
     expect(j.get('p3')).toEqual({ kind: 'override', label: 'z' });
-    j.undo(); j.undo();
+    j.undo();
+    j.undo();
     expect(j.decisions.size).toBe(0);
     expect(j.canUndo).toBe(false);
     expect(j.undo()).toEqual([]);

@@ -11,7 +11,11 @@ import { listScanner, writeRun } from '../fixtures/project';
 
 const dirs: string[] = [];
 const kids: ChildProcess[] = [];
-const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-lock-')); dirs.push(d); return d; };
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-lock-'));
+  dirs.push(d);
+  return d;
+};
 afterEach(() => {
   for (const k of kids.splice(0)) k.kill('SIGKILL');
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
@@ -22,8 +26,21 @@ function liveProcess(): { pid: number; procStart?: string; kill: () => Promise<v
   const k = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
   kids.push(k);
   let procStart: string | undefined;
-  try { const st = fs.readFileSync(`/proc/${k.pid}/stat`, 'utf8'); procStart = st.slice(st.lastIndexOf(')') + 2).split(' ')[19]; } catch { /* not Linux */ }
-  return { pid: k.pid!, procStart, kill: () => new Promise((r) => { k.once('exit', () => r()); k.kill('SIGKILL'); }) };
+  try {
+    const st = fs.readFileSync(`/proc/${k.pid}/stat`, 'utf8');
+    procStart = st.slice(st.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    /* not Linux */
+  }
+  return {
+    pid: k.pid!,
+    procStart,
+    kill: () =>
+      new Promise((r) => {
+        k.once('exit', () => r());
+        k.kill('SIGKILL');
+      }),
+  };
 }
 
 function deadPid(): number {
@@ -31,7 +48,11 @@ function deadPid(): number {
   return Number(r.stdout);
 }
 
-const plant = (file: string, h: Record<string, unknown>) => fs.writeFileSync(file, JSON.stringify({ since: '2026-01-01T00:00:00.000Z', token: 'theirs', host: os.hostname(), ...h }));
+const plant = (file: string, h: Record<string, unknown>) =>
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ since: '2026-01-01T00:00:00.000Z', token: 'theirs', host: os.hostname(), ...h }),
+  );
 
 describe('writer lock', () => {
   it('takes the lock (pid, host, time), shares it within the process, removes it on the last release', () => {
@@ -58,7 +79,12 @@ describe('writer lock', () => {
     await p.kill();
     const r2 = acquireLock(f);
     expect(r2.ok).toBe(true);
-    if (r2.ok) expect(r2.note).toMatch(new RegExp(`took over the project lock of process ${p.pid} on .* \\(since 2026-01-01T00:00:00.000Z\\), which is no longer running`));
+    if (r2.ok)
+      expect(r2.note).toMatch(
+        new RegExp(
+          `took over the project lock of process ${p.pid} on .* \\(since 2026-01-01T00:00:00.000Z\\), which is no longer running`,
+        ),
+      );
     expect(readHolder(f)!.pid).toBe(process.pid);
     releaseLock(f);
   });
@@ -88,8 +114,11 @@ describe('writer lock', () => {
     const d = tmp();
     const f = path.join(d, 'writer.lock');
     const script = path.join(d, 'hold.ts');
-    fs.writeFileSync(script, `import fs from 'node:fs';\nimport { acquireLock } from ${JSON.stringify(path.resolve('src-main/project/lock.ts'))};\n`
-      + `const r = acquireLock(${JSON.stringify(f)});\nprocess.stdout.write(String(r.ok && fs.existsSync(${JSON.stringify(f)})));\nprocess.exit(0);\n`);
+    fs.writeFileSync(
+      script,
+      `import fs from 'node:fs';\nimport { acquireLock } from ${JSON.stringify(path.resolve('src-main/project/lock.ts'))};\n` +
+        `const r = acquireLock(${JSON.stringify(f)});\nprocess.stdout.write(String(r.ok && fs.existsSync(${JSON.stringify(f)})));\nprocess.exit(0);\n`,
+    );
     const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: path.resolve('.') });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('true');
@@ -105,25 +134,40 @@ describe('project opened while another process writes it', () => {
     const id = projectIdFor(root);
     fs.mkdirSync(projectDir(dataDir, id), { recursive: true });
     const lock = path.join(projectDir(dataDir, id), 'writer.lock');
-    const scan = listScanner(root, ['a', 'b'], [{ rel: 'a/1.png', label: 'a' }, { rel: 'b/2.png', label: 'b' }]);
+    const scan = listScanner(
+      root,
+      ['a', 'b'],
+      [
+        { rel: 'a/1.png', label: 'a' },
+        { rel: 'b/2.png', label: 'b' },
+      ],
+    );
     // The "other process" wrote a decision and holds the lock.
     const p = liveProcess();
     plant(lock, { pid: p.pid, procStart: p.procStart });
-    fs.writeFileSync(path.join(projectDir(dataDir, id), 'journal.jsonl'),
-      '{"seq":1,"at":"2026-01-01T00:00:00Z","op":"apply","paths":["a/1.png"],"action":{"kind":"ood"}}\n');
+    fs.writeFileSync(
+      path.join(projectDir(dataDir, id), 'journal.jsonl'),
+      '{"seq":1,"at":"2026-01-01T00:00:00Z","op":"apply","paths":["a/1.png"],"action":{"kind":"ood"}}\n',
+    );
     const prj = await Project.open(root, dataDir, scan);
     expect(prj.readOnly).toBe(true);
     expect(prj.summary().openElsewhere).toEqual({ pid: p.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' });
-    expect(prj.warnings.join()).toMatch(new RegExp(`open elsewhere \\(pid ${p.pid}, since 2026-01-01T00:00:00.000Z\\)`));
+    expect(prj.warnings.join()).toMatch(
+      new RegExp(`open elsewhere \\(pid ${p.pid}, since 2026-01-01T00:00:00.000Z\\)`),
+    );
     expect(prj.summary().reviewed).toBe(1); // it reads the other's decisions
     const journalBefore = fs.readFileSync(path.join(projectDir(dataDir, id), 'journal.jsonl'));
     expect(() => prj.apply([1], { kind: 'accept' })).toThrow(ProjectReadOnlyError);
-    expect(() => prj.undo()).toThrow(/decisions refused: project "ds" is read-only here because it is open elsewhere \(pid \d+, since /);
+    expect(() => prj.undo()).toThrow(
+      /decisions refused: project "ds" is read-only here because it is open elsewhere \(pid \d+, since /,
+    );
     expect(fs.readFileSync(path.join(projectDir(dataDir, id), 'journal.jsonl')).equals(journalBefore)).toBe(true);
     expect(fs.existsSync(path.join(projectDir(dataDir, id), 'project.json'))).toBe(false); // the writer owns it
     // The other writer appends while we watch.
-    fs.appendFileSync(path.join(projectDir(dataDir, id), 'journal.jsonl'),
-      '{"seq":2,"at":"2026-01-01T00:00:01Z","op":"apply","paths":["b/2.png"],"action":{"kind":"keep"}}\n');
+    fs.appendFileSync(
+      path.join(projectDir(dataDir, id), 'journal.jsonl'),
+      '{"seq":2,"at":"2026-01-01T00:00:01Z","op":"apply","paths":["b/2.png"],"action":{"kind":"keep"}}\n',
+    );
     prj.sync();
     expect(prj.summary().reviewed).toBe(2);
     await p.kill();
@@ -143,7 +187,12 @@ describe('project opened while another process writes it', () => {
     const base = tmp();
     const root = path.join(base, 'ds');
     const dataDir = path.join(base, 'data');
-    const run = writeRun(path.join(base, 'run'), root, ['a'], [{ path: 'a/1.png', given: 'a', corrected: 'a', status: 'clean', confidence: 1, ood: 0 }]);
+    const run = writeRun(
+      path.join(base, 'run'),
+      root,
+      ['a'],
+      [{ path: 'a/1.png', given: 'a', corrected: 'a', status: 'clean', confidence: 1, ood: 0 }],
+    );
     fs.writeFileSync(path.join(run, 'samples.csv'), 'nonsense\n1\n');
     const scan = listScanner(root, ['a'], [{ rel: 'a/1.png', label: 'a' }]);
     await expect(Project.open(run, dataDir, scan)).rejects.toThrow(/samples\.csv: missing column/);
@@ -160,6 +209,7 @@ describe('project opened while another process writes it', () => {
     expect(() => prj.apply([0], { kind: 'ood' })).toThrow(/opened read-only/);
     const w = await Project.open(root, dataDir, scan); // a writer is not blocked by it
     expect(w.readOnly).toBe(false);
-    w.close(); prj.close();
+    w.close();
+    prj.close();
   });
 });

@@ -25,7 +25,12 @@ describe('project', () => {
     expect(s.imageCount).toBe(30);
     expect(s.runs).toEqual([]);
     expect(s.activeRunId).toBeNull();
-    expect(p.query.page({ view: 'all' }, { key: 'path', dir: 'asc' }, 0, 5).rows[0]).toMatchObject({ path: 'cat/cat_0000.png', given: 'cat', finalLabel: 'cat', source: 'given' });
+    expect(p.query.page({ view: 'all' }, { key: 'path', dir: 'asc' }, 0, 5).rows[0]).toMatchObject({
+      path: 'cat/cat_0000.png',
+      given: 'cat',
+      finalLabel: 'cat',
+      source: 'given',
+    });
     p.close();
     expect(fs.existsSync(path.join(dataDir, 'projects', p.id, 'journal.jsonl'))).toBe(true);
     expect(fs.readdirSync(root).sort()).toEqual(classes); // nothing written into the dataset
@@ -98,7 +103,11 @@ describe('project', () => {
     const p = await Project.open(root, dataDir);
     expect(p.renamed).toBe(1);
     const row = p.table.paths.indexOf('fox/moved-cat.png');
-    expect(p.detail(row)).toMatchObject({ decision: { kind: 'override', label: 'lynx' }, finalLabel: 'lynx', source: 'overridden' });
+    expect(p.detail(row)).toMatchObject({
+      decision: { kind: 'override', label: 'lynx' },
+      finalLabel: 'lynx',
+      source: 'overridden',
+    });
     expect(p.summary().reviewed).toBe(reviewedBefore);
     expect(p.decisionsForTraining().fixedLabels['fox/moved-cat.png']).toBe('lynx');
     // undo of the original batch follows the file too
@@ -129,7 +138,10 @@ describe('project', () => {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'samples.csv'), 'path,given_label\nx,y\n');
     const metaFile = path.join(dataDir, 'projects', id, 'project.json');
-    fs.writeFileSync(metaFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(metaFile, 'utf8')), activeRunId: 'zz-bad' }));
+    fs.writeFileSync(
+      metaFile,
+      JSON.stringify({ ...JSON.parse(fs.readFileSync(metaFile, 'utf8')), activeRunId: 'zz-bad' }),
+    );
     const p = await Project.open(root, dataDir); // a broken run does not lock the project
     expect(p.warnings.join('\n')).toMatch(/zz-bad[\\/]samples\.csv: missing column "corrected_label"/);
     expect(p.activeRun?.id).not.toBe('zz-bad');
@@ -142,7 +154,11 @@ describe('project', () => {
     const r2 = path.join(base, 'ds-quoted');
     fs.mkdirSync(path.join(r2, 'a'), { recursive: true });
     fs.mkdirSync(path.join(r2, 'b'), { recursive: true });
-    const names = [{ rel: 'a/x,"y".png', label: 'a' }, { rel: 'a/plain.png', label: 'a' }, { rel: 'b/new\nline.png', label: 'b' }];
+    const names = [
+      { rel: 'a/x,"y".png', label: 'a' },
+      { rel: 'a/plain.png', label: 'a' },
+      { rel: 'b/new\nline.png', label: 'b' },
+    ];
     for (const n of names) fs.copyFileSync(path.join(root, files[0].rel), path.join(r2, n.rel));
     const rows = syntheticRows(names, ['a', 'b'], 11);
     writeProjectRun(dataDir, projectIdFor(r2), 'q1', r2, ['a', 'b'], rows);

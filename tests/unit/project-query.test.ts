@@ -17,9 +17,17 @@ beforeAll(() => {
     const label = classes[Math.floor(r() * 10)];
     return { rel: `${label}/img_${String(Math.floor(r() * 1e9)).padStart(9, '0')}_${i}.jpg`, label };
   });
-  t = buildTable(syntheticRows(files, classes, 9).map((x) => ({
-    path: x.path, given: x.given, suggested: x.status === 'ood' ? null : x.corrected, status: x.status, confidence: x.confidence, oodScore: x.ood,
-  })), classes);
+  t = buildTable(
+    syntheticRows(files, classes, 9).map((x) => ({
+      path: x.path,
+      given: x.given,
+      suggested: x.status === 'ood' ? null : x.corrected,
+      status: x.status,
+      confidence: x.confidence,
+      oodScore: x.ood,
+    })),
+    classes,
+  );
   for (let i = 0; i < N; i += 7) setDecision(t, i, { kind: 'accept' });
   q = new QueryEngine(t, () => version);
 });
@@ -43,10 +51,22 @@ function reference(f: SampleFilter, s: SampleSort): number[] {
     if (f.ids && !f.ids.includes(r.id)) return false;
     return true;
   });
-  const cmpPath = (a: typeof rows[0], b: typeof rows[0]) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-  const key = (r: typeof rows[0]): number | string => s.key === 'confidence' ? r.confidence : s.key === 'oodScore' ? r.oodScore
-    : s.key === 'given' ? r.given : s.key === 'suggested' ? (r.suggested ?? '\uffff') : r.path;
-  rows.sort((a, b) => { const ka = key(a), kb = key(b); return (ka < kb ? -1 : ka > kb ? 1 : 0) || cmpPath(a, b); });
+  const cmpPath = (a: (typeof rows)[0], b: (typeof rows)[0]) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  const key = (r: (typeof rows)[0]): number | string =>
+    s.key === 'confidence'
+      ? r.confidence
+      : s.key === 'oodScore'
+        ? r.oodScore
+        : s.key === 'given'
+          ? r.given
+          : s.key === 'suggested'
+            ? (r.suggested ?? '\uffff')
+            : r.path;
+  rows.sort((a, b) => {
+    const ka = key(a),
+      kb = key(b);
+    return (ka < kb ? -1 : ka > kb ? 1 : 0) || cmpPath(a, b);
+  });
   if (s.dir === 'desc') rows.reverse();
   return rows.map((r) => r.id);
 }
@@ -55,11 +75,26 @@ const cases: [SampleFilter, SampleSort][] = [
   [{ view: 'all' }, { key: 'path', dir: 'asc' }],
   [{ view: 'relabeled' }, { key: 'confidence', dir: 'asc' }],
   [{ view: 'ood' }, { key: 'oodScore', dir: 'desc' }],
-  [{ view: 'suggestions', given: 'class_3' }, { key: 'suggested', dir: 'asc' }],
-  [{ view: 'unreviewed', minConfidence: 0.2, maxConfidence: 0.6 }, { key: 'given', dir: 'desc' }],
-  [{ view: 'reviewed', minOod: 0.5, search: 'IMG_00' }, { key: 'path', dir: 'desc' }],
-  [{ view: 'clean', suggested: 'class_1', ids: [1, 2, 3, 14, 15, 99_999, 500] }, { key: 'confidence', dir: 'desc' }],
-  [{ view: 'all', given: 'no-such-class' }, { key: 'path', dir: 'asc' }],
+  [
+    { view: 'suggestions', given: 'class_3' },
+    { key: 'suggested', dir: 'asc' },
+  ],
+  [
+    { view: 'unreviewed', minConfidence: 0.2, maxConfidence: 0.6 },
+    { key: 'given', dir: 'desc' },
+  ],
+  [
+    { view: 'reviewed', minOod: 0.5, search: 'IMG_00' },
+    { key: 'path', dir: 'desc' },
+  ],
+  [
+    { view: 'clean', suggested: 'class_1', ids: [1, 2, 3, 14, 15, 99_999, 500] },
+    { key: 'confidence', dir: 'desc' },
+  ],
+  [
+    { view: 'all', given: 'no-such-class' },
+    { key: 'path', dir: 'asc' },
+  ],
 ];
 
 describe('query engine on 100k rows', () => {
@@ -91,7 +126,9 @@ describe('query engine on 100k rows', () => {
       q.page(f, s, 0, 200);
       times.push(performance.now() - t0);
     }
-    console.log(`100k filter+sort+page: max ${Math.max(...times).toFixed(1)} ms, mean ${(times.reduce((a, b) => a + b) / times.length).toFixed(1)} ms`);
+    console.log(
+      `100k filter+sort+page: max ${Math.max(...times).toFixed(1)} ms, mean ${(times.reduce((a, b) => a + b) / times.length).toFixed(1)} ms`,
+    );
     expect(Math.max(...times)).toBeLessThan(150);
   });
 });

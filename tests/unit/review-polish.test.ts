@@ -16,16 +16,24 @@ import type { ProjectSummary } from '../../src-shared/contract';
 import { parseCsv } from '../../src-main/util/csv';
 
 let base: string;
-beforeAll(() => { base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-polish-')); });
+beforeAll(() => {
+  base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-polish-'));
+});
 afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
 
 describe('label sources', () => {
   it('no model opinion reads as the folder label (given), a duplicate is left out', () => {
     expect(finalOf('a', 'a', 'clean', null, false)).toEqual({ finalLabel: 'a', source: 'given' });
     expect(finalOf('a', 'b', 'relabeled', null)).toEqual({ finalLabel: 'b', source: 'model' });
-    expect(finalOf('a', 'a', 'clean', { kind: 'duplicate', of: 'x.png' })).toEqual({ finalLabel: null, source: 'duplicate' });
+    expect(finalOf('a', 'a', 'clean', { kind: 'duplicate', of: 'x.png' })).toEqual({
+      finalLabel: null,
+      source: 'duplicate',
+    });
     // A decision still wins where the model has no opinion.
-    expect(finalOf('a', 'a', 'clean', { kind: 'override', label: 'b' }, false)).toEqual({ finalLabel: 'b', source: 'overridden' });
+    expect(finalOf('a', 'a', 'clean', { kind: 'override', label: 'b' }, false)).toEqual({
+      finalLabel: 'b',
+      source: 'overridden',
+    });
   });
 });
 
@@ -33,13 +41,26 @@ describe('export summary', () => {
   it('counts per class, unreviewed guesses, OOD and duplicates; duplicates are copied nowhere', async () => {
     const root = path.join(base, 'ds');
     await makeDataset(root, ['a', 'b'], 3);
-    const r = (rel: string, given: string, finalLabel: string | null, source: string): ExportRow => ({ rel, abs: path.join(root, rel), given, finalLabel, source });
+    const r = (rel: string, given: string, finalLabel: string | null, source: string): ExportRow => ({
+      rel,
+      abs: path.join(root, rel),
+      given,
+      finalLabel,
+      source,
+    });
     const rows = [
-      r('a/a_0000.png', 'a', 'a', 'model'), r('a/a_0001.png', 'a', 'a', 'accepted'), r('a/a_0002.png', 'a', null, 'ood'),
-      r('b/b_0000.png', 'b', 'a', 'model'), r('b/b_0001.png', 'b', null, 'duplicate'), r('b/b_0002.png', 'b', 'b', 'given'),
+      r('a/a_0000.png', 'a', 'a', 'model'),
+      r('a/a_0001.png', 'a', 'a', 'accepted'),
+      r('a/a_0002.png', 'a', null, 'ood'),
+      r('b/b_0000.png', 'b', 'a', 'model'),
+      r('b/b_0001.png', 'b', null, 'duplicate'),
+      r('b/b_0002.png', 'b', 'b', 'given'),
     ];
     const s = summarizeExport(rows, 'copy', true);
-    expect(s.perClass).toEqual([{ label: 'a', count: 3, unreviewed: 2 }, { label: 'b', count: 1, unreviewed: 0 }]);
+    expect(s.perClass).toEqual([
+      { label: 'a', count: 3, unreviewed: 2 },
+      { label: 'b', count: 1, unreviewed: 0 },
+    ]);
     expect(s).toMatchObject({ files: 5, manifestRows: 6, ood: 1, oodWritten: 1, duplicates: 1 });
     expect(s.bySource).toMatchObject({ model: 2, accepted: 1, ood: 1, duplicate: 1, given: 1, kept: 0 });
     const to = path.join(base, 'out');
@@ -48,7 +69,11 @@ describe('export summary', () => {
     expect(res.summary).toEqual(s);
     expect(fs.readdirSync(path.join(to, '_ood'))).toEqual(['a_0002.png']);
     expect(fs.readdirSync(path.join(to, 'b'))).toEqual(['b_0002.png']);
-    const csv = parseCsv(fs.readFileSync(path.join(to, 'labels.csv'), 'utf8'), ['path', 'original_label', 'final_label', 'source'], 'labels.csv');
+    const csv = parseCsv(
+      fs.readFileSync(path.join(to, 'labels.csv'), 'utf8'),
+      ['path', 'original_label', 'final_label', 'source'],
+      'labels.csv',
+    );
     expect(csv.find((x) => x.path === 'b/b_0001.png')).toMatchObject({ final_label: '', source: 'duplicate' });
     expect(summarizeExport(rows, 'manifest', true)).toMatchObject({ files: 0, oodWritten: 0, manifestRows: 6 });
   });
@@ -63,28 +88,50 @@ describe('near-duplicate pixel check', () => {
 });
 
 const req = createRequire(import.meta.url);
-const installed = (p: string): boolean => { try { req.resolve(p); return true; } catch { return false; } };
+const installed = (p: string): boolean => {
+  try {
+    req.resolve(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const tfInstalled = installed('@tensorflow/tfjs-node') || installed('@tensorflow/tfjs-node-gpu');
 
 describe('backends that do not load', () => {
-  it.runIf(!tfInstalled)('are not offered, and a run on one is refused before it starts (no failed run left behind)', async () => {
-    const root = path.join(base, 'be-ds');
-    await makeDataset(root, ['a', 'b'], 2);
-    const dataDir = path.join(base, 'be-data');
-    const svc = createService({ mode: 'browser', dataDir, cacheDir: path.join(base, 'cache'), emit: () => undefined });
-    try {
-      const info = (await svc.call('app.info', {})) as { backends: string[]; unavailableBackends: { name: string; why: string }[] };
-      expect(info.backends).not.toContain('tensorflow');
-      expect(info.backends).toEqual(expect.arrayContaining(['auto', 'cpu']));
-      expect(info.unavailableBackends.find((b) => b.name === 'tensorflow')?.why).toMatch(/not installed/);
-      const p0 = (await svc.call('projects.open', { path: root })) as ProjectSummary;
-      await expect(svc.call('train.start', { projectId: p0.id, config: { backend: 'tensorflow', epochs: 1 } }))
-        .rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/tensorflow backend is not installed.*choose auto/) });
-      expect(((await svc.call('projects.get', { projectId: p0.id })) as ProjectSummary).runs).toEqual([]);
-    } finally {
-      await svc.dispose();
-    }
-  });
+  it.runIf(!tfInstalled)(
+    'are not offered, and a run on one is refused before it starts (no failed run left behind)',
+    async () => {
+      const root = path.join(base, 'be-ds');
+      await makeDataset(root, ['a', 'b'], 2);
+      const dataDir = path.join(base, 'be-data');
+      const svc = createService({
+        mode: 'browser',
+        dataDir,
+        cacheDir: path.join(base, 'cache'),
+        emit: () => undefined,
+      });
+      try {
+        const info = (await svc.call('app.info', {})) as {
+          backends: string[];
+          unavailableBackends: { name: string; why: string }[];
+        };
+        expect(info.backends).not.toContain('tensorflow');
+        expect(info.backends).toEqual(expect.arrayContaining(['auto', 'cpu']));
+        expect(info.unavailableBackends.find((b) => b.name === 'tensorflow')?.why).toMatch(/not installed/);
+        const p0 = (await svc.call('projects.open', { path: root })) as ProjectSummary;
+        await expect(
+          svc.call('train.start', { projectId: p0.id, config: { backend: 'tensorflow', epochs: 1 } }),
+        ).rejects.toMatchObject({
+          code: 'BAD_INPUT',
+          message: expect.stringMatching(/tensorflow backend is not installed.*choose auto/),
+        });
+        expect(((await svc.call('projects.get', { projectId: p0.id })) as ProjectSummary).runs).toEqual([]);
+      } finally {
+        await svc.dispose();
+      }
+    },
+  );
 });
 
 describe('runs: names, rename, delete', () => {
@@ -105,7 +152,11 @@ describe('runs: names, rename, delete', () => {
       const d1 = writeProjectRun(dataDir, p0.id, 'r1', root, ['a', 'b'], rows);
       const d2 = writeProjectRun(dataDir, p0.id, 'r2', root, ['a', 'b'], rows);
       await svc.call('projects.setActiveRun', { projectId: p0.id, runId: 'r2' });
-      const renamed = (await svc.call('runs.rename', { projectId: p0.id, runId: 'r1', name: '  baseline  ' })) as ProjectSummary;
+      const renamed = (await svc.call('runs.rename', {
+        projectId: p0.id,
+        runId: 'r1',
+        name: '  baseline  ',
+      })) as ProjectSummary;
       expect(renamed.runs.find((r) => r.id === 'r1')).toMatchObject({ name: 'baseline', customName: 'baseline' });
       const back = (await svc.call('runs.rename', { projectId: p0.id, runId: 'r1', name: '' })) as ProjectSummary;
       expect(back.runs.find((r) => r.id === 'r1')?.name).toMatch(/^MoPro · 2 epochs · /);
@@ -117,7 +168,9 @@ describe('runs: names, rename, delete', () => {
       const none = (await svc.call('runs.delete', { projectId: p0.id, runId: 'r1' })) as ProjectSummary;
       expect(fs.existsSync(d1)).toBe(false);
       expect(none.activeRunId).toBeNull();
-      await expect(svc.call('runs.delete', { projectId: p0.id, runId: 'r1' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(svc.call('runs.delete', { projectId: p0.id, runId: 'r1' })).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
       expect(fs.readdirSync(root).sort()).toEqual(['a', 'b']); // the dataset is untouched
     } finally {
       await svc.dispose();

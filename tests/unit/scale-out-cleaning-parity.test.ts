@@ -18,46 +18,79 @@ import { ARCHS } from '../../src-main/engine/model';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const PY = process.env.MOPRO_PYTHON ?? '/usr/bin/python3';
 const hasTorch = spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
-if (!hasTorch) console.warn(`cleaning-rule parity test NOT RUN: ${PY} cannot import torch (apt-get install -y python3-torch). Counted as skipped, not passed.`);
+if (!hasTorch)
+  console.warn(
+    `cleaning-rule parity test NOT RUN: ${PY} cannot import torch (apt-get install -y python3-torch). Counted as skipped, not passed.`,
+  );
 
 /** The float32 value `d` representable steps away from fround(x). */
 function f32Step(x: number, d: number): number {
-  const f = Float32Array.of(x), u = new Uint32Array(f.buffer);
+  const f = Float32Array.of(x),
+    u = new Uint32Array(f.buffer);
   u[0] += d;
   return f[0];
 }
 
 function cases(K: number, n: number, seed: number) {
   const rng = new Rng(seed);
-  const lp = new Float32Array(n * K), ls = new Float32Array(n * K);
-  for (let t = 0; t < n * K; t++) { lp[t] = 4 * rng.normal(); ls[t] = 4 * rng.normal(); }
-  const p = softmaxRows(lp, n, K), s = softmaxRows(ls, n, K, 0.5);
+  const lp = new Float32Array(n * K),
+    ls = new Float32Array(n * K);
+  for (let t = 0; t < n * K; t++) {
+    lp[t] = 4 * rng.normal();
+    ls[t] = 4 * rng.normal();
+  }
+  const p = softmaxRows(lp, n, K),
+    s = softmaxRows(ls, n, K, 0.5);
   const given = Int32Array.from({ length: n }, () => rng.int(K));
   // boundary rows: p = s so q = p exactly in float32
-  const set = (i: number, row: number[]) => { for (let k = 0; k < K; k++) { p[i * K + k] = row[k]; s[i * K + k] = row[k]; } };
+  const set = (i: number, row: number[]) => {
+    for (let k = 0; k < K; k++) {
+      p[i * K + k] = row[k];
+      s[i * K + k] = row[k];
+    }
+  };
   const uniform = Array(K).fill(1 / K);
   set(0, uniform); //                                    q[y] = 1/K (float32 of 1/K vs the float64 bound)
-  const atT = Array(K).fill(0.2 / (K - 1)); atT[1] = 0.8;
-  set(1, atT); given[1] = 0; //                          max q = T = 0.8 exactly
-  const tie = Array(K).fill(0); tie[0] = 0.5; tie[K - 1] = 0.5;
-  set(2, tie); given[2] = 1; //                          tied maximum: the first index wins
-  const atT6 = Array(K).fill(0.4 / (K - 1)); atT6[0] = 0.6;
-  set(3, atT6); given[3] = K - 1; //                     max q = 0.6 (the final pass's T)
+  const atT = Array(K).fill(0.2 / (K - 1));
+  atT[1] = 0.8;
+  set(1, atT);
+  given[1] = 0; //                          max q = T = 0.8 exactly
+  const tie = Array(K).fill(0);
+  tie[0] = 0.5;
+  tie[K - 1] = 0.5;
+  set(2, tie);
+  given[2] = 1; //                          tied maximum: the first index wins
+  const atT6 = Array(K).fill(0.4 / (K - 1));
+  atT6[0] = 0.6;
+  set(3, atT6);
+  given[3] = K - 1; //                     max q = 0.6 (the final pass's T)
   // q[y] within a few float32 steps of 1/K, p and s on different steps: the float64 blend falls between two
   // float32 values, so keep depends on comparing the float32-rounded q (as the engine stores it)
   const steps = [-2, -1, 0, 1, 2];
   let i = 4;
-  for (const a of steps) for (const b of steps) {
-    const pa = f32Step(1 / K, a), sb = f32Step(1 / K, b);
-    for (let k = 0; k < K; k++) { p[i * K + k] = (1 - pa) / (K - 1); s[i * K + k] = (1 - sb) / (K - 1); }
-    p[i * K] = pa; s[i * K] = sb; given[i] = 0;
-    i++;
-  }
+  for (const a of steps)
+    for (const b of steps) {
+      const pa = f32Step(1 / K, a),
+        sb = f32Step(1 / K, b);
+      for (let k = 0; k < K; k++) {
+        p[i * K + k] = (1 - pa) / (K - 1);
+        s[i * K + k] = (1 - sb) / (K - 1);
+      }
+      p[i * K] = pa;
+      s[i * K] = sb;
+      given[i] = 0;
+      i++;
+    }
   return { p, s, given };
 }
 
 const bytes = (a: Float32Array | Int32Array | Uint8Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-const CASES = [[2, 0.5, 0.8], [5, 0.5, 0.8], [10, 0.5, 0.6], [5, 1, 0.6]] as const;
+const CASES = [
+  [2, 0.5, 0.8],
+  [5, 0.5, 0.8],
+  [10, 0.5, 0.6],
+  [5, 1, 0.6],
+] as const;
 const N = 3000;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-clean-'));
 const inputs = CASES.map(([K, alpha, T], c) => {
@@ -80,15 +113,41 @@ const TV_CASES = ['resnet18', 'resnet50'].map((arch) => {
   return { arch, dir };
 });
 const PROTO_CASES = [0.99, 0.999].map((m, c) => {
-  const K = 6, d = 128, n = 96, rng = new Rng(100 + c);
-  const norm = (a: Float32Array, rows: number) => { for (let r = 0; r < rows; r++) { let z = 0; for (let t = 0; t < d; t++) z += a[r * d + t] ** 2; z = Math.sqrt(z); for (let t = 0; t < d; t++) a[r * d + t] /= z; } return a; };
-  const protos = c === 0 ? new Float32Array(K * d) : norm(Float32Array.from({ length: K * d }, () => rng.normal()), K);
-  const emb = norm(Float32Array.from({ length: n * d }, () => rng.normal()), n);
+  const K = 6,
+    d = 128,
+    n = 96,
+    rng = new Rng(100 + c);
+  const norm = (a: Float32Array, rows: number) => {
+    for (let r = 0; r < rows; r++) {
+      let z = 0;
+      for (let t = 0; t < d; t++) z += a[r * d + t] ** 2;
+      z = Math.sqrt(z);
+      for (let t = 0; t < d; t++) a[r * d + t] /= z;
+    }
+    return a;
+  };
+  const protos =
+    c === 0
+      ? new Float32Array(K * d)
+      : norm(
+          Float32Array.from({ length: K * d }, () => rng.normal()),
+          K,
+        );
+  const emb = norm(
+    Float32Array.from({ length: n * d }, () => rng.normal()),
+    n,
+  );
   const labels = Int32Array.from({ length: n }, () => rng.int(K - 1)); // class K-1 never in the batch
   const use = Uint8Array.from({ length: n }, () => (rng.next() < 0.8 ? 1 : 0));
   const dir = path.join(work, `protos-${c}`);
   fs.mkdirSync(dir);
-  for (const [f, a] of [['protos.f32', protos], ['emb.f32', emb], ['labels.i32', labels], ['use.u8', use]] as const) fs.writeFileSync(path.join(dir, f), bytes(a));
+  for (const [f, a] of [
+    ['protos.f32', protos],
+    ['emb.f32', emb],
+    ['labels.i32', labels],
+    ['use.u8', use],
+  ] as const)
+    fs.writeFileSync(path.join(dir, f), bytes(a));
   fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ kind: 'protos', n, K, d, m }));
   return { K, d, m, protos, emb, labels, use, dir };
 });
@@ -97,15 +156,27 @@ describe.skipIf(!hasTorch)('cleaning rule: Python (job trainer) = TypeScript (en
   let py: { status: string; stderr: string } = { status: 'not run', stderr: '' };
   beforeAll(() => {
     // one Python start for every case; no __pycache__ left in the repository's scale-out/
-    const r = spawnSync(PY, ['-m', 'mopro_ddp.parity', ...inputs.map((x) => x.dir), ...PROTO_CASES.map((x) => x.dir), ...TV_CASES.map((x) => x.dir)], { cwd: path.join(root, 'scale-out'), encoding: 'utf8',
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    const r = spawnSync(
+      PY,
+      [
+        '-m',
+        'mopro_ddp.parity',
+        ...inputs.map((x) => x.dir),
+        ...PROTO_CASES.map((x) => x.dir),
+        ...TV_CASES.map((x) => x.dir),
+      ],
+      { cwd: path.join(root, 'scale-out'), encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } },
+    );
     py = { status: String(r.status), stderr: r.stderr };
   });
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
   for (const x of inputs) {
     it(`K=${x.K}, alpha ${x.alpha}, T ${x.T}: identical statuses and labels`, () => {
       expect(py.status, py.stderr).toBe('0');
-      const out = JSON.parse(fs.readFileSync(path.join(x.dir, 'python.json'), 'utf8')) as { status: string[]; label: number[] };
+      const out = JSON.parse(fs.readFileSync(path.join(x.dir, 'python.json'), 'utf8')) as {
+        status: string[];
+        label: number[];
+      };
       const ts = cleanRule(x.p, x.s, x.given, x.K, x.alpha, x.T);
       expect(out.status).toEqual(ts.status);
       expect(out.label).toEqual(Array.from(ts.label));
@@ -118,9 +189,21 @@ describe.skipIf(!hasTorch)('cleaning rule: Python (job trainer) = TypeScript (en
       expect(py.status, py.stderr).toBe('0');
       const b = fs.readFileSync(path.join(x.dir, 'protos_out.f32'));
       const out = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-      const ts = updatePrototypes(x.protos, x.K, x.d, x.emb, x.labels, x.m, Array.from(x.use, (u) => u === 1));
-      let diff = 0, moved = 0;
-      for (let t = 0; t < ts.length; t++) { diff = Math.max(diff, Math.abs(out[t] - ts[t])); moved = Math.max(moved, Math.abs(ts[t] - x.protos[t])); }
+      const ts = updatePrototypes(
+        x.protos,
+        x.K,
+        x.d,
+        x.emb,
+        x.labels,
+        x.m,
+        Array.from(x.use, (u) => u === 1),
+      );
+      let diff = 0,
+        moved = 0;
+      for (let t = 0; t < ts.length; t++) {
+        diff = Math.max(diff, Math.abs(out[t] - ts[t]));
+        moved = Math.max(moved, Math.abs(ts[t] - x.protos[t]));
+      }
       expect(diff).toBeLessThan(1e-6);
       expect(moved).toBeGreaterThan(1e-3); // the update did something
       // the absent class's row is untouched on both sides

@@ -15,12 +15,23 @@ import { importOfficial, matchPath, suffixIndex, UNMATCHED_TXT } from '../../src
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-job-'));
 const ds = path.join(tmp, 'ds');
 // cat/a.png and dog/a.png share a file name: a bare "a.png" is ambiguous
-const FILES = ['cat/a.png', 'cat/b.png', 'cat/sub/c.png', 'dog/a.png', 'dog/d.png', 'dog/e.png', 'fox/f.png', 'fox/g.png'];
+const FILES = [
+  'cat/a.png',
+  'cat/b.png',
+  'cat/sub/c.png',
+  'dog/a.png',
+  'dog/d.png',
+  'dog/e.png',
+  'fox/f.png',
+  'fox/g.png',
+];
 
 beforeAll(async () => {
   for (const [i, f] of FILES.entries()) {
     fs.mkdirSync(path.dirname(path.join(ds, f)), { recursive: true });
-    await sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 30 * i, g: 200 - 20 * i, b: 90 } } }).png().toFile(path.join(ds, f));
+    await sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 30 * i, g: 200 - 20 * i, b: 90 } } })
+      .png()
+      .toFile(path.join(ds, f));
   }
 });
 
@@ -37,15 +48,49 @@ describe('mopro job: the job folder', () => {
     for (const x of rows) expect(classes[Number(x.label_index)]).toBe(x.label);
     const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
     // the engine's field names, as resolveConfig produced them
-    for (const k of ['method', 'arch', 'epochs', 'batchSize', 'imageSize', 'channels', 'lr', 'tau', 'alpha', 'threshold', 'finalThreshold', 'keyMomentum',
-      'protoMomentum', 'queueSize', 'cleanStartEpoch', 'protoInit', 'wIns', 'cropScaleMin']) expect(cfg).toHaveProperty(k);
+    for (const k of [
+      'method',
+      'arch',
+      'epochs',
+      'batchSize',
+      'imageSize',
+      'channels',
+      'lr',
+      'tau',
+      'alpha',
+      'threshold',
+      'finalThreshold',
+      'keyMomentum',
+      'protoMomentum',
+      'queueSize',
+      'cleanStartEpoch',
+      'protoInit',
+      'wIns',
+      'cropScaleMin',
+    ])
+      expect(cfg).toHaveProperty(k);
     // the engine caps the batch at a power of two <= N/4 (8 images: 2)
     expect([cfg.epochs, cfg.batchSize, cfg.imageSize]).toEqual([4, 2, 16]);
     expect(cfg.queueSize % cfg.batchSize).toBe(0);
     expect(cfg.archSpec.stages.length).toBeGreaterThan(0);
     expect(cfg.padding).toBe(cfg.archSpec.torchPad ? 'torch' : 'tf-same');
-    expect(cfg.dataset).toMatchObject({ root: path.resolve(ds), classes: ['cat', 'dog', 'fox'], counts: [3, 3, 2], images: 8 });
-    for (const f of ['__init__.py', '__main__.py', 'train.py', 'cleaning.py', 'model.py', 'data.py', 'dist.py', 'runfolder.py', 'safetensors_io.py']) {
+    expect(cfg.dataset).toMatchObject({
+      root: path.resolve(ds),
+      classes: ['cat', 'dog', 'fox'],
+      counts: [3, 3, 2],
+      images: 8,
+    });
+    for (const f of [
+      '__init__.py',
+      '__main__.py',
+      'train.py',
+      'cleaning.py',
+      'model.py',
+      'data.py',
+      'dist.py',
+      'runfolder.py',
+      'safetensors_io.py',
+    ]) {
       expect(fs.existsSync(path.join(out, 'mopro_ddp', f)), f).toBe(true);
     }
     for (const f of ['train.sh', 'launch_local.sh']) {
@@ -54,17 +99,21 @@ describe('mopro job: the job folder', () => {
     }
     expect(fs.readFileSync(path.join(out, 'README.md'), 'utf8')).toContain('SLURM');
     const sh = fs.readFileSync(path.join(out, 'train.sh'), 'utf8');
-    for (const v of ['NPROC', 'NNODES', 'NODE_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'torch.distributed.run']) expect(sh).toContain(v);
+    for (const v of ['NPROC', 'NNODES', 'NODE_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'torch.distributed.run'])
+      expect(sh).toContain(v);
   });
 
   it('refuses a non-empty folder, a folder inside the dataset and an arch the trainer cannot build', async () => {
     const used = path.join(tmp, 'used');
-    fs.mkdirSync(used); fs.writeFileSync(path.join(used, 'x.txt'), 'mine');
+    fs.mkdirSync(used);
+    fs.writeFileSync(path.join(used, 'x.txt'), 'mine');
     await expect(writeJob({ dataset: ds, out: used })).rejects.toThrow(/not empty/);
     expect(fs.readFileSync(path.join(used, 'x.txt'), 'utf8')).toBe('mine');
     await expect(writeJob({ dataset: ds, out: path.join(ds, 'job') })).rejects.toThrow(/inside the dataset/);
     expect(fs.existsSync(path.join(ds, 'job'))).toBe(false);
-    await expect(writeJob({ dataset: ds, out: path.join(tmp, 'dn'), arch: 'densenet121' })).rejects.toThrow(/ResNets only/);
+    await expect(writeJob({ dataset: ds, out: path.join(tmp, 'dn'), arch: 'densenet121' })).rejects.toThrow(
+      /ResNets only/,
+    );
   });
 });
 
@@ -82,19 +131,38 @@ describe('mopro import-official', () => {
   it('writes clean / relabeled / ood by comparison with the folder labels and reports unmatched paths', async () => {
     const json = path.join(tmp, 'pseudo_label.json');
     // labels index the sorted class folders: 0 cat, 1 dog, 2 fox
-    fs.writeFileSync(json, JSON.stringify({
-      images: ['/mnt/web/cat/b.png', 'cat/sub/c.png', 'dog/d.png', 'x/dog/a.png', 'fox/f.png', 'a.png', 'gone/z.png', 'dog/d.png'],
-      labels: [0, 1, 1, 1, 2, 0, 0, 0],
-    }));
+    fs.writeFileSync(
+      json,
+      JSON.stringify({
+        images: [
+          '/mnt/web/cat/b.png',
+          'cat/sub/c.png',
+          'dog/d.png',
+          'x/dog/a.png',
+          'fox/f.png',
+          'a.png',
+          'gone/z.png',
+          'dog/d.png',
+        ],
+        labels: [0, 1, 1, 1, 2, 0, 0, 0],
+      }),
+    );
     const out = path.join(tmp, 'imported');
     const r = await importOfficial({ cleaned: json, dataset: ds, out });
-    const rows = new Map(parseCsv(fs.readFileSync(path.join(out, 'samples.csv'), 'utf8'), SAMPLES_HEADER).map((x) => [x.path, x]));
+    const rows = new Map(
+      parseCsv(fs.readFileSync(path.join(out, 'samples.csv'), 'utf8'), SAMPLES_HEADER).map((x) => [x.path, x]),
+    );
     expect(fs.readFileSync(path.join(out, 'samples.csv'), 'utf8').split('\n')[0]).toBe(SAMPLES_HEADER.join(','));
     expect(rows.size).toBe(FILES.length);
     expect(rows.get('cat/b.png')).toMatchObject({ status: 'clean', corrected_label: 'cat' });
-    expect(rows.get('cat/sub/c.png')).toMatchObject({ status: 'relabeled', corrected_label: 'dog', given_label: 'cat' });
+    expect(rows.get('cat/sub/c.png')).toMatchObject({
+      status: 'relabeled',
+      corrected_label: 'dog',
+      given_label: 'cat',
+    });
     expect(rows.get('dog/a.png')).toMatchObject({ status: 'clean', corrected_label: 'dog' });
-    for (const p of ['cat/a.png', 'dog/e.png', 'fox/g.png']) expect(rows.get(p)).toMatchObject({ status: 'ood', corrected_label: '' });
+    for (const p of ['cat/a.png', 'dog/e.png', 'fox/g.png'])
+      expect(rows.get(p)).toMatchObject({ status: 'ood', corrected_label: '' });
     expect(r.counts).toEqual({ clean: 4, relabeled: 1, ood: 3 });
     expect(r.unmatched).toEqual(['gone/z.png']);
     expect(r.ambiguous).toEqual(['a.png']);
@@ -120,14 +188,24 @@ describe('mopro import-official', () => {
     expect(r.counts).toEqual({ clean: 2, relabeled: 0, ood: 6 });
     const bad = path.join(tmp, 'bad.json');
     fs.writeFileSync(bad, JSON.stringify({ images: ['cat/b.png'], labels: [7] }));
-    await expect(importOfficial({ cleaned: bad, dataset: ds, out: path.join(tmp, 'imp3') })).rejects.toThrow(/label index 7.*--classes/);
+    await expect(importOfficial({ cleaned: bad, dataset: ds, out: path.join(tmp, 'imp3') })).rejects.toThrow(
+      /label index 7.*--classes/,
+    );
     fs.writeFileSync(bad, JSON.stringify({ images: ['cat/b.png', 'x.png'], labels: [0] }));
-    await expect(importOfficial({ cleaned: bad, dataset: ds, out: path.join(tmp, 'imp3') })).rejects.toThrow(/2 images but 1 labels/);
+    await expect(importOfficial({ cleaned: bad, dataset: ds, out: path.join(tmp, 'imp3') })).rejects.toThrow(
+      /2 images but 1 labels/,
+    );
     fs.writeFileSync(bad, '{"images": [');
-    await expect(importOfficial({ cleaned: bad, dataset: ds, out: path.join(tmp, 'imp3') })).rejects.toThrow(new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}.*noise_cleaning`));
+    await expect(importOfficial({ cleaned: bad, dataset: ds, out: path.join(tmp, 'imp3') })).rejects.toThrow(
+      new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}.*noise_cleaning`),
+    );
     fs.writeFileSync(bad, JSON.stringify({ images: ['elsewhere/q.png'], labels: [0] }));
-    await expect(importOfficial({ cleaned: bad, dataset: ds, out: path.join(tmp, 'imp3') })).rejects.toThrow(/none of its 1 paths/);
+    await expect(importOfficial({ cleaned: bad, dataset: ds, out: path.join(tmp, 'imp3') })).rejects.toThrow(
+      /none of its 1 paths/,
+    );
     expect(fs.existsSync(path.join(tmp, 'imp3'))).toBe(false);
-    await expect(importOfficial({ cleaned: json, dataset: ds, out: path.join(ds, 'run') })).rejects.toThrow(/inside the dataset/);
+    await expect(importOfficial({ cleaned: json, dataset: ds, out: path.join(ds, 'run') })).rejects.toThrow(
+      /inside the dataset/,
+    );
   });
 });

@@ -19,20 +19,42 @@ const secret = 'SECRET-OUTSIDE-FILE';
  * keep-alive socket that the server closes after its idle timeout can race the next request on a loaded machine and
  * fail it with "socket hang up", which says nothing about the server.
  */
-function raw(method: string, pathAndQuery: string, headers: Record<string, string | number> = {}, body?: string | Buffer):
-  Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function raw(
+  method: string,
+  pathAndQuery: string,
+  headers: Record<string, string | number> = {},
+  body?: string | Buffer,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ agent: false, host: '127.0.0.1', port: srv.port, method, path: pathAndQuery, headers: { host: `127.0.0.1:${srv.port}`, ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = http.request(
+      {
+        agent: false,
+        host: '127.0.0.1',
+        port: srv.port,
+        method,
+        path: pathAndQuery,
+        headers: { host: `127.0.0.1:${srv.port}`, ...headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+      },
+    );
     req.on('error', reject);
-    if (body !== undefined) req.end(body); else req.end();
+    if (body !== undefined) req.end(body);
+    else req.end();
   });
 }
 const api = (method: string, input: unknown, extra: Record<string, string> = {}) =>
-  raw('POST', `/api/${method}`, { 'content-type': 'application/json', 'x-mopro-token': srv.token, ...extra }, JSON.stringify(input));
+  raw(
+    'POST',
+    `/api/${method}`,
+    { 'content-type': 'application/json', 'x-mopro-token': srv.token, ...extra },
+    JSON.stringify(input),
+  );
 const stillServes = async () => {
   const r = await api('projects.get', { projectId });
   expect(r.status).toBe(200);
@@ -57,20 +79,41 @@ beforeAll(async () => {
   writeProjectRun(dataDir, projectIdFor(root), 'r1', root, ['a', 'b'], syntheticRows(files, ['a', 'b'], 2));
   const staticDir = path.join(base, 'static');
   fs.mkdirSync(staticDir);
-  fs.writeFileSync(path.join(staticDir, 'index.html'), '<!doctype html><html><head><title>x</title></head><body>app</body></html>');
+  fs.writeFileSync(
+    path.join(staticDir, 'index.html'),
+    '<!doctype html><html><head><title>x</title></head><body>app</body></html>',
+  );
   fs.writeFileSync(path.join(staticDir, 'app.js'), 'console.log(1)');
-  srv = await startServer({ dataset: root, dataDir, cacheDir: path.join(base, 'cache'), staticDir, maxBodyBytes: 64 * 1024 });
+  srv = await startServer({
+    dataset: root,
+    dataDir,
+    cacheDir: path.join(base, 'cache'),
+    staticDir,
+    maxBodyBytes: 64 * 1024,
+  });
   projectId = srv.projectId!;
 });
-afterAll(async () => { await srv?.close(); fs.rmSync(base, { recursive: true, force: true }); });
+afterAll(async () => {
+  await srv?.close();
+  fs.rmSync(base, { recursive: true, force: true });
+});
 
 describe('server: basics', () => {
-  const canConnect = (host: string, port: number) => new Promise<boolean>((resolve) => {
-    const s = net.connect({ host, port }, () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(false));
-  });
-  const externalV4 = Object.values(os.networkInterfaces()).flat().filter((i) => i && i.family === 'IPv4' && !i.internal).map((i) => i!.address);
-  const hasV6Loopback = Object.values(os.networkInterfaces()).flat().some((i) => i && i.family === 'IPv6' && i.address === '::1');
+  const canConnect = (host: string, port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+  const externalV4 = Object.values(os.networkInterfaces())
+    .flat()
+    .filter((i) => i && i.family === 'IPv4' && !i.internal)
+    .map((i) => i!.address);
+  const hasV6Loopback = Object.values(os.networkInterfaces())
+    .flat()
+    .some((i) => i && i.family === 'IPv6' && i.address === '::1');
 
   it('prints a URL on 127.0.0.1 with the token', () => {
     expect(srv.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${srv.port}/\\?token=`));
@@ -78,10 +121,13 @@ describe('server: basics', () => {
 
   // A server bound to every address (`::`, Node's default when no host is given) answers on ::1 too; one bound to
   // 127.0.0.1 does not. A bind to 0.0.0.0 is caught by the non-loopback check below.
-  it.skipIf(!hasV6Loopback)('is not reachable on the IPv6 loopback (bound to 127.0.0.1, not to every address)', async () => {
-    expect(await canConnect('127.0.0.1', srv.port)).toBe(true);
-    expect(await canConnect('::1', srv.port)).toBe(false);
-  });
+  it.skipIf(!hasV6Loopback)(
+    'is not reachable on the IPv6 loopback (bound to 127.0.0.1, not to every address)',
+    async () => {
+      expect(await canConnect('127.0.0.1', srv.port)).toBe(true);
+      expect(await canConnect('::1', srv.port)).toBe(false);
+    },
+  );
 
   // Only meaningful where the machine has a non-loopback interface; elsewhere it is reported as skipped, not passed.
   it.skipIf(!externalV4.length)('refuses connections on every non-loopback IPv4 interface', async () => {
@@ -105,7 +151,9 @@ describe('server: basics', () => {
     const yes = await raw('GET', `/?token=${srv.token}`);
     expect(yes.status).toBe(200);
     expect(yes.body).toContain(`<meta name="mopro-token" content="${srv.token}">`);
-    expect(yes.headers['content-security-policy']).toMatch(/default-src 'none'; script-src 'self'.*connect-src 'self' ws:\/\/127\.0\.0\.1:/);
+    expect(yes.headers['content-security-policy']).toMatch(
+      /default-src 'none'; script-src 'self'.*connect-src 'self' ws:\/\/127\.0\.0\.1:/,
+    );
     expect((await raw('GET', '/app.js')).body).toBe('console.log(1)');
     cleanError(await raw('GET', '/../secret.txt'), 404);
     cleanError(await raw('GET', '/%2e%2e/secret.txt'), 404);
@@ -113,12 +161,25 @@ describe('server: basics', () => {
 
   it('streams events over the WebSocket (token required)', async () => {
     const bad = new WebSocket(`ws://127.0.0.1:${srv.port}/api/events?token=wrong`);
-    const badResult = await new Promise<string>((resolve) => { bad.on('error', (e) => resolve(String(e.message))); bad.on('open', () => resolve('open')); });
+    const badResult = await new Promise<string>((resolve) => {
+      bad.on('error', (e) => resolve(String(e.message)));
+      bad.on('open', () => resolve('open'));
+    });
     expect(badResult).toMatch(/401/);
-    const evil = new WebSocket(`ws://127.0.0.1:${srv.port}/api/events?token=${srv.token}`, { origin: 'http://evil.example' });
-    expect(await new Promise<string>((resolve) => { evil.on('error', (e) => resolve(e.message)); evil.on('open', () => resolve('open')); })).toMatch(/403/);
+    const evil = new WebSocket(`ws://127.0.0.1:${srv.port}/api/events?token=${srv.token}`, {
+      origin: 'http://evil.example',
+    });
+    expect(
+      await new Promise<string>((resolve) => {
+        evil.on('error', (e) => resolve(e.message));
+        evil.on('open', () => resolve('open'));
+      }),
+    ).toMatch(/403/);
     const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/api/events?token=${srv.token}`);
-    await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+    await new Promise((resolve, reject) => {
+      ws.on('open', resolve);
+      ws.on('error', reject);
+    });
     const got = new Promise<unknown>((resolve) => ws.on('message', (m) => resolve(JSON.parse(String(m)))));
     expect((await api('decisions.apply', { projectId, ids: [0], action: { kind: 'keep' } })).status).toBe(200);
     expect(await got).toMatchObject({ type: 'decisions.changed', projectId, reviewed: 1 });
@@ -128,9 +189,28 @@ describe('server: basics', () => {
 
 describe('server: hostile requests', () => {
   it('wrong or missing token -> 401 on every API route', async () => {
-    cleanError(await raw('POST', '/api/projects.get', { 'content-type': 'application/json' }, JSON.stringify({ projectId })), 401);
-    cleanError(await raw('POST', '/api/projects.get', { 'content-type': 'application/json', 'x-mopro-token': 'x' + srv.token.slice(1) }, '{}'), 401);
-    cleanError(await raw('POST', '/api/projects.get', { 'content-type': 'application/json', 'x-mopro-token': srv.token + 'x' }, '{}'), 401);
+    cleanError(
+      await raw('POST', '/api/projects.get', { 'content-type': 'application/json' }, JSON.stringify({ projectId })),
+      401,
+    );
+    cleanError(
+      await raw(
+        'POST',
+        '/api/projects.get',
+        { 'content-type': 'application/json', 'x-mopro-token': 'x' + srv.token.slice(1) },
+        '{}',
+      ),
+      401,
+    );
+    cleanError(
+      await raw(
+        'POST',
+        '/api/projects.get',
+        { 'content-type': 'application/json', 'x-mopro-token': srv.token + 'x' },
+        '{}',
+      ),
+      401,
+    );
     cleanError(await raw('GET', `/api/image?project=${projectId}&path=a/a_0000.png&kind=full`), 401);
     cleanError(await raw('GET', `/api/image?project=${projectId}&path=a/a_0000.png&kind=full&token=`), 401);
     await stillServes();
@@ -144,7 +224,10 @@ describe('server: hostile requests', () => {
     cleanError(await api('projects.get', { projectId }, { origin: `http://127.0.0.1:${srv.port + 1}` }), 403);
     cleanError(await api('projects.get', { projectId }, { 'sec-fetch-site': 'cross-site' }), 403);
     cleanError(await api('projects.get', { projectId }, { host: `evil.example:${srv.port}` }), 403);
-    const pre = await raw('OPTIONS', '/api/projects.get', { origin: 'http://evil.example', 'access-control-request-method': 'POST' });
+    const pre = await raw('OPTIONS', '/api/projects.get', {
+      origin: 'http://evil.example',
+      'access-control-request-method': 'POST',
+    });
     expect(pre.status).toBe(403);
     expect(pre.headers['access-control-allow-origin']).toBeUndefined();
     expect((await api('projects.get', { projectId }, { origin: srv.origin })).status).toBe(200);
@@ -153,12 +236,34 @@ describe('server: hostile requests', () => {
 
   it('oversized body -> 413, malformed JSON -> 400, wrong content type -> 415, unknown method -> 404, bad input -> 400', async () => {
     const big = JSON.stringify({ projectId, pad: 'x'.repeat(200 * 1024) });
-    cleanError(await raw('POST', '/api/projects.get', { 'content-type': 'application/json', 'x-mopro-token': srv.token }, big), 413);
-    cleanError(await raw('POST', '/api/projects.get', { 'content-type': 'application/json', 'x-mopro-token': srv.token, 'transfer-encoding': 'chunked' }, big), 413);
+    cleanError(
+      await raw('POST', '/api/projects.get', { 'content-type': 'application/json', 'x-mopro-token': srv.token }, big),
+      413,
+    );
+    cleanError(
+      await raw(
+        'POST',
+        '/api/projects.get',
+        { 'content-type': 'application/json', 'x-mopro-token': srv.token, 'transfer-encoding': 'chunked' },
+        big,
+      ),
+      413,
+    );
     for (const body of ['{', '{"projectId":', 'nul', '\u0000\u0001', '{"a":1}}']) {
-      cleanError(await raw('POST', '/api/projects.get', { 'content-type': 'application/json', 'x-mopro-token': srv.token }, body), 400);
+      cleanError(
+        await raw(
+          'POST',
+          '/api/projects.get',
+          { 'content-type': 'application/json', 'x-mopro-token': srv.token },
+          body,
+        ),
+        400,
+      );
     }
-    cleanError(await raw('POST', '/api/projects.get', { 'content-type': 'text/plain', 'x-mopro-token': srv.token }, '{}'), 415);
+    cleanError(
+      await raw('POST', '/api/projects.get', { 'content-type': 'text/plain', 'x-mopro-token': srv.token }, '{}'),
+      415,
+    );
     cleanError(await api('no.such.method', {}), 404);
     cleanError(await api('constructor', {}), 404);
     cleanError(await api('projects.get', { projectId: 42 }), 400);
@@ -176,32 +281,79 @@ describe('server: hostile requests', () => {
     expect(thumb.headers['content-type']).toBe('image/webp');
     const outside = path.join(base, 'secret.txt');
     const attacks = [
-      '../secret.txt', '../../secret.txt', 'a/../../secret.txt', '..%2fsecret.txt', '%2e%2e/secret.txt', '%2e%2e%2fsecret.txt',
-      '%252e%252e%252fsecret.txt', '..%252fsecret.txt', '%2E%2E/secret.txt', encodeURIComponent(outside), outside, `/${outside}`,
-      '..\\secret.txt', 'a\\..\\..\\secret.txt', '..%5csecret.txt', '%5c..%5csecret.txt', 'a/evil.png', 'a%2fevil.png',
-      'a/./a_0000.png', 'a//a_0000.png', '%00', 'a/a_0000.png%00.txt', '~/secret.txt', 'file:///etc/passwd', '/etc/passwd',
-      '....//secret.txt', '.../secret.txt', 'C:\\Windows\\win.ini', '\\\\server\\share\\x.png', '%c0%ae%c0%ae/secret.txt',
+      '../secret.txt',
+      '../../secret.txt',
+      'a/../../secret.txt',
+      '..%2fsecret.txt',
+      '%2e%2e/secret.txt',
+      '%2e%2e%2fsecret.txt',
+      '%252e%252e%252fsecret.txt',
+      '..%252fsecret.txt',
+      '%2E%2E/secret.txt',
+      encodeURIComponent(outside),
+      outside,
+      `/${outside}`,
+      '..\\secret.txt',
+      'a\\..\\..\\secret.txt',
+      '..%5csecret.txt',
+      '%5c..%5csecret.txt',
+      'a/evil.png',
+      'a%2fevil.png',
+      'a/./a_0000.png',
+      'a//a_0000.png',
+      '%00',
+      'a/a_0000.png%00.txt',
+      '~/secret.txt',
+      'file:///etc/passwd',
+      '/etc/passwd',
+      '....//secret.txt',
+      '.../secret.txt',
+      'C:\\Windows\\win.ini',
+      '\\\\server\\share\\x.png',
+      '%c0%ae%c0%ae/secret.txt',
     ];
     for (const p of attacks) {
       for (const kind of ['full', 'thumb']) {
-        const r = await raw('GET', `/api/image?project=${projectId}&path=${p.replace(/[#&? ]/g, encodeURIComponent)}&kind=${kind}&token=${srv.token}`);
+        const r = await raw(
+          'GET',
+          `/api/image?project=${projectId}&path=${p.replace(/[#&? ]/g, encodeURIComponent)}&kind=${kind}&token=${srv.token}`,
+        );
         expect([p, kind, r.status >= 400 && r.status < 500]).toEqual([p, kind, true]);
         expect(r.body).not.toContain(secret);
         expect(() => JSON.parse(r.body)).not.toThrow();
       }
     }
-    cleanError(await raw('GET', `/api/image?project=..%2F..%2Fetc&path=a/a_0000.png&kind=full&token=${srv.token}`), 404);
-    cleanError(await raw('GET', `/api/image?project=${projectId}&path=a/a_0000.png&kind=../../x&token=${srv.token}`), 400);
+    cleanError(
+      await raw('GET', `/api/image?project=..%2F..%2Fetc&path=a/a_0000.png&kind=full&token=${srv.token}`),
+      404,
+    );
+    cleanError(
+      await raw('GET', `/api/image?project=${projectId}&path=a/a_0000.png&kind=../../x&token=${srv.token}`),
+      400,
+    );
     console.log(`image route: ${attacks.length * 2} hostile paths tried, all refused`);
     await stillServes();
   });
 
   it('a burst of garbage does not take the server down', async () => {
-    const sock = await new Promise<net.Socket>((resolve) => { const s = net.connect(srv.port, '127.0.0.1', () => resolve(s)); });
-    sock.on('error', () => { /* the server may cut us off */ });
+    const sock = await new Promise<net.Socket>((resolve) => {
+      const s = net.connect(srv.port, '127.0.0.1', () => resolve(s));
+    });
+    sock.on('error', () => {
+      /* the server may cut us off */
+    });
     sock.write('GARBAGE / HTTP/9.9\r\n\r\n\u0000\u0001\u0002');
     sock.destroy();
-    await Promise.all(Array.from({ length: 30 }, (_, i) => raw('POST', `/api/${i % 2 ? 'x' : 'projects.get'}`, { 'content-type': 'application/json', 'x-mopro-token': srv.token }, '{"bad')));
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        raw(
+          'POST',
+          `/api/${i % 2 ? 'x' : 'projects.get'}`,
+          { 'content-type': 'application/json', 'x-mopro-token': srv.token },
+          '{"bad',
+        ),
+      ),
+    );
     await stillServes();
   });
 });

@@ -23,15 +23,24 @@ const until = async (ok: () => boolean, ms = 120_000): Promise<void> => {
 beforeAll(async () => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-svc-resume-'));
   await makeDataset(path.join(base, 'ds'), ['a', 'b'], 12);
-  svc = createService({ mode: 'browser', dataDir: path.join(base, 'data'), cacheDir: path.join(base, 'cache'), emit: (e) => events.push(e) });
+  svc = createService({
+    mode: 'browser',
+    dataDir: path.join(base, 'data'),
+    cacheDir: path.join(base, 'cache'),
+    emit: (e) => events.push(e),
+  });
   prj = (await svc.call('projects.open', { path: path.join(base, 'ds') })) as ProjectSummary;
 });
-afterAll(async () => { await svc.dispose(); fs.rmSync(base, { recursive: true, force: true }); });
+afterAll(async () => {
+  await svc.dispose();
+  fs.rmSync(base, { recursive: true, force: true });
+});
 
 describe('service: run status across stop and resume', () => {
   it('keeps epochsDone and the epoch total after a resume', async () => {
     const { runId } = (await svc.call('train.start', {
-      projectId: prj.id, config: { epochs: 3, batchSize: 8, imageSize: 8, backend: 'cpu', seed: 1 },
+      projectId: prj.id,
+      config: { epochs: 3, batchSize: 8, imageSize: 8, backend: 'cpu', seed: 1 },
     })) as MethodResults['train.start'];
     await until(() => events.some((e) => e.type === 'train.epoch' && e.runId === runId));
     await svc.call('train.stop', { runId });
@@ -47,7 +56,9 @@ describe('service: run status across stop and resume', () => {
     const running = (await svc.call('runs.get', { runId })) as MethodResults['runs.get'];
     expect(running.summary).toMatchObject({ state: 'running', epochsDone: doneBefore, epochsTotal: 3 });
     await until(() => events.slice(from).some((e) => e.type === 'train.done' && e.runId === runId));
-    const progress = events.slice(from).filter((e): e is Extract<ApiEvent, { type: 'train.progress' }> => e.type === 'train.progress');
+    const progress = events
+      .slice(from)
+      .filter((e): e is Extract<ApiEvent, { type: 'train.progress' }> => e.type === 'train.progress');
     expect(progress.length).toBeGreaterThan(0);
     for (const e of progress) expect(e.epochs).toBe(3);
     const s = (await svc.call('projects.get', { projectId: prj.id })) as ProjectSummary;

@@ -12,7 +12,13 @@ describe('resolveToken', () => {
   it('takes ?token=, remembers it and strips it from the URL', () => {
     const s = storage();
     const replaced: string[] = [];
-    expect(resolveToken({ href: 'http://127.0.0.1:5/?token=abc&project=p1#x', storage: s, replaceUrl: (u) => replaced.push(u) })).toBe('abc');
+    expect(
+      resolveToken({
+        href: 'http://127.0.0.1:5/?token=abc&project=p1#x',
+        storage: s,
+        replaceUrl: (u) => replaced.push(u),
+      }),
+    ).toBe('abc');
     expect(s.m.get(TOKEN_KEY)).toBe('abc');
     expect(replaced).toEqual(['/?project=p1#x']);
   });
@@ -36,7 +42,9 @@ describe('createTransport', () => {
     const t = createTransport({ href: 'http://127.0.0.1:9/?token=t', storage: storage() });
     expect(t.kind).toBe('http');
     expect(t.pickFolder).toBeNull();
-    expect(t.api.imageUrl('p', 'a b/c.png', 'thumb')).toBe('http://127.0.0.1:9/api/image?project=p&path=a+b%2Fc.png&kind=thumb&token=t');
+    expect(t.api.imageUrl('p', 'a b/c.png', 'thumb')).toBe(
+      'http://127.0.0.1:9/api/image?project=p&path=a+b%2Fc.png&kind=thumb&token=t',
+    );
   });
 });
 
@@ -53,7 +61,10 @@ describe('http transport', () => {
     expect(JSON.parse(init.body as string)).toEqual({ projectId: 'p' });
   });
   it('turns a 4xx {code, message} into ApiCallError', async () => {
-    vi.stubGlobal('fetch', async () => new Response(JSON.stringify({ code: 'NOT_FOUND', message: 'no project "x"' }), { status: 404 }));
+    vi.stubGlobal(
+      'fetch',
+      async () => new Response(JSON.stringify({ code: 'NOT_FOUND', message: 'no project "x"' }), { status: 404 }),
+    );
     const api = createHttpApi({ base: 'http://h:1', token: 'tok' });
     const err = await api.call('projects.get', { projectId: 'x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiCallError);
@@ -70,7 +81,10 @@ describe('http transport', () => {
 
 describe('toApiError', () => {
   it('parses the code out of an IPC error message', () => {
-    expect(toApiError(new Error('CONFLICT: a run is already training'))).toMatchObject({ code: 'CONFLICT', message: 'a run is already training' });
+    expect(toApiError(new Error('CONFLICT: a run is already training'))).toMatchObject({
+      code: 'CONFLICT',
+      message: 'a run is already training',
+    });
     expect(toApiError({ code: 'FORBIDDEN', message: 'no' })).toMatchObject({ code: 'FORBIDDEN' });
     expect(toApiError(new Error('boom'))).toMatchObject({ code: 'INTERNAL', message: 'boom' });
   });

@@ -59,7 +59,13 @@ export function createTransport(env: PageEnv): Transport {
   }
   const token = resolveToken(env) ?? '';
   const base = new URL(env.href).origin;
-  return { api: createHttpApi({ base, token }), kind: 'http', pickFolder: null, pickSaveFolder: null, onCommand: noCommands };
+  return {
+    api: createHttpApi({ base, token }),
+    kind: 'http',
+    pickFolder: null,
+    pickSaveFolder: null,
+    onCommand: noCommands,
+  };
 }
 
 let current: Transport | null = null;

@@ -21,7 +21,8 @@ export function toApiError(err: unknown): ApiCallError {
   if (err && typeof err === 'object') {
     const e = err as { code?: unknown; message?: unknown };
     const message = typeof e.message === 'string' ? e.message : String(err);
-    if (typeof e.code === 'string' && codes.has(e.code)) return new ApiCallError(e.code as ApiErrorShape['code'], message);
+    if (typeof e.code === 'string' && codes.has(e.code))
+      return new ApiCallError(e.code as ApiErrorShape['code'], message);
     const m = prefixed.exec(message);
     if (m) return new ApiCallError(m[1] as ApiErrorShape['code'], m[2]!.trim() || message);
     if (err instanceof TypeError) return new ApiCallError('NETWORK', `Cannot reach the MoPro server (${message}).`);

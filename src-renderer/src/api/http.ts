@@ -70,7 +70,11 @@ export function createHttpApi(opts: HttpApiOptions): MoproApi {
       if (!res.ok) {
         const b = (body ?? {}) as { code?: string; message?: string };
         if (res.status === 401 || res.status === 403) {
-          if (!b.code) throw new ApiCallError('FORBIDDEN', 'The server refused the token: open the URL that `mopro serve` printed.');
+          if (!b.code)
+            throw new ApiCallError(
+              'FORBIDDEN',
+              'The server refused the token: open the URL that `mopro serve` printed.',
+            );
         }
         throw toApiError({ code: b.code ?? 'INTERNAL', message: b.message ?? `${method} failed (HTTP ${res.status})` });
       }

@@ -10,20 +10,30 @@ import OpenElsewhereNotice from './OpenElsewhereNotice.vue';
 
 /** A server whose project another process holds until `release()`. */
 class HeldElsewhere extends FakeApi {
-  holder: { pid: number; host: string; since: string } | null = { pid: 4242, host: 'box', since: '2026-01-02T03:04:05.000Z' };
+  holder: { pid: number; host: string; since: string } | null = {
+    pid: 4242,
+    host: 'box',
+    since: '2026-01-02T03:04:05.000Z',
+  };
   override async call<M extends MethodName>(method: M, input: MethodInput<M>): Promise<MethodResult<M>> {
     const out = await super.call(method, input);
-    if (method === 'projects.open' || method === 'projects.get') return { ...(out as object), openElsewhere: this.holder } as MethodResult<M>;
+    if (method === 'projects.open' || method === 'projects.get')
+      return { ...(out as object), openElsewhere: this.holder } as MethodResult<M>;
     return out;
   }
 }
 
-afterEach(() => { vi.useRealTimers(); setTransport(null); });
+afterEach(() => {
+  vi.useRealTimers();
+  setTransport(null);
+});
 
 describe('open-elsewhere notice', () => {
   it('names the process and the time, and says decisions are saved only there', async () => {
     const el = document.createElement('div');
-    const app = createApp(OpenElsewhereNotice, { holder: { pid: 4242, host: 'box', since: '2026-01-02T03:04:05.000Z' } });
+    const app = createApp(OpenElsewhereNotice, {
+      holder: { pid: 4242, host: 'box', since: '2026-01-02T03:04:05.000Z' },
+    });
     app.mount(el);
     await nextTick();
     const n = el.querySelector('[data-testid="open-elsewhere"]')!;

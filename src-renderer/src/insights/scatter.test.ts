@@ -6,7 +6,9 @@ import { boxPolygon, insidePolygon, Scatter, toPixel } from './scatter';
 function fakeCanvas(): HTMLCanvasElement {
   const ctx = {
     createImageData: (w: number, h: number) => ({ data: new Uint8ClampedArray(w * h * 4), width: w, height: h }),
-    putImageData: () => undefined, save: () => undefined, restore: () => undefined,
+    putImageData: () => undefined,
+    save: () => undefined,
+    restore: () => undefined,
   };
   return { width: 0, height: 0, getContext: () => ctx } as unknown as HTMLCanvasElement;
 }
@@ -34,8 +36,10 @@ describe('scatter maths', () => {
     s.fit();
     for (let i = 0; i < 4; i++) {
       const [x, y] = s.screenOf(i);
-      expect(x).toBeGreaterThanOrEqual(0); expect(x).toBeLessThanOrEqual(200);
-      expect(y).toBeGreaterThanOrEqual(0); expect(y).toBeLessThanOrEqual(100);
+      expect(x).toBeGreaterThanOrEqual(0);
+      expect(x).toBeLessThanOrEqual(200);
+      expect(y).toBeGreaterThanOrEqual(0);
+      expect(y).toBeLessThanOrEqual(100);
     }
     // Screen y grows downwards: data (1, 1) is top-right, (0.9, -0.9) bottom-right.
     expect(s.selectPolygon(boxPolygon(110, 0, 200, 100)).sort()).toEqual([1, 3]); // (0, 0) sits at x = 100
@@ -65,11 +69,22 @@ describe('scatter maths', () => {
 
 describe('grid hand-offs', () => {
   it('a confusion cell becomes given + suggested, the OOD column the OOD view', () => {
-    expect(cellFilter('coat', 'shirt')).toMatchObject({ view: 'all', given: 'coat', suggested: 'shirt', ids: undefined });
+    expect(cellFilter('coat', 'shirt')).toMatchObject({
+      view: 'all',
+      given: 'coat',
+      suggested: 'shirt',
+      ids: undefined,
+    });
     expect(cellFilter('coat', null)).toMatchObject({ view: 'ood', given: 'coat', suggested: undefined });
   });
   it('a selection replaces every other filter', () => {
     const f = gridFilter({ ids: [3, 5] });
-    expect(f).toMatchObject({ view: 'all', ids: [3, 5], given: undefined, search: undefined, minConfidence: undefined });
+    expect(f).toMatchObject({
+      view: 'all',
+      ids: [3, 5],
+      given: undefined,
+      search: undefined,
+      minConfidence: undefined,
+    });
   });
 });

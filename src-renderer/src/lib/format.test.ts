@@ -22,6 +22,11 @@ describe('chart', () => {
     const box = { width: 110, height: 60, pad: 5 };
     expect(linePath([0, 2, 1], 2, box)).toBe('M5.0,55.0 L55.0,5.0 L105.0,30.0');
     expect(linePath([], 1, box)).toBe('');
-    expect(seriesMax([{ name: 'a', values: [1, NaN, 3] }, { name: 'b', values: [2] }])).toBe(3);
+    expect(
+      seriesMax([
+        { name: 'a', values: [1, NaN, 3] },
+        { name: 'b', values: [2] },
+      ]),
+    ).toBe(3);
   });
 });

@@ -4,7 +4,16 @@ import { RowPager } from './row-pager';
 
 function rows(n: number): SampleRow[] {
   return Array.from({ length: n }, (_, id) => ({
-    id, path: `c/${id}.png`, given: 'c', suggested: 'c', status: 'clean', confidence: 1, oodScore: 0, decision: null, finalLabel: 'c', source: 'model',
+    id,
+    path: `c/${id}.png`,
+    given: 'c',
+    suggested: 'c',
+    status: 'clean',
+    confidence: 1,
+    oodScore: 0,
+    decision: null,
+    finalLabel: 'c',
+    source: 'model',
   }));
 }
 
@@ -30,7 +39,11 @@ describe('RowPager', () => {
     expect(requests).toEqual([[0, 100]]);
     expect(pager.total).toBe(100_000);
     await pager.ensure(50_050, 50_250);
-    expect(requests.slice(1)).toEqual([[50_000, 100], [50_100, 100], [50_200, 100]]);
+    expect(requests.slice(1)).toEqual([
+      [50_000, 100],
+      [50_100, 100],
+      [50_200, 100],
+    ]);
     expect(pager.rowAt(50_123)?.id).toBe(50_123);
     expect(pager.rowAt(70_000)).toBeUndefined();
   });
@@ -39,7 +52,10 @@ describe('RowPager', () => {
     const { pager, requests } = setup(100);
     await Promise.all([pager.ensure(0, 15), pager.ensure(5, 12)]);
     await pager.ensure(0, 20);
-    expect(requests).toEqual([[0, 10], [10, 10]]);
+    expect(requests).toEqual([
+      [0, 10],
+      [10, 10],
+    ]);
   });
 
   it('keeps visible stale pages until fresh data arrives, drops the rest', async () => {

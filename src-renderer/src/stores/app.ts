@@ -71,7 +71,8 @@ export const useAppStore = defineStore('app', () => {
   function syncHash(): void {
     if (typeof window === 'undefined') return; // unit tests run without a page
     const h = formatHash(project.value?.root ?? null, tab.value);
-    if (h !== window.location.hash) window.history.replaceState(null, '', window.location.pathname + window.location.search + h);
+    if (h !== window.location.hash)
+      window.history.replaceState(null, '', window.location.pathname + window.location.search + h);
   }
 
   async function init(): Promise<void> {
@@ -112,7 +113,8 @@ export const useAppStore = defineStore('app', () => {
       tab.value = preferTab ?? (summary.activeRunId ? 'review' : 'train');
       openDialog.value = false;
       syncHash();
-      if (summary.skipped.length) notify('info', `${summary.skipped.length} file(s) skipped while scanning (see the Train panel).`);
+      if (summary.skipped.length)
+        notify('info', `${summary.skipped.length} file(s) skipped while scanning (see the Train panel).`);
       transport()
         .api.call('projects.recent', {})
         .then((r) => (recent.value = r))
@@ -131,7 +133,9 @@ export const useAppStore = defineStore('app', () => {
   /** Stops the scan of the folder being opened (a huge or wrong folder); open() then shows "cancelled". */
   async function cancelOpen(): Promise<void> {
     if (!openingPath) return;
-    await transport().api.call('projects.cancelOpen', { path: openingPath }).catch((err: unknown) => fail(err));
+    await transport()
+      .api.call('projects.cancelOpen', { path: openingPath })
+      .catch((err: unknown) => fail(err));
   }
 
   async function openById(id: string): Promise<void> {
@@ -174,17 +178,26 @@ export const useAppStore = defineStore('app', () => {
   // Read-only because another process writes this project: look again now and then, quietly, so the
   // notice goes once that process has closed it (the server then takes the project over).
   let elsewhereTimer: ReturnType<typeof setInterval> | null = null;
-  watch(() => project.value?.openElsewhere ?? null, (holder) => {
-    if (holder && !elsewhereTimer) {
-      elsewhereTimer = setInterval(() => {
-        const p = project.value;
-        if (p) transport().api.call('projects.get', { projectId: p.id }).then((s) => { if (project.value?.id === s.id) project.value = s; }).catch(() => undefined);
-      }, ELSEWHERE_POLL_MS);
-    } else if (!holder && elsewhereTimer) {
-      clearInterval(elsewhereTimer);
-      elsewhereTimer = null;
-    }
-  });
+  watch(
+    () => project.value?.openElsewhere ?? null,
+    (holder) => {
+      if (holder && !elsewhereTimer) {
+        elsewhereTimer = setInterval(() => {
+          const p = project.value;
+          if (p)
+            transport()
+              .api.call('projects.get', { projectId: p.id })
+              .then((s) => {
+                if (project.value?.id === s.id) project.value = s;
+              })
+              .catch(() => undefined);
+        }, ELSEWHERE_POLL_MS);
+      } else if (!holder && elsewhereTimer) {
+        clearInterval(elsewhereTimer);
+        elsewhereTimer = null;
+      }
+    },
+  );
 
   async function setActiveRun(runId: string): Promise<void> {
     if (!project.value) return;

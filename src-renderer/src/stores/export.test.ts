@@ -7,7 +7,13 @@ import { useAppStore } from './app';
 import { useExportStore } from './export';
 
 const summary: ExportSummary = {
-  mode: 'manifest', files: 0, manifestRows: 3, perClass: [{ label: 'a', count: 3, unreviewed: 2 }], ood: 0, oodWritten: 0, duplicates: 0,
+  mode: 'manifest',
+  files: 0,
+  manifestRows: 3,
+  perClass: [{ label: 'a', count: 3, unreviewed: 2 }],
+  ood: 0,
+  oodWritten: 0,
+  duplicates: 0,
   bySource: { model: 2, given: 0, accepted: 1, overridden: 0, ood: 0, kept: 0, duplicate: 0 },
 };
 
@@ -55,7 +61,10 @@ describe('export store', () => {
     exp.show();
     exp.form.to = '/out';
     // A slow job: no events yet when export.start answers.
-    api.call = (async (method: MethodName, input: unknown) => (method === 'export.start' ? { jobId: 'slow' } : FakeApi.prototype.call.call(api, method, input as never))) as FakeApi['call'];
+    api.call = (async (method: MethodName, input: unknown) =>
+      method === 'export.start'
+        ? { jobId: 'slow' }
+        : FakeApi.prototype.call.call(api, method, input as never)) as FakeApi['call'];
     await exp.start();
     expect(exp.state).toBe('running');
     exp.hide();

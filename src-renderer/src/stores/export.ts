@@ -111,5 +111,21 @@ export const useExportStore = defineStore('export', () => {
   }
   app.onEvent(onEvent);
 
-  return { canPick: () => transport().pickFolder !== null || transport().pickSaveFolder !== null, open, form, jobId, done, total, state, error, resultDir, summary, fraction, show, hide, pickFolder, start };
+  return {
+    canPick: () => transport().pickFolder !== null || transport().pickSaveFolder !== null,
+    open,
+    form,
+    jobId,
+    done,
+    total,
+    state,
+    error,
+    resultDir,
+    summary,
+    fraction,
+    show,
+    hide,
+    pickFolder,
+    start,
+  };
 });

@@ -3,7 +3,15 @@
 // (a map selection or a confusion cell becomes the grid's filter).
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { ApiEvent, ClassHealth, DuplicateSide, Duplicates, EmbeddingMap, MethodResult, SampleFilter } from '@shared/contract';
+import type {
+  ApiEvent,
+  ClassHealth,
+  DuplicateSide,
+  Duplicates,
+  EmbeddingMap,
+  MethodResult,
+  SampleFilter,
+} from '@shared/contract';
 import { transport } from '../api/client';
 import { useAppStore } from './app';
 import { useReviewStore } from './review';
@@ -13,7 +21,18 @@ export type ColorBy = 'given' | 'corrected' | 'status';
 
 /** A filter with only the fields given (the rest of the grid's filter is cleared). */
 export function gridFilter(f: Partial<SampleFilter>): Partial<SampleFilter> {
-  return { view: 'all', given: undefined, suggested: undefined, minConfidence: undefined, maxConfidence: undefined, minOod: undefined, maxOod: undefined, search: undefined, ids: undefined, ...f };
+  return {
+    view: 'all',
+    given: undefined,
+    suggested: undefined,
+    minConfidence: undefined,
+    maxConfidence: undefined,
+    minOod: undefined,
+    maxOod: undefined,
+    search: undefined,
+    ids: undefined,
+    ...f,
+  };
 }
 
 /** The filter a confusion-matrix cell stands for: given row, corrected column (null = OOD). */
@@ -118,7 +137,10 @@ export const useInsightsStore = defineStore('insights', () => {
     const gen = generation;
     try {
       const h = await transport().api.call('insights.classHealth', { projectId: pid });
-      if (gen === generation) { health.value = h; healthError.value = null; }
+      if (gen === generation) {
+        health.value = h;
+        healthError.value = null;
+      }
     } catch (e) {
       if (gen === generation) healthError.value = message(e);
     }
@@ -131,9 +153,15 @@ export const useInsightsStore = defineStore('insights', () => {
     dupLoading.value = true;
     try {
       const d = await transport().api.call('insights.duplicates', {
-        projectId: pid, threshold: threshold.value, maxPairs: 500, ...(checkImages.value ? { maxHamming: maxHamming.value, maxPixelDiff: maxPixelDiff.value } : {}),
+        projectId: pid,
+        threshold: threshold.value,
+        maxPairs: 500,
+        ...(checkImages.value ? { maxHamming: maxHamming.value, maxPixelDiff: maxPixelDiff.value } : {}),
       });
-      if (gen === generation) { dups.value = d; dupError.value = null; }
+      if (gen === generation) {
+        dups.value = d;
+        dupError.value = null;
+      }
     } catch (e) {
       if (gen === generation) dupError.value = message(e);
     } finally {
@@ -146,8 +174,15 @@ export const useInsightsStore = defineStore('insights', () => {
     if (!pid || !compareA.value || !compareB.value) return;
     const gen = generation;
     try {
-      const c = await transport().api.call('insights.compareRuns', { projectId: pid, runA: compareA.value, runB: compareB.value });
-      if (gen === generation) { comparison.value = c; compareError.value = null; }
+      const c = await transport().api.call('insights.compareRuns', {
+        projectId: pid,
+        runA: compareA.value,
+        runB: compareB.value,
+      });
+      if (gen === generation) {
+        comparison.value = c;
+        compareError.value = null;
+      }
     } catch (e) {
       if (gen === generation) compareError.value = message(e);
     }
@@ -162,7 +197,11 @@ export const useInsightsStore = defineStore('insights', () => {
 
   function showSelection(): void {
     const n = selection.value.length;
-    if (n) showInGrid({ ids: [...selection.value] }, `${n.toLocaleString('en-US')} image${n === 1 ? '' : 's'} selected on the embedding map`);
+    if (n)
+      showInGrid(
+        { ids: [...selection.value] },
+        `${n.toLocaleString('en-US')} image${n === 1 ? '' : 's'} selected on the embedding map`,
+      );
   }
 
   /**
@@ -174,7 +213,11 @@ export const useInsightsStore = defineStore('insights', () => {
     const pid = projectId.value;
     if (!pid) return;
     try {
-      const r = await transport().api.call('decisions.apply', { projectId: pid, ids: [drop.id], action: { kind: 'duplicate', of: keep.path } });
+      const r = await transport().api.call('decisions.apply', {
+        projectId: pid,
+        ids: [drop.id],
+        action: { kind: 'duplicate', of: keep.path },
+      });
       dropped.value = new Set([...dropped.value, drop.id]);
       useReviewStore().reviewed = r.reviewed;
       app.notify('info', `Kept ${keep.path}; ${drop.path} is left out as its duplicate (undo in Review).`);
@@ -184,16 +227,51 @@ export const useInsightsStore = defineStore('insights', () => {
   }
 
   function onEvent(e: ApiEvent): void {
-    if (e.type === 'insights.progress' && e.projectId === projectId.value) umapProgress.value = { phase: e.phase, done: e.done, total: e.total };
+    if (e.type === 'insights.progress' && e.projectId === projectId.value)
+      umapProgress.value = { phase: e.phase, done: e.done, total: e.total };
     if (e.type === 'train.done' && e.state === 'done') comparison.value = null;
   }
   app.onEvent(onEvent);
 
-  watch(() => [projectId.value, runId.value] as const, () => reset());
+  watch(
+    () => [projectId.value, runId.value] as const,
+    () => reset(),
+  );
 
   return {
-    view, colorBy, method, pca, umap, map, mapError, mapLoading, umapProgress, selection, health, healthError,
-    dups, dupError, dupLoading, threshold, checkImages, maxHamming, maxPixelDiff, dropped, compareA, compareB, comparison, compareError, firstPaintMs,
-    loadMap, painted, loadHealth, loadDuplicates, loadComparison, showInGrid, showSelection, keepOne, reset,
+    view,
+    colorBy,
+    method,
+    pca,
+    umap,
+    map,
+    mapError,
+    mapLoading,
+    umapProgress,
+    selection,
+    health,
+    healthError,
+    dups,
+    dupError,
+    dupLoading,
+    threshold,
+    checkImages,
+    maxHamming,
+    maxPixelDiff,
+    dropped,
+    compareA,
+    compareB,
+    comparison,
+    compareError,
+    firstPaintMs,
+    loadMap,
+    painted,
+    loadHealth,
+    loadDuplicates,
+    loadComparison,
+    showInGrid,
+    showSelection,
+    keepOne,
+    reset,
   };
 });

@@ -51,8 +51,15 @@ describe('review filters', () => {
   });
 
   it('reads back a stored query and ignores garbage', () => {
-    expect(readStoredQuery(JSON.stringify({ filter: { view: 'ood', search: ' x ', minOod: 3 }, sort: { key: 'confidence', dir: 'desc' } })))
-      .toEqual({ filter: { view: 'ood', search: 'x', minOod: 1 }, sort: { key: 'confidence', dir: 'desc' }, idsLabel: null });
+    expect(
+      readStoredQuery(
+        JSON.stringify({ filter: { view: 'ood', search: ' x ', minOod: 3 }, sort: { key: 'confidence', dir: 'desc' } }),
+      ),
+    ).toEqual({
+      filter: { view: 'ood', search: 'x', minOod: 1 },
+      sort: { key: 'confidence', dir: 'desc' },
+      idsLabel: null,
+    });
     expect(readStoredQuery('{')).toBeNull();
     expect(readStoredQuery(JSON.stringify({ filter: { view: 'nope' } }))).toBeNull();
     expect(readStoredQuery(null)).toBeNull();

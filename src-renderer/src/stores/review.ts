@@ -66,7 +66,9 @@ const storageKey = (projectId: string): string => `mopro.review.${projectId}`;
 const MAX_STORED_IDS = 20_000;
 
 /** The grid's filter and sort as kept across reloads; null when nothing usable is stored. */
-export function readStoredQuery(raw: string | null): { filter: SampleFilter; sort: SampleSort; idsLabel: string | null } | null {
+export function readStoredQuery(
+  raw: string | null,
+): { filter: SampleFilter; sort: SampleSort; idsLabel: string | null } | null {
   if (!raw) return null;
   try {
     const v = JSON.parse(raw) as { filter?: SampleFilter; sort?: SampleSort; idsLabel?: string | null };
@@ -177,16 +179,29 @@ export const useReviewStore = defineStore('review', () => {
     const f = cleanFilter(filter.value);
     if (f.ids && f.ids.length > MAX_STORED_IDS) delete f.ids;
     try {
-      localStorage.setItem(storageKey(pid), JSON.stringify({ filter: f, sort: sort.value, idsLabel: f.ids ? idsLabel.value : null }));
-    } catch { /* storage full or disabled: the filter just does not survive a reload */ }
+      localStorage.setItem(
+        storageKey(pid),
+        JSON.stringify({ filter: f, sort: sort.value, idsLabel: f.ids ? idsLabel.value : null }),
+      );
+    } catch {
+      /* storage full or disabled: the filter just does not survive a reload */
+    }
   }
 
   function setFilter(patch: Partial<SampleFilter>, label?: string | null): void {
     const pending = filterTimer !== null;
-    if (filterTimer) { clearTimeout(filterTimer); filterTimer = null; }
+    if (filterTimer) {
+      clearTimeout(filterTimer);
+      filterTimer = null;
+    }
     const next = { ...filter.value, ...patch };
     // Leaving a box whose value already applied must not send the grid back to the top.
-    if (!pending && label === undefined && JSON.stringify(cleanFilter(next)) === JSON.stringify(cleanFilter(filter.value))) return;
+    if (
+      !pending &&
+      label === undefined &&
+      JSON.stringify(cleanFilter(next)) === JSON.stringify(cleanFilter(filter.value))
+    )
+      return;
     filter.value = next;
     if (label !== undefined) idsLabel.value = label;
     if (!filter.value.ids) idsLabel.value = null;
@@ -203,7 +218,17 @@ export const useReviewStore = defineStore('review', () => {
   }
 
   function resetFilter(): void {
-    setFilter({ view: 'all', given: undefined, suggested: undefined, minConfidence: undefined, maxConfidence: undefined, minOod: undefined, maxOod: undefined, search: undefined, ids: undefined });
+    setFilter({
+      view: 'all',
+      given: undefined,
+      suggested: undefined,
+      minConfidence: undefined,
+      maxConfidence: undefined,
+      minOod: undefined,
+      maxOod: undefined,
+      search: undefined,
+      ids: undefined,
+    });
   }
 
   /** Drops an id-list filter (a map selection or a duplicate pair), keeping the rest. */
@@ -303,7 +328,10 @@ export const useReviewStore = defineStore('review', () => {
   async function selectAll(): Promise<void> {
     if (!projectId.value) return;
     try {
-      const { ids } = await transport().api.call('samples.ids', { projectId: projectId.value, filter: cleanFilter(filter.value) });
+      const { ids } = await transport().api.call('samples.ids', {
+        projectId: projectId.value,
+        filter: cleanFilter(filter.value),
+      });
       selection.clear();
       for (const id of ids) selection.add(id);
       selectionVersion.value++;
@@ -395,7 +423,10 @@ export const useReviewStore = defineStore('review', () => {
   function overrideToIndex(k: number): Promise<void> {
     const label = classes.value[k];
     if (!label) {
-      app.notify('error', `There is no class ${k === 9 ? 0 : k + 1}: this dataset has ${classes.value.length} classes.`);
+      app.notify(
+        'error',
+        `There is no class ${k === 9 ? 0 : k + 1}: this dataset has ${classes.value.length} classes.`,
+      );
       return Promise.resolve();
     }
     return decide({ kind: 'override', label });
@@ -409,7 +440,9 @@ export const useReviewStore = defineStore('review', () => {
         setCounters(r);
         await refreshRows();
         scheduleDetail(0);
-        status.value = r.undone ? `Undid the last action (${r.undone.toLocaleString('en-US')} image${r.undone === 1 ? '' : 's'})` : 'Nothing to undo';
+        status.value = r.undone
+          ? `Undid the last action (${r.undone.toLocaleString('en-US')} image${r.undone === 1 ? '' : 's'})`
+          : 'Nothing to undo';
       } catch (err) {
         app.fail(err);
       }
@@ -424,7 +457,9 @@ export const useReviewStore = defineStore('review', () => {
         setCounters(r);
         await refreshRows();
         scheduleDetail(0);
-        status.value = r.redone ? `Redid ${r.redone.toLocaleString('en-US')} image${r.redone === 1 ? '' : 's'}` : 'Nothing to redo';
+        status.value = r.redone
+          ? `Redid ${r.redone.toLocaleString('en-US')} image${r.redone === 1 ? '' : 's'}`
+          : 'Nothing to redo';
       } catch (err) {
         app.fail(err);
       }
@@ -454,7 +489,8 @@ export const useReviewStore = defineStore('review', () => {
       if (id !== old?.[0] || run !== old?.[1]) {
         if (id !== old?.[0]) {
           // Another project (or a page reload): its own filter and sort, as the person left them.
-          const stored = id && typeof localStorage !== 'undefined' ? readStoredQuery(localStorage.getItem(storageKey(id))) : null;
+          const stored =
+            id && typeof localStorage !== 'undefined' ? readStoredQuery(localStorage.getItem(storageKey(id))) : null;
           filter.value = stored?.filter ?? { view: 'all' };
           sort.value = stored?.sort ?? { key: 'path', dir: 'asc' };
           idsLabel.value = stored?.filter.ids ? stored.idsLabel : null;

@@ -3,18 +3,41 @@ import { describe, expect, it } from 'vitest';
 import { TrainConfig } from '@shared/contract';
 import { configFromForm, type TrainForm } from './train';
 
-const base: TrainForm = { preset: 'quick', method: 'mopro', epochs: 3, backend: 'auto', batchSize: null, imageSize: null, seed: null, useDecisions: false,
-  balanced: false, pretrain: false, startFrom: 'scratch', weightsFile: '', initRun: '', freezeBackbone: true } as TrainForm;
+const base: TrainForm = {
+  preset: 'quick',
+  method: 'mopro',
+  epochs: 3,
+  backend: 'auto',
+  batchSize: null,
+  imageSize: null,
+  seed: null,
+  useDecisions: false,
+  balanced: false,
+  pretrain: false,
+  startFrom: 'scratch',
+  weightsFile: '',
+  initRun: '',
+  freezeBackbone: true,
+} as TrainForm;
 
 describe('train form: start from', () => {
   it('scratch sends no weights and no freeze', () => {
     const c = configFromForm(base);
-    expect(c.pretrained).toBeUndefined(); expect(c.initRun).toBeUndefined(); expect(c.freezeBackbone).toBeUndefined();
+    expect(c.pretrained).toBeUndefined();
+    expect(c.initRun).toBeUndefined();
+    expect(c.freezeBackbone).toBeUndefined();
   });
   it('ImageNet names, a file path, an earlier run', () => {
-    expect(configFromForm({ ...base, startFrom: 'imagenet:resnet50' })).toMatchObject({ pretrained: 'imagenet:resnet50', freezeBackbone: true });
-    expect(configFromForm({ ...base, startFrom: 'file', weightsFile: ' /w/m.safetensors ', freezeBackbone: false })).toMatchObject({ pretrained: '/w/m.safetensors' });
-    expect(configFromForm({ ...base, startFrom: 'file', weightsFile: ' ', freezeBackbone: false }).pretrained).toBeUndefined();
+    expect(configFromForm({ ...base, startFrom: 'imagenet:resnet50' })).toMatchObject({
+      pretrained: 'imagenet:resnet50',
+      freezeBackbone: true,
+    });
+    expect(
+      configFromForm({ ...base, startFrom: 'file', weightsFile: ' /w/m.safetensors ', freezeBackbone: false }),
+    ).toMatchObject({ pretrained: '/w/m.safetensors' });
+    expect(
+      configFromForm({ ...base, startFrom: 'file', weightsFile: ' ', freezeBackbone: false }).pretrained,
+    ).toBeUndefined();
     const r = configFromForm({ ...base, startFrom: 'run', initRun: '20261201T1200-mopro-ab12' });
     expect(r).toMatchObject({ initRun: '20261201T1200-mopro-ab12', freezeBackbone: true });
     expect(r.pretrained).toBeUndefined();

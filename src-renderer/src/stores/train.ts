@@ -22,8 +22,22 @@ export interface Preset {
 // Balanced: the engine's default schedule (150k passes, at most 40 epochs).
 export const presets: Preset[] = [
   { id: 'quick', label: 'Quick', hint: 'a first look in minutes', passes: 12_000, minEpochs: 5, maxEpochs: 40 },
-  { id: 'balanced', label: 'Balanced', hint: 'good suggestions for most folders', passes: 150_000, minEpochs: 10, maxEpochs: 40 },
-  { id: 'thorough', label: 'Thorough', hint: 'full warm-up and cleaning schedule', passes: 400_000, minEpochs: 40, maxEpochs: 90 },
+  {
+    id: 'balanced',
+    label: 'Balanced',
+    hint: 'good suggestions for most folders',
+    passes: 150_000,
+    minEpochs: 10,
+    maxEpochs: 40,
+  },
+  {
+    id: 'thorough',
+    label: 'Thorough',
+    hint: 'full warm-up and cleaning schedule',
+    passes: 400_000,
+    minEpochs: 40,
+    maxEpochs: 90,
+  },
 ];
 
 /** The preset's epochs for a folder of `images` images (before a folder is open: as for 2,000). */
@@ -52,7 +66,16 @@ export interface TrainForm {
 
 /** Form -> API config; empty optional fields are left to the engine's defaults. */
 export function configFromForm(f: TrainForm): TrainConfig {
-  const c: TrainConfig = { method: f.method, epochs: f.epochs, backend: f.backend, useDecisions: f.useDecisions, statusRule: 'best', sampling: f.balanced ? 'balanced' : 'uniform', pretrain: f.pretrain ? 'permutation' : 'none', preset: f.preset };
+  const c: TrainConfig = {
+    method: f.method,
+    epochs: f.epochs,
+    backend: f.backend,
+    useDecisions: f.useDecisions,
+    statusRule: 'best',
+    sampling: f.balanced ? 'balanced' : 'uniform',
+    pretrain: f.pretrain ? 'permutation' : 'none',
+    preset: f.preset,
+  };
   if (f.batchSize) c.batchSize = f.batchSize;
   if (f.imageSize) c.imageSize = f.imageSize;
   if (f.seed !== null && Number.isFinite(f.seed)) c.seed = f.seed;
@@ -149,7 +172,10 @@ export const useTrainStore = defineStore('train', () => {
     const p = app.project;
     if (!p || busy.value) return;
     await busyWhile(async () => {
-      const { runId: id } = await transport().api.call('train.start', { projectId: p.id, config: configFromForm(form) });
+      const { runId: id } = await transport().api.call('train.start', {
+        projectId: p.id,
+        config: configFromForm(form),
+      });
       runId.value = id;
       epochs.value = [];
       progress.value = null;
@@ -161,7 +187,9 @@ export const useTrainStore = defineStore('train', () => {
   async function stop(): Promise<void> {
     if (!runId.value) return;
     const id = runId.value;
-    await busyWhile(async () => { await transport().api.call('train.stop', { runId: id }); });
+    await busyWhile(async () => {
+      await transport().api.call('train.stop', { runId: id });
+    });
   }
 
   async function resume(): Promise<void> {
@@ -211,13 +239,18 @@ export const useTrainStore = defineStore('train', () => {
       if (summary.value && !summary.value.backend && e.phase !== 'scan' && Date.now() - backendAsked > 2000) {
         backendAsked = Date.now();
         const id = e.runId;
-        transport().api.call('runs.get', { runId: id }).then((r) => {
-          if (runId.value === id && summary.value && r.summary.backend) summary.value = { ...summary.value, backend: r.summary.backend };
-        }).catch(() => undefined);
+        transport()
+          .api.call('runs.get', { runId: id })
+          .then((r) => {
+            if (runId.value === id && summary.value && r.summary.backend)
+              summary.value = { ...summary.value, backend: r.summary.backend };
+          })
+          .catch(() => undefined);
       }
     } else if (e.type === 'train.epoch') {
       epochs.value = mergeEpoch(epochs.value, e.stats);
-      if (summary.value) summary.value = { ...summary.value, epochsDone: Math.max(summary.value.epochsDone, e.stats.epoch + 1) };
+      if (summary.value)
+        summary.value = { ...summary.value, epochsDone: Math.max(summary.value.epochsDone, e.stats.epoch + 1) };
     } else {
       progress.value = null;
       await loadRun(e.runId);
@@ -239,8 +272,29 @@ export const useTrainStore = defineStore('train', () => {
   // a preset's epochs depend on the folder's size
   watch(
     () => app.project?.imageCount,
-    () => { const p = presets.find((x) => x.id === form.preset); if (p) form.epochs = presetEpochs(p, app.project?.imageCount); },
+    () => {
+      const p = presets.find((x) => x.id === form.preset);
+      if (p) form.epochs = presetEpochs(p, app.project?.imageCount);
+    },
   );
 
-  return { form, runId, summary, epochs, progress, details, busy, running, backend, applyPreset, loadRun, attachToProject, start, stop, resume, deleteRun, renameRun };
+  return {
+    form,
+    runId,
+    summary,
+    epochs,
+    progress,
+    details,
+    busy,
+    running,
+    backend,
+    applyPreset,
+    loadRun,
+    attachToProject,
+    start,
+    stop,
+    resume,
+    deleteRun,
+    renameRun,
+  };
 });
