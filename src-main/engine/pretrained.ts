@@ -41,9 +41,7 @@ export const IMAGENET_WEIGHTS: Record<string, HubWeights> = {
 };
 
 /** The subset of fetch() the downloader uses (injectable: tests pass a local fake). */
-export type FetchLike = (
-  url: string,
-) => Promise<{
+export type FetchLike = (url: string) => Promise<{
   ok: boolean;
   status: number;
   statusText?: string;
