@@ -11,11 +11,14 @@ describe('relPathProblem: the one relative-path gate', () => {
       'Œuf/ü.png',
       'a/.hidden.png',
       'a/b/c/d.png',
+      'hostile/tab\there.png',
+      'c/new\nline, "quoted".png',
+      '~backup/x.png',
     ]) {
       expect([ok, relPathProblem(ok)]).toEqual([ok, null]);
     }
   });
-  it('refuses traversal, absolute, control characters, backslashes and double-encoded escapes', () => {
+  it('refuses traversal, absolute, NUL, backslashes and double-encoded escapes', () => {
     for (const bad of [
       '',
       'x'.repeat(4097),
@@ -27,10 +30,8 @@ describe('relPathProblem: the one relative-path gate', () => {
       '/etc/passwd',
       'C:/x.png',
       'c:x',
-      '~/x.png',
       'a\\b.png',
       'a/b\u0000.png',
-      'a/\nb.png',
       '%2e%2e/x.png',
       'a%2Fb.png',
       '%5cx',
