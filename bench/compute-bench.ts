@@ -65,7 +65,7 @@ async function netConfig(size: number, channels: 1 | 3, batch?: number) {
 async function child(spec: ChildSpec): Promise<void> {
   const { selectBackend } = await import('../src-main/engine/backend');
   const { Trainer } = await import('../src-main/engine/trainer');
-  const { Rng } = await import('../src-main/engine/rng');
+  const { Rng } = await import('../src-shared/rng');
   const choice = await selectBackend(spec.backend as never, undefined, { webgpu: true });
   const cfg = await netConfig(spec.size, spec.channels, spec.batch);
   const B = cfg.batchSize,

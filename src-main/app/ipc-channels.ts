@@ -20,14 +20,4 @@ export const CH = {
 /** Errors travel as data: Error objects lose custom fields (the code) through IPC and contextBridge. */
 export type IpcReply = { ok: true; value: unknown } | { ok: false; error: ApiErrorShape };
 
-/**
- * What the menu (and a dropped folder) asks the renderer to do. The renderer performs it exactly
- * as if the user had used its own controls, so there is one code path for each action.
- */
-export type AppCommand =
-  | { type: 'open-path'; path: string } //   open this dataset folder (dialog, Recent, drop)
-  | { type: 'export' } //                    show the export dialog
-  | { type: 'undo' }
-  | { type: 'redo' }
-  | { type: 'shortcuts' } //                 show the keyboard help overlay
-  | { type: 'error'; message: string }; //   e.g. a dropped file that is not a folder
+export type { AppCommand } from '../../src-shared/shell';

@@ -7,7 +7,7 @@
 //           on 1-channel data the colour ops (grayscale, saturation, hue) are skipped; brightness and
 //           contrast still apply. Jitter ops run in a fixed order (torchvision shuffles them).
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from './rng';
+import type { Rng } from '../../src-shared/rng';
 
 export interface CropParams {
   scale: [number, number];

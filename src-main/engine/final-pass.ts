@@ -26,7 +26,7 @@ import {
   type TrainingFacts,
 } from './status-rule';
 import { classMeanPrototypes } from './prototypes';
-import { Rng } from './rng';
+import { Rng } from '../../src-shared/rng';
 
 export interface InferOut {
   logits: Float32Array;

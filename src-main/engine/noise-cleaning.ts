@@ -1,6 +1,8 @@
 // The online noise-cleaning rule of mopro.md §2 (also the offline rule of the final pass), as pure maths.
+import type { SampleStatus } from '../../src-shared/contract';
 
-export type Status = 'clean' | 'relabeled' | 'ood';
+/** The samples.csv status, from the contract's one z.enum. */
+export type Status = SampleStatus;
 
 export function softmaxRows(logits: Float32Array, rows: number, K: number, temperature = 1): Float32Array {
   const out = new Float32Array(rows * K);

@@ -4,7 +4,7 @@
 // Only the backbone (conv trunk + BN) and the throw-away head learn; cls/proj are left to the MoPro run.
 import * as tf from '@tensorflow/tfjs';
 import { featureDim, forward, type Encoder } from './model';
-import { Rng } from './rng';
+import { Rng } from '../../src-shared/rng';
 import { lrAt } from './schedule';
 import { MomentumSgd } from './sgd';
 import { logSinkhorn } from './sinkhorn';

@@ -13,7 +13,7 @@ import { argmaxRows, headLogits, trainLinearHead } from './linear-head';
 import { disposeEncoder } from './model';
 import { loadModel } from './model-io';
 import { normaliseRows } from './prototypes';
-import { Rng } from './rng';
+import { Rng } from '../../src-shared/rng';
 import type { EngineEvent, TrainOptions } from './types';
 
 export interface ProbeOptions {

@@ -1,7 +1,7 @@
 // Instance queue (mopro.md §1): d x Q matrix of key embeddings, FIFO with a pointer, initialised with
 // random unit-norm Gaussian columns. Kept as a JS Float32Array (column j = one key) and uploaded once
 // per step: simple, checkpointable, and a 4 MB copy is negligible next to the convolutions.
-import type { Rng } from './rng';
+import type { Rng } from '../../src-shared/rng';
 
 export class InstanceQueue {
   readonly data: Float32Array; // row-major d x Q

@@ -20,7 +20,7 @@ import { judge, writeRunArrays } from './final-pass';
 import { headLogits, trainLinearHead } from './linear-head';
 import { disposeEncoder } from './model';
 import { loadModel, saveModel } from './model-io';
-import { Rng } from './rng';
+import { Rng } from '../../src-shared/rng';
 import type { EngineEvent, TrainOptions } from './types';
 
 /** int(10 sqrt(n_max / n_c)) per class; 0 for a class with no cleaned samples. */

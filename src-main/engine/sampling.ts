@@ -2,7 +2,7 @@
 // image i is drawn with weight N / N_class(i), with replacement, N draws per epoch, so every class that has
 // images is drawn equally often in expectation. Classes are counted by the label the trainer trains with
 // (given or human-fixed), over the rows it trains on.
-import type { Rng } from './rng';
+import type { Rng } from '../../src-shared/rng';
 
 export type Sampling = 'uniform' | 'balanced';
 

@@ -10,6 +10,7 @@
 //   clean     everything else (also samples the model is unsure about: a person looks at those anyway).
 // confidence = q of the final label (of the given label for ood rows), so the grid's badge says how
 // sure the model is of what the status shows.
+import { Rng } from '../../src-shared/rng';
 import type { Status } from './noise-cleaning';
 
 export type StatusRuleName = 'best' | 'official';
@@ -436,14 +437,8 @@ export function randomLabelThreshold(
     acc += marginal[c] / Math.max(1e-12, tot);
     cdf[c] = acc;
   }
-  let s = seed >>> 0;
-  const rnd = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  const rnd = () => rng.next();
   // a global quantile: at most MAX_NULL_ROWS rows (evenly spaced) keep 100k-image folders fast
   const step = Math.max(1, Math.ceil(n / MAX_NULL_ROWS)),
     rows = Math.ceil(n / step);

@@ -18,7 +18,7 @@ import { ceLoss, instanceLoss, protoLogits, protoLoss } from './losses';
 import { cleanRuleTensor } from './clean-rule-tensor';
 import { classMeanPrototypes, updatePrototypes } from './prototypes';
 import { InstanceQueue } from './queue';
-import { Rng } from './rng';
+import { Rng } from '../../src-shared/rng';
 import { lrAt } from './schedule';
 import { MomentumSgd } from './sgd';
 import { strongAugment, weakAugment } from './augment';

@@ -5,7 +5,7 @@
 // Long loops yield to the event loop, so the process serving the UI stays responsive.
 import { UMAP } from 'umap-js';
 import { fitPca, projectPca, sampleRows } from './pca';
-import { Rng } from '../engine/rng';
+import { Rng } from '../../src-shared/rng';
 
 export interface Layout2D {
   /** n x 2 interleaved (x, y). */

@@ -16,6 +16,7 @@ import type {
   SampleRow,
   SampleSort,
 } from '@shared/contract';
+import { Rng } from '@shared/rng';
 
 export interface FakeOptions {
   n: number;
@@ -24,14 +25,8 @@ export interface FakeOptions {
 }
 
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 type Base = Omit<SampleRow, 'decision' | 'finalLabel' | 'source'>;

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { hueShift, strongAugment } from '../../src-main/engine/augment';
-import { Rng } from '../../src-main/engine/rng';
+import { Rng } from '../../src-shared/rng';
 import { BACKENDS, useBackend } from './engine-backend-helpers';
 
 function rgbToHsv(r: number, g: number, b: number): [number, number, number] {

@@ -5,7 +5,7 @@ import { classMeanPrototypes, updatePrototypes } from '../../src-main/engine/pro
 import { sgdStepScalar } from '../../src-main/engine/sgd';
 import { lrAt } from '../../src-main/engine/schedule';
 import { InstanceQueue } from '../../src-main/engine/queue';
-import { Rng } from '../../src-main/engine/rng';
+import { Rng } from '../../src-shared/rng';
 import { resolveConfig } from '../../src-main/engine/config';
 import { oodScores } from '../../src-main/engine/ood-score';
 

@@ -12,7 +12,7 @@ import { createEncoder, disposeEncoder } from '../../src-main/engine/model';
 import { loadModel } from '../../src-main/engine/model-io';
 import { lowShotSplit, probeAccuracy, runProbe } from '../../src-main/engine/probe';
 import { crtEpochOrder, crtLr, crtRepeatFactors, retrainClassifier } from '../../src-main/engine/retrain-classifier';
-import { Rng } from '../../src-main/engine/rng';
+import { Rng } from '../../src-shared/rng';
 import { runTraining } from '../../src-main/engine/train-run';
 import { parseCsv } from '../../src-main/util/csv';
 import { SAMPLES_HEADER } from '../../src-shared/run-format';

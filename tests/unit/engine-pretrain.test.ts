@@ -11,7 +11,7 @@ import {
   tileBatch,
 } from '../../src-main/engine/pretrain-permutation';
 import { createEncoder, disposeEncoder, featureDim } from '../../src-main/engine/model';
-import { Rng } from '../../src-main/engine/rng';
+import { Rng } from '../../src-shared/rng';
 import type { TrainData } from '../../src-main/engine/trainer';
 import { BACKENDS, useBackend } from './engine-backend-helpers';
 

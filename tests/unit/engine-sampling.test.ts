@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src-main/engine/config';
 import { normaliseRows } from '../../src-main/engine/prototypes';
-import { Rng } from '../../src-main/engine/rng';
+import { Rng } from '../../src-shared/rng';
 import {
   balancedWeights,
   classCounts,

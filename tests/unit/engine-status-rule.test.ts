@@ -1,7 +1,7 @@
 // The "best" status rule on hand-made score distributions: a bimodal ood_score (OOD images present), one
 // population (no OOD at all), every label wrong (all noise), disagreeing evidence, and a weak model.
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../src-main/engine/rng';
+import { Rng } from '../../src-shared/rng';
 import {
   applyStatusRule,
   bestStatuses,

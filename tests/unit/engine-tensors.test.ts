@@ -6,7 +6,7 @@ import { ceLoss, instanceLoss, protoLoss } from '../../src-main/engine/losses';
 import { batchNormTrain } from '../../src-main/engine/batchnorm';
 import { strongAugment, weakAugment, randomCropBox, DEFAULT_CROP } from '../../src-main/engine/augment';
 import { MomentumSgd, sgdStepScalar } from '../../src-main/engine/sgd';
-import { Rng } from '../../src-main/engine/rng';
+import { Rng } from '../../src-shared/rng';
 import { NUMERIC_BACKENDS, unavailable, useBackend } from './engine-backend-helpers';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number) => {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanRule, softmaxRows } from '../../src-main/engine/noise-cleaning';
 import { updatePrototypes } from '../../src-main/engine/prototypes';
-import { Rng } from '../../src-main/engine/rng';
+import { Rng } from '../../src-shared/rng';
 import { ARCHS } from '../../src-main/engine/model';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
