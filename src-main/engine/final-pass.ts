@@ -239,17 +239,16 @@ export function judge(
     for (const y of bank.labels) marginal[y]++;
     nul = { weights, k, marginal };
   } else {
-    const oodBank = oodScores(
-      opts.oodScore,
-      bankEmb,
+    const oodBank = oodScores(opts.oodScore, {
+      emb: bankEmb,
       protos,
-      Float32Array.from(Array.from(use).flatMap((i) => Array.from(r.q.subarray(i * K, (i + 1) * K)))),
-      use.length,
+      q: Float32Array.from(Array.from(use).flatMap((i) => Array.from(r.q.subarray(i * K, (i + 1) * K)))),
+      n: use.length,
       K,
       d,
       bank,
-      0,
-    );
+      selfOffset: 0,
+    });
     use.forEach((i, j) => {
       ood[i] = oodBank[j];
     });

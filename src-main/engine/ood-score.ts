@@ -137,33 +137,52 @@ export interface OodBank {
   n: number;
 }
 
+export interface OodScoreInput {
+  emb: Float32Array; //   n x d embeddings of the rows to score
+  protos: Float32Array; // K x d prototypes
+  q: Float32Array; //     n x K soft labels
+  n: number;
+  K: number;
+  d: number;
+  /** training embeddings with their given labels (the neighbour scores need it) */
+  bank?: OodBank;
+  /** as in knn(): row i of emb is bank row i + selfOffset (skipped as its own neighbour); -1 when not in the bank */
+  selfOffset?: number;
+}
+
 /**
- * kind 'knn-label' (default): needs a bank of training embeddings with their given labels; selfOffset as in knn().
- * kind 'proto': prototype distance only. kind 'q': 1 - max q.
+ * The ood_score formulas by name. 'knn-label' (default): 1 - the largest similarity-weighted share of one given
+ * label among the nearest training embeddings (prototype distance when there is no bank); 'proto': prototype
+ * distance only; 'q': 1 - max q.
  */
-export function oodScores(
-  kind: string,
-  emb: Float32Array,
-  protos: Float32Array,
-  q: Float32Array,
-  n: number,
-  K: number,
-  d: number,
-  bank?: OodBank,
-  selfOffset = -1,
-): Float32Array {
-  const pd = protoDistance(emb, protos, n, K, d);
-  if (kind === 'proto') return pd;
-  if (kind === 'q') {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
+const OOD_SCORES = {
+  'knn-label': (x: OodScoreInput): Float32Array => {
+    if (!x.bank || x.bank.n < 2) return protoDistance(x.emb, x.protos, x.n, x.K, x.d);
+    const k = knnK(x.bank.n, x.K);
+    return labelImpurity(knn(x.emb, x.n, x.bank.emb, x.bank.n, x.d, k, x.selfOffset ?? -1), k, x.bank.labels, x.K);
+  },
+  proto: (x: OodScoreInput): Float32Array => protoDistance(x.emb, x.protos, x.n, x.K, x.d),
+  q: (x: OodScoreInput): Float32Array => {
+    const out = new Float32Array(x.n);
+    for (let i = 0; i < x.n; i++) {
       let m = 0;
-      for (let k = 0; k < K; k++) m = Math.max(m, q[i * K + k]);
+      for (let k = 0; k < x.K; k++) m = Math.max(m, x.q[i * x.K + k]);
       out[i] = 1 - m;
     }
     return out;
-  }
-  if (!bank || bank.n < 2) return pd;
-  const k = knnK(bank.n, K);
-  return labelImpurity(knn(emb, n, bank.emb, bank.n, d, k, selfOffset), k, bank.labels, K);
+  },
+} satisfies Record<string, (x: OodScoreInput) => Float32Array>;
+
+export type OodScoreName = keyof typeof OOD_SCORES;
+export const OOD_SCORE_NAMES = Object.keys(OOD_SCORES) as OodScoreName[];
+
+/** The formula of that name; an unknown name (a typo, a model file from elsewhere) throws rather than fall back. */
+export function getOodScore(name: string): (x: OodScoreInput) => Float32Array {
+  if (!Object.hasOwn(OOD_SCORES, name))
+    throw new Error(`unknown ood_score formula "${name}": expected one of ${OOD_SCORE_NAMES.join(', ')}`);
+  return OOD_SCORES[name as OodScoreName];
+}
+
+export function oodScores(name: string, x: OodScoreInput): Float32Array {
+  return getOodScore(name)(x);
 }

@@ -214,7 +214,7 @@ export async function runPredict(
   emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
   const q = new Float32Array(n * K);
   for (let t = 0; t < n * K; t++) q[t] = meta.alpha * inf.p[t] + (1 - meta.alpha) * inf.s[t];
-  const ood = oodScores(meta.oodScore, inf.emb, protos, q, n, K, d, bank);
+  const ood = oodScores(meta.oodScore, { emb: inf.emb, protos, q, n, K, d, bank });
   const rows = okIdx.map((fi, i) => {
     let am = 0;
     for (let k = 1; k < K; k++) if (q[i * K + k] > q[i * K + am]) am = k;

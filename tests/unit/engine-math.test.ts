@@ -164,9 +164,14 @@ describe('schedule, queue, config', () => {
     const protos = new Float32Array([1, 0, 0, 1]);
     const emb = new Float32Array([1, 0, -Math.SQRT1_2, -Math.SQRT1_2]);
     const q = new Float32Array([0.9, 0.1, 0.5, 0.5]);
-    const s = oodScores('proto', emb, protos, q, 2, 2, 2);
+    const s = oodScores('proto', { emb, protos, q, n: 2, K: 2, d: 2 });
     expect(s[0]).toBeCloseTo(0, 6);
     expect(s[1]).toBeGreaterThan(s[0]);
     expect(s[1]).toBeLessThanOrEqual(1);
+  });
+  it('ood score: an unknown formula name throws, naming the known ones (no silent fallback)', () => {
+    const x = { emb: new Float32Array(2), protos: new Float32Array(2), q: new Float32Array(1), n: 1, K: 1, d: 2 };
+    expect(() => oodScores('knn-lable', x)).toThrow(/unknown ood_score formula "knn-lable".*knn-label, proto, q/);
+    expect(() => oodScores('constructor', x)).toThrow(/unknown ood_score formula/);
   });
 });

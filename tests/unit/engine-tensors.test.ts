@@ -189,17 +189,16 @@ describe('neighbour-label ood_score', () => {
     const plain = labelImpurity(nb, 3, labels, 4, Infinity);
     expect(plain[0]).toBe(0); //                      all neighbours label 0
     expect(plain[4]).toBeCloseTo(2 / 3, 6); //        neighbours 5,6,7: labels 1,2,3
-    const s = oodScores(
-      'knn-label',
+    const s = oodScores('knn-label', {
       emb,
-      new Float32Array([1, 0, 0, 1, 0, 0, 0, 0]),
-      new Float32Array(32),
-      8,
-      4,
-      2,
-      { emb, labels, n: 8 },
-      0,
-    );
+      protos: new Float32Array([1, 0, 0, 1, 0, 0, 0, 0]),
+      q: new Float32Array(32),
+      n: 8,
+      K: 4,
+      d: 2,
+      bank: { emb, labels, n: 8 },
+      selfOffset: 0,
+    });
     for (const i of [4, 5, 6, 7]) for (const j of [0, 1, 2, 3]) expect(s[i]).toBeGreaterThan(s[j]);
   });
 });
