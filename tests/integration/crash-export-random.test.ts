@@ -38,7 +38,7 @@ function snapshot(dir: string): string {
 }
 
 beforeAll(async () => {
-  base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-rel-crash-export-'));
+  base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-crash-export-random-'));
   root = path.join(base, 'ds');
   const files = await makeDataset(root, ['a', 'b'], PER_CLASS);
   for (const f of files) hashes.set(f.rel, sha(path.join(root, f.rel)));
@@ -118,7 +118,7 @@ describe('export killed mid-copy: complete or marked, source untouched', () => {
       }
       expect(snapshot(root)).toBe(before);
       console.log(
-        `rel-crash-export summary: crashes survived ${ROUNDS} (${tally.marked} marked incomplete, ${tally.complete} complete and byte-exact, ${tally.empty} killed before writing), 0 silently partial, source entries changed 0`,
+        `crash-export-random summary: crashes survived ${ROUNDS} (${tally.marked} marked incomplete, ${tally.complete} complete and byte-exact, ${tally.empty} killed before writing), 0 silently partial, source entries changed 0`,
       );
     },
     60_000 + ROUNDS * 30_000,

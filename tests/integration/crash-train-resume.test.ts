@@ -17,7 +17,7 @@ const EPOCHS = KILLS + 2;
 const N = 200;
 const repo = path.resolve(import.meta.dirname, '../..');
 const shared = path.resolve(repo, '..', 'shared');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-rel-crash-train-'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-crash-train-resume-'));
 const data = path.join(tmp, 'noisy');
 const out = path.join(tmp, 'run');
 const env = { ...process.env, MOPRO_DATA_DIR: path.join(tmp, 'data'), MOPRO_CACHE_DIR: path.join(tmp, 'cache') };
@@ -161,7 +161,7 @@ describe('training survives SIGKILL + --resume', () => {
       expect(run.epochs.map((e: { epoch: number }) => e.epoch)).toEqual(Array.from({ length: EPOCHS }, (_, i) => i));
       expect(run.counts.clean + run.counts.relabeled + run.counts.ood).toBe(N);
       console.log(
-        `rel-crash-train summary: crashes survived ${kills} (of ${attempts} starts), resumed at epochs [${resumedAt.join(', ')}], epochs redone ${epochLost}, final samples.csv ${rows.length}/${N} rows`,
+        `crash-train-resume summary: crashes survived ${kills} (of ${attempts} starts), resumed at epochs [${resumedAt.join(', ')}], epochs redone ${epochLost}, final samples.csv ${rows.length}/${N} rows`,
       );
       expect(kills).toBeGreaterThan(0);
     },

@@ -29,7 +29,7 @@ if (process.platform === 'linux' && process.getuid?.() === 0) {
   }
 }
 if (!mounted)
-  console.warn(`rel-disk-full: DID NOT RUN (cannot mount a tmpfs: ${whyNot}); reported as skipped, not passed`);
+  console.warn(`journal-disk-full: DID NOT RUN (cannot mount a tmpfs: ${whyNot}); reported as skipped, not passed`);
 const servers = new Set<RunningServer>();
 afterAll(async () => {
   for (const s of servers) await s.close().catch(() => undefined);

@@ -147,7 +147,7 @@ afterAll(async () => {
   await srv?.close();
   fs.rmSync(base, { recursive: true, force: true });
   console.log(
-    `rel-hostile-http summary: requests tried ${stats.requests}, refused cleanly ${stats.refused}, 5xx ${stats.fiveXX}, failures ${totalFailures}`,
+    `server-hostile-http summary: requests tried ${stats.requests}, refused cleanly ${stats.refused}, 5xx ${stats.fiveXX}, failures ${totalFailures}`,
   );
 });
 
@@ -546,7 +546,7 @@ describe('hostile HTTP: generated sweep', () => {
       `/${'x'.repeat(5000)}`,
       '',
     ];
-    // '/proc/self/new-export' is tested in rel-export-proc.test.ts, in a child process: it froze the server (Node's recursive mkdir loops on /proc).
+    // '/proc/self/new-export' is tested in export-proc-target.test.ts, in a child process: it froze the server (Node's recursive mkdir loops on /proc).
     for (const to of targets)
       await attack(`export.start to ${to.slice(0, 60)}`, json('export.start', { projectId, to }));
     // Nothing was written by those refusals.

@@ -231,7 +231,7 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
     const added = [...after.keys()].filter((k) => !before.has(k));
     expect({ changed, added }).toEqual({ changed: [], added: [] });
     console.log(
-      `rel-bad-files summary: files tried ${tally.files}, skipped with a named reason ${tally.skippedNamed}, crashes 0, dataset entries changed 0 of ${before.size}`,
+      `bad-files-end-to-end summary: files tried ${tally.files}, skipped with a named reason ${tally.skippedNamed}, crashes 0, dataset entries changed 0 of ${before.size}`,
     );
   }, 240_000);
 });

@@ -140,7 +140,7 @@ describe('one writer per project (two real serve processes)', () => {
     for (const a of acked) expect(j.get(files[a.id])).toEqual({ kind: 'override', label: a.label });
     expect(j.get(files[2])).toBeNull(); // C's undone decision
     console.log(
-      `rel-one-writer: 3 servers, ${acked.length} acknowledged decisions kept, 0 lost, ${lines.length} journal lines, unique seq`,
+      `project-one-writer: 3 servers, ${acked.length} acknowledged decisions kept, 0 lost, ${lines.length} journal lines, unique seq`,
     );
     j.close();
   }, 90_000);
