@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { EngineEvent, TrainOptions } from './engine/types';
 import { z } from 'zod';
+import type { TrainMethod } from '../src-shared/contract';
 import { DECISIONS_JSON, PREDICTIONS_HEADER, RUN_JSON } from '../src-shared/run-format';
 import { writeAtomicSync } from './util/atomic';
 
@@ -382,7 +383,7 @@ async function jobCmd(dataset: string, o: Record<string, unknown>) {
   const r = await writeJob({
     dataset: path.resolve(dataset),
     out: path.resolve(String(o.out)),
-    method: o.method as 'mopro' | 'ce',
+    method: o.method as TrainMethod,
     epochs: o.epochs as number | undefined,
     batchSize: o.batchSize as number | undefined,
     imageSize: o.imageSize as number | undefined,

@@ -86,18 +86,28 @@ export const SampleSort = z.object({
 });
 export type SampleSort = z.infer<typeof SampleSort>;
 
+/** The training method, backend choice, epoch order and status rule: each union is defined here once. */
+export const TrainMethod = z.enum(['mopro', 'ce']);
+export type TrainMethod = z.infer<typeof TrainMethod>;
+export const BackendChoice = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
+export type BackendChoice = z.infer<typeof BackendChoice>;
+export const Sampling = z.enum(['uniform', 'balanced']);
+export type Sampling = z.infer<typeof Sampling>;
+export const StatusRuleName = z.enum(['best', 'official']);
+export type StatusRuleName = z.infer<typeof StatusRuleName>;
+
 export const TrainConfig = z.object({
-  method: z.enum(['mopro', 'ce']).default('mopro'),
+  method: TrainMethod.default('mopro'),
   epochs: z.number().int().min(1).max(1000).optional(),
   batchSize: z.number().int().min(2).max(4096).optional(),
   imageSize: z.number().int().min(8).max(512).optional(),
-  backend: z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']).default('auto'),
+  backend: BackendChoice.default('auto'),
   seed: z.number().int().optional(),
   arch: z.string().max(64).optional(),
   /** Use the project's human decisions: confirmed labels fixed, confirmed OOD excluded. */
   useDecisions: z.boolean().default(false),
   /** Class-balanced sampling for class-imbalanced folders. */
-  sampling: z.enum(['uniform', 'balanced']).default('uniform'),
+  sampling: Sampling.default('uniform'),
   /** Optional self-supervised warm start (tile permutations) before training. */
   pretrain: z.enum(['none', 'permutation']).default('none'),
   /** Start from torchvision-layout weights: a .safetensors path or imagenet:resnet18 / imagenet:resnet50. */
@@ -107,7 +117,7 @@ export const TrainConfig = z.object({
   /** Start from an earlier run of this project (its encoder; --init). */
   initRun: z.string().min(1).max(200).optional(),
   /** samples.csv status rule: the measured best (default) or the official offline rule of mopro.md §2. */
-  statusRule: z.enum(['best', 'official']).default('best'),
+  statusRule: StatusRuleName.default('best'),
   /** The Train panel's preset, for the run's display name only. */
   preset: z.string().max(40).optional(),
 });
@@ -128,7 +138,7 @@ export interface EpochStats {
 export interface RunSummary {
   id: string; //               folder name under the project's runs dir
   dir: string; //              absolute path of the run folder
-  method: 'mopro' | 'ce';
+  method: TrainMethod;
   state: 'running' | 'stopped' | 'done' | 'failed';
   createdAt: string;
   epochsDone: number;
@@ -145,7 +155,7 @@ export interface RunSummary {
 }
 
 export interface RunSuggestions {
-  statusRule: 'best' | 'official';
+  statusRule: StatusRuleName;
   /** false: the model is too weak to judge the folder; the status column flags only a few images */
   trusted: boolean;
   reason: string;

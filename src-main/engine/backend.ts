@@ -5,13 +5,14 @@
 // skips it; --backend webgpu takes it (CI runs the numerical tests on lavapipe that way).
 // The native packages often fail to install: imported lazily in try/catch, and each rejected candidate
 // is reported with its reason.
+import type { BackendChoice as BackendOption } from '../../src-shared/contract';
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 
-export type BackendPref = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export type BackendPref = BackendOption;
 /** The WebGPU adapter a webgpu run used (run.json backend.adapter). */
 export interface GpuAdapter {
   vendor: string;

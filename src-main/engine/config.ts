@@ -1,7 +1,8 @@
 // Training configuration: defaults of mopro.md adapted to small data (mopro.md §6 end). Every adaptation is
 // listed in `adaptations` and written to run.json, so a run says exactly how it departs from the paper.
+import type { Sampling, TrainMethod } from '../../src-shared/contract';
 export interface EngineConfig {
-  method: 'mopro' | 'ce';
+  method: TrainMethod;
   arch: string;
   epochs: number;
   batchSize: number;
@@ -29,7 +30,7 @@ export interface EngineConfig {
   oodScore: string; //         which ood_score formula the final pass writes (see final-pass.ts)
   cropScaleMin: number; //     weak view RandomResizedCrop scale lower bound (paper 0.2)
   strongCropScaleMin: number; // strong (key) view crop scale lower bound (paper 0.2)
-  sampling?: 'uniform' | 'balanced'; // epoch order: shuffle, or class-balanced draws (seed 002); absent = uniform
+  sampling?: Sampling; // epoch order: shuffle, or class-balanced draws (seed 002); absent = uniform
   fixedProtoWeight?: number; // weight of human-confirmed images in their class's prototype seed (absent = them alone)
   /** --pretrained: where the starting weights came from (kept in the checkpoint so a resumed run keeps ImageNet normalisation) */
   pretrained?: { source: string; sha256: string; arch: string; url?: string };
@@ -40,7 +41,7 @@ export interface EngineConfig {
 }
 
 export interface ResolveInput {
-  method: 'mopro' | 'ce';
+  method: TrainMethod;
   epochs?: number;
   batchSize?: number;
   imageSize?: number;

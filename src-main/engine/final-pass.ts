@@ -1,6 +1,7 @@
 // Final pass (design.md §3): trained query encoder in eval mode, no augmentation; per sample the soft
 // label q, status (status-rule.ts, or the official rule of mopro.md §2), confidence q[final label], ood_score; then writes
 // samples.csv, arrays/q.f32, arrays/embeddings.f32 and arrays/prototypes.f32.
+import type { TrainMethod } from '../../src-shared/contract';
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -157,7 +158,7 @@ export interface FinalResult {
 }
 
 export interface JudgeOptions {
-  method: 'mopro' | 'ce';
+  method: TrainMethod;
   protos: Float32Array;
   tau: number;
   alpha: number;

@@ -1,6 +1,7 @@
 // The run's model/ folder: everything predict and the app need (weights, BN statistics, classes,
 // input normalisation, prototypes and the cleaning constants). model.json + model.bin hold the query
 // encoder in TF.js's weightsManifest layout, prototypes included as the array 'prototypes'.
+import type { TrainMethod } from '../../src-shared/contract';
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { isSafetensorsRun, loadSafetensorsRun, readSidecar, sidecarMeta } from '
 export interface ModelMeta {
   format: 'mopro-studio-model/1';
   arch: string;
-  method: 'mopro' | 'ce';
+  method: TrainMethod;
   classes: string[];
   imageSize: number;
   channels: 1 | 3;

@@ -2,6 +2,7 @@
 // model/weights.safetensors in torchvision layout, a JSON sidecar model/weights.json (classes, image size,
 // channels, normalisation, cleaning constants) and model/extras.safetensors (prototypes + the embedding bank of
 // predict's ood_score). Loaded into the engine's encoder so predict runs on it in TF.js like on a native run.
+import type { TrainMethod } from '../../src-shared/contract';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MODEL_DIR } from '../../src-shared/run-format';
@@ -22,7 +23,7 @@ export const WEIGHTS_FORMAT = 'mopro-studio-weights/1';
 export interface RunWeightsSidecar {
   format: typeof WEIGHTS_FORMAT;
   arch: string;
-  method: 'mopro' | 'ce';
+  method: TrainMethod;
   classes: string[];
   imageSize: number;
   channels: 1 | 3;

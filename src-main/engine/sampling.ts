@@ -2,9 +2,10 @@
 // image i is drawn with weight N / N_class(i), with replacement, N draws per epoch, so every class that has
 // images is drawn equally often in expectation. Classes are counted by the label the trainer trains with
 // (given or human-fixed), over the rows it trains on.
+import type { Sampling } from '../../src-shared/contract';
 import type { Rng } from '../../src-shared/rng';
 
-export type Sampling = 'uniform' | 'balanced';
+export type { Sampling };
 
 /** Images per class among `rows` (label of row r is labels[r]). */
 export function classCounts(rows: Int32Array, labels: Int32Array, K: number): number[] {

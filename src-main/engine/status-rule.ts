@@ -10,10 +10,11 @@
 //   clean     everything else (also samples the model is unsure about: a person looks at those anyway).
 // confidence = q of the final label (of the given label for ood rows), so the grid's badge says how
 // sure the model is of what the status shows.
+import type { StatusRuleName, TrainMethod } from '../../src-shared/contract';
 import { Rng } from '../../src-shared/rng';
 import type { Status } from './noise-cleaning';
 
-export type StatusRuleName = 'best' | 'official';
+export type { StatusRuleName };
 
 export interface Mixture {
   w: [number, number];
@@ -240,7 +241,7 @@ export function strengthStats(p: Float32Array, s: Float32Array, rows: ArrayLike<
 }
 
 export interface TrainingFacts {
-  method: 'mopro' | 'ce';
+  method: TrainMethod;
   epochsDone: number;
   /** first epoch of noise cleaning (MoPro) */
   cleanStartEpoch: number;

@@ -1,14 +1,15 @@
 // Contract of the training engine (implemented in src-main/engine/, used by CLI, API service, bench).
-import type { EpochStats } from '../../src-shared/contract';
+import type { EpochStats, TrainConfig } from '../../src-shared/contract';
 
+/** The engine's options; every choice that the API's TrainConfig also has takes its union from that one zod schema. */
 export interface TrainOptions {
   dataset: string; //        class-per-folder root
   out: string; //            run folder (created; must be writable)
-  method: 'mopro' | 'ce';
+  method: TrainConfig['method'];
   epochs?: number; //        default per backend/size, see engine README section
   batchSize?: number;
   imageSize?: number;
-  backend: 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+  backend: TrainConfig['backend'];
   seed?: number;
   arch?: string;
   resume?: boolean; //       continue from out/checkpoint
@@ -18,11 +19,11 @@ export interface TrainOptions {
   /** Human decisions: rel paths confirmed OOD; excluded from training. */
   excluded?: string[];
   /** Epoch order: plain shuffle (default) or class-balanced draws, weight N / N_class (seed 002). */
-  sampling?: 'uniform' | 'balanced';
+  sampling?: TrainConfig['sampling'];
   /** Start from this earlier run's encoder (backbone, BN statistics, projection; the classifier when the classes match). */
   init?: string;
   /** Self-supervised warm start before MoPro: un-shuffle image tiles (seed 002). */
-  pretrain?: 'none' | 'permutation';
+  pretrain?: TrainConfig['pretrain'];
   pretrainEpochs?: number;
   /** Tiles per side for --pretrain permutation (default 2 below 48 px, else 3). */
   pretrainGrid?: number;
@@ -33,7 +34,7 @@ export interface TrainOptions {
   /** With freezeBackbone: fine-tune the whole network after this many frozen epochs (for GPU users). */
   unfreezeAfter?: number;
   /** samples.csv status: 'best' (default, status-rule.ts) or the official offline rule of mopro.md §2. */
-  statusRule?: 'best' | 'official';
+  statusRule?: TrainConfig['statusRule'];
 }
 
 export type EngineEvent =

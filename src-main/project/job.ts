@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TrainMethod } from '../../src-shared/contract';
 import { scanDataset } from '../dataset/scan';
 import { isInside } from '../dataset/walk';
 import { resolveConfig, type EngineConfig } from '../engine/config';
@@ -27,7 +28,7 @@ export const JOB_RUN_DIR = 'run';
 export interface JobOptions {
   dataset: string;
   out: string;
-  method?: 'mopro' | 'ce';
+  method?: TrainMethod;
   epochs?: number;
   batchSize?: number;
   imageSize?: number;

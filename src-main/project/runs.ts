@@ -5,7 +5,7 @@
 // `mopro import-official` (no arrays, no model: the grid, class health and export work, the map does not).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EpochStats, RunSuggestions, RunSummary, SampleStatus } from '../../src-shared/contract';
+import type { EpochStats, RunSuggestions, RunSummary, SampleStatus, TrainMethod } from '../../src-shared/contract';
 import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
 import { parseCsv } from '../util/csv';
 import type { TableInput } from './table';
@@ -82,7 +82,7 @@ export function writeRunMeta(dir: string, patch: RunMeta): void {
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 /** "MoPro · 15 epochs · Balanced · 2026-12-01 15:20" (local time). */
 export function generatedRunName(
-  method: 'mopro' | 'ce',
+  method: TrainMethod,
   epochs: number,
   preset: string | undefined,
   createdAt: string,

@@ -1,7 +1,7 @@
 // Training runs of the open project: presets, start/stop/resume, live progress and per-epoch numbers.
 import { defineStore } from 'pinia';
 import { computed, reactive, ref, shallowRef, watch } from 'vue';
-import type { ApiEvent, EpochStats, ProgressEvent, RunSummary, TrainConfig } from '@shared/contract';
+import type { ApiEvent, EpochStats, ProgressEvent, RunSummary, TrainConfig, TrainMethod } from '@shared/contract';
 import { transport } from '../api/client';
 import { useAppStore } from './app';
 import { runDetails, type RunDetails } from '../lib/run-details';
@@ -48,7 +48,7 @@ export function presetEpochs(p: Preset, images: number | null | undefined): numb
 
 export interface TrainForm {
   preset: Preset['id'] | 'custom';
-  method: 'mopro' | 'ce';
+  method: TrainMethod;
   epochs: number;
   backend: TrainConfig['backend'];
   batchSize: number | null;
