@@ -4,12 +4,19 @@
 // `npm run bench:suggestions`: pure functions over row-major Float32Array matrices, no tensors.
 
 /** Row-major n x K matrix of out-of-sample predicted probabilities (each row sums to 1). */
-export interface ProbMatrix { p: Float32Array | Float64Array; n: number; K: number }
+export interface ProbMatrix {
+  p: Float32Array | Float64Array;
+  n: number;
+  K: number;
+}
 
 function check(pm: ProbMatrix, labels: ArrayLike<number>): void {
-  if (pm.p.length !== pm.n * pm.K) throw new Error(`probabilities: expected ${pm.n} x ${pm.K} = ${pm.n * pm.K} values, got ${pm.p.length}`);
+  if (pm.p.length !== pm.n * pm.K)
+    throw new Error(`probabilities: expected ${pm.n} x ${pm.K} = ${pm.n * pm.K} values, got ${pm.p.length}`);
   if (labels.length !== pm.n) throw new Error(`labels: expected ${pm.n}, got ${labels.length}`);
-  for (let i = 0; i < pm.n; i++) if (!(labels[i] >= 0 && labels[i] < pm.K)) throw new Error(`label ${labels[i]} of row ${i} is outside 0..${pm.K - 1}`);
+  for (let i = 0; i < pm.n; i++)
+    if (!(labels[i] >= 0 && labels[i] < pm.K))
+      throw new Error(`label ${labels[i]} of row ${i} is outside 0..${pm.K - 1}`);
 }
 
 /**
@@ -19,8 +26,13 @@ function check(pm: ProbMatrix, labels: ArrayLike<number>): void {
 export function perClassThresholds(pm: ProbMatrix, labels: ArrayLike<number>): Float64Array {
   check(pm, labels);
   const { p, n, K } = pm;
-  const sum = new Float64Array(K), cnt = new Float64Array(K);
-  for (let i = 0; i < n; i++) { const y = labels[i]; sum[y] += p[i * K + y]; cnt[y]++; }
+  const sum = new Float64Array(K),
+    cnt = new Float64Array(K);
+  for (let i = 0; i < n; i++) {
+    const y = labels[i];
+    sum[y] += p[i * K + y];
+    cnt[y]++;
+  }
   return Float64Array.from(sum, (s, j) => (cnt[j] ? s / cnt[j] : 1));
 }
 
@@ -29,13 +41,25 @@ export function perClassThresholds(pm: ProbMatrix, labels: ArrayLike<number>): F
  * counted in column j = argmax over the classes l with p_l(x) >= t_l of p_l(x); an example with no class at or
  * above its threshold is not counted. Also returns, per example, the column it was counted in (-1 = none).
  */
-export function confidentJoint(pm: ProbMatrix, labels: ArrayLike<number>, t: ArrayLike<number>): { C: Float64Array; column: Int32Array } {
+export function confidentJoint(
+  pm: ProbMatrix,
+  labels: ArrayLike<number>,
+  t: ArrayLike<number>,
+): { C: Float64Array; column: Int32Array } {
   check(pm, labels);
   const { p, n, K } = pm;
-  const C = new Float64Array(K * K), column = new Int32Array(n).fill(-1);
+  const C = new Float64Array(K * K),
+    column = new Int32Array(n).fill(-1);
   for (let i = 0; i < n; i++) {
-    let best = -1, bp = -Infinity;
-    for (let l = 0; l < K; l++) { const v = p[i * K + l]; if (v >= t[l] && v > bp) { bp = v; best = l; } }
+    let best = -1,
+      bp = -Infinity;
+    for (let l = 0; l < K; l++) {
+      const v = p[i * K + l];
+      if (v >= t[l] && v > bp) {
+        bp = v;
+        best = l;
+      }
+    }
     column[i] = best;
     if (best >= 0) C[labels[i] * K + best]++;
   }
@@ -76,7 +100,8 @@ export function pruneByNoiseRate(pm: ProbMatrix, labels: ArrayLike<number>, cali
       if (i === j) continue;
       const m = Math.min(rows.length, Math.round(calibrated[i * K + j]));
       if (m <= 0) continue;
-      const order = rows.map((r) => ({ r, margin: p[r * K + j] - p[r * K + i] }))
+      const order = rows
+        .map((r) => ({ r, margin: p[r * K + j] - p[r * K + i] }))
         .sort((a, b) => b.margin - a.margin || a.r - b.r);
       for (let q = 0; q < m; q++) flagged[order[q].r] = 1;
     }
@@ -103,11 +128,13 @@ export function findLabelIssues(pm: ProbMatrix, labels: ArrayLike<number>): Labe
   const calibrated = calibrateJoint(C, pm.K, labels);
   const flagged = pruneByNoiseRate(pm, labels, calibrated);
   const { p, n, K } = pm;
-  const suggestion = new Int32Array(n), confidence = new Float32Array(n);
+  const suggestion = new Int32Array(n),
+    confidence = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
     for (let l = 1; l < K; l++) if (p[i * K + l] > p[i * K + best]) best = l;
-    suggestion[i] = best; confidence[i] = p[i * K + best];
+    suggestion[i] = best;
+    confidence[i] = p[i * K + best];
   }
   return { flagged, suggestion, confidence, thresholds, joint: C, calibrated };
 }
@@ -138,7 +165,10 @@ export function knnDistanceScores(feat: Float32Array, n: number, dim: number, k:
       if (c <= top[0]) continue;
       // insert into the ascending list, dropping the smallest
       let q = 0;
-      while (q + 1 < kk && top[q + 1] < c) { top[q] = top[q + 1]; q++; }
+      while (q + 1 < kk && top[q + 1] < c) {
+        top[q] = top[q + 1];
+        q++;
+      }
       top[q] = c;
     }
     let d = 0;
@@ -151,12 +181,24 @@ export function knnDistanceScores(feat: Float32Array, n: number, dim: number, k:
 /** Stratified K-fold assignment: examples of each given label dealt round-robin after a seeded shuffle. */
 export function stratifiedFolds(labels: ArrayLike<number>, folds: number, seed: number): Int32Array {
   let s = (seed * 2654435761) >>> 0 || 1;
-  const rand = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
+  const rand = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
   const idx = Array.from({ length: labels.length }, (_, i) => i);
-  for (let i = idx.length - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); [idx[i], idx[j]] = [idx[j], idx[i]]; }
+  for (let i = idx.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [idx[i], idx[j]] = [idx[j], idx[i]];
+  }
   idx.sort((a, b) => labels[a] - labels[b]); // stable: shuffled order kept within a class
   const fold = new Int32Array(labels.length);
   // dealing continues across classes, so fold sizes differ by at most one overall and per class
-  idx.forEach((i, c) => { fold[i] = c % folds; });
+  idx.forEach((i, c) => {
+    fold[i] = c % folds;
+  });
   return fold;
 }

@@ -54,13 +54,20 @@ function parseArgs(argv: string[]): Record<string, string | boolean> {
     if (!k.startsWith('--')) throw new Error(`unexpected argument ${k}`);
     const next = argv[i + 1];
     if (next === undefined || next.startsWith('--')) a[k.slice(2)] = true;
-    else { a[k.slice(2)] = next; i++; }
+    else {
+      a[k.slice(2)] = next;
+      i++;
+    }
   }
   return a;
 }
 
 const args = parseArgs(process.argv.slice(2));
-const list = (v: unknown, d: string) => String(v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: unknown, d: string) =>
+  String(v ?? d)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 const cfg = {
   cases: list(args.cases, 'sample,2k,10k'),
   seeds: list(args.seeds, '1,2,3').map(Number),
@@ -78,27 +85,60 @@ const cfg = {
   fromRuns: Boolean(args['from-runs']),
 };
 if (!['quick', 'balanced'].includes(cfg.preset)) throw new Error('--preset: quick or balanced');
-for (const c of cfg.cases) if (!['sample', '2k', '10k'].includes(c)) throw new Error(`--cases: unknown case "${c}" (sample, 2k, 10k)`);
-for (const m of cfg.methods) if (!['ours', 'peer'].includes(m)) throw new Error(`--methods: unknown "${m}" (ours, peer)`);
+for (const c of cfg.cases)
+  if (!['sample', '2k', '10k'].includes(c)) throw new Error(`--cases: unknown case "${c}" (sample, 2k, 10k)`);
+for (const m of cfg.methods)
+  if (!['ours', 'peer'].includes(m)) throw new Error(`--methods: unknown "${m}" (ours, peer)`);
 if (!['none', 'peer', 'all'].includes(cfg.reuse)) throw new Error('--reuse: none, peer or all');
 if (cfg.seeds.some((s) => !Number.isInteger(s))) throw new Error('--seeds: integers, e.g. 1,2,3');
 
-function log(msg: string) { process.stderr.write(`[suggestions ${new Date().toISOString().slice(11, 19)}] ${msg}\n`); }
+function log(msg: string) {
+  process.stderr.write(`[suggestions ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
 
 // ---------------------------------------------------------------- cases and data
-interface Case { id: string; noisy: string; truth: string; test: string; make: string[] | null }
+interface Case {
+  id: string;
+  noisy: string;
+  truth: string;
+  test: string;
+  make: string[] | null;
+}
 
 function makeFolder(argv: string[]) {
-  const r = spawnSync(process.execPath, [path.join(shared, 'bench', 'make-noisy-folder.mjs'), ...argv], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [path.join(shared, 'bench', 'make-noisy-folder.mjs'), ...argv], {
+    stdio: 'inherit',
+  });
   if (r.status !== 0) throw new Error(`make-noisy-folder.mjs ${argv.join(' ')} failed`);
 }
 
 /** Same folder names as `npm run bench`, so both benches share the generated data. */
 function generatedCase(id: string, n: number, testN: number): Case {
   const tag = `n${n}-noise0.4-ood0.1-test${testN}-seed1`;
-  const noisy = path.join(dataDir, `fm-noisy-${tag}`), test = path.join(dataDir, `fm-test-${tag}`);
-  return { id, noisy, truth: `${noisy}.truth.jsonl`, test,
-    make: ['--out', noisy, '--n', String(n), '--noise', '0.4', '--ood', '0.1', '--test-out', test, '--test-n', String(testN), '--seed', '1'] };
+  const noisy = path.join(dataDir, `fm-noisy-${tag}`),
+    test = path.join(dataDir, `fm-test-${tag}`);
+  return {
+    id,
+    noisy,
+    truth: `${noisy}.truth.jsonl`,
+    test,
+    make: [
+      '--out',
+      noisy,
+      '--n',
+      String(n),
+      '--noise',
+      '0.4',
+      '--ood',
+      '0.1',
+      '--test-out',
+      test,
+      '--test-n',
+      String(testN),
+      '--seed',
+      '1',
+    ],
+  };
 }
 
 function caseDef(id: string): Case {
@@ -106,8 +146,24 @@ function caseDef(id: string): Case {
   if (id === '10k') return generatedCase(id, 10000, 2000);
   // the bundled sample has no test folder: the first 1000 Fashion-MNIST test images (disjoint from the train split)
   const test = path.join(outDir, 'data', 'fm-test-1000');
-  return { id, noisy: path.join(root, 'resources', 'sample'), truth: path.join(root, 'resources', 'sample.truth.jsonl'), test,
-    make: ['--out', path.join(outDir, 'data', 'unused-train'), '--n', '100', '--test-out', test, '--test-n', '1000', '--seed', '1'] };
+  return {
+    id,
+    noisy: path.join(root, 'resources', 'sample'),
+    truth: path.join(root, 'resources', 'sample.truth.jsonl'),
+    test,
+    make: [
+      '--out',
+      path.join(outDir, 'data', 'unused-train'),
+      '--n',
+      '100',
+      '--test-out',
+      test,
+      '--test-n',
+      '1000',
+      '--seed',
+      '1',
+    ],
+  };
 }
 
 function ensureData(c: Case) {
@@ -118,7 +174,10 @@ function ensureData(c: Case) {
 }
 
 // ---------------------------------------------------------------- CLI runs
-interface Timed { wallSeconds: number; code: number }
+interface Timed {
+  wallSeconds: number;
+  code: number;
+}
 
 /** One CLI command as a child process at lower priority; its output goes to a log file. */
 function cli(argv: string[], logFile: string): Promise<Timed> {
@@ -126,32 +185,63 @@ function cli(argv: string[], logFile: string): Promise<Timed> {
     const t0 = Date.now();
     const fd = fs.openSync(logFile, 'a');
     fs.writeSync(fd, `$ mopro ${argv.join(' ')}\n`);
-    const child = spawn('nice', ['-n', '5', process.execPath, path.join(root, 'bin', 'mopro.mjs'), ...argv], { cwd: root, stdio: ['ignore', fd, fd] });
-    child.on('error', (e) => { fs.closeSync(fd); reject(e); });
-    child.on('close', (code) => { fs.closeSync(fd); resolve({ wallSeconds: (Date.now() - t0) / 1000, code: code ?? 1 }); });
+    const child = spawn('nice', ['-n', '5', process.execPath, path.join(root, 'bin', 'mopro.mjs'), ...argv], {
+      cwd: root,
+      stdio: ['ignore', fd, fd],
+    });
+    child.on('error', (e) => {
+      fs.closeSync(fd);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      fs.closeSync(fd);
+      resolve({ wallSeconds: (Date.now() - t0) / 1000, code: code ?? 1 });
+    });
   });
 }
 
 async function pool(tasks: (() => Promise<void>)[], jobs: number) {
   let next = 0;
   const errors: unknown[] = [];
-  await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, async () => {
-    while (next < tasks.length) {
-      const t = tasks[next++];
-      try { await t(); } catch (e) { errors.push(e); log(`FAILED: ${(e as Error).message}`); }
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(jobs, tasks.length) }, async () => {
+      while (next < tasks.length) {
+        const t = tasks[next++];
+        try {
+          await t();
+        } catch (e) {
+          errors.push(e);
+          log(`FAILED: ${(e as Error).message}`);
+        }
+      }
+    }),
+  );
   if (errors.length) throw new Error(`${errors.length} task(s) failed; first: ${(errors[0] as Error).message}`);
 }
 
-interface RunJson { state?: string; config?: { epochs: number; batchSize: number; arch: string; seed: number; method: string }; datasetSummary?: { excluded?: number; classes: string[] };
-  wall?: { trainSeconds?: number }; finalPass?: Record<string, unknown>; [k: string]: unknown }
+interface RunJson {
+  state?: string;
+  config?: { epochs: number; batchSize: number; arch: string; seed: number; method: string };
+  datasetSummary?: { excluded?: number; classes: string[] };
+  wall?: { trainSeconds?: number };
+  finalPass?: Record<string, unknown>;
+  [k: string]: unknown;
+}
 
-const readRunJson = (run: string): RunJson | null => { try { return JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')) as RunJson; } catch { return null; } };
+const readRunJson = (run: string): RunJson | null => {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')) as RunJson;
+  } catch {
+    return null;
+  }
+};
 
 /** The configuration a plain `train` would pick for this folder (the app's defaults), for reuse checks and the report. */
 const scans = new Map<string, ReturnType<typeof scanDataset>>();
-const scanOnce = (dir: string) => { if (!scans.has(dir)) scans.set(dir, scanDataset(dir)); return scans.get(dir)!; };
+const scanOnce = (dir: string) => {
+  if (!scans.has(dir)) scans.set(dir, scanDataset(dir));
+  return scans.get(dir)!;
+};
 
 /**
  * The epochs the app's preset starts a run with on a folder of `images` images (the presets of
@@ -163,23 +253,53 @@ function presetEpochs(images: number): number | undefined {
   return cfg.preset === 'quick' ? Math.max(5, Math.min(40, Math.round(12_000 / images))) : undefined;
 }
 
-async function expectedConfig(c: Case, method: 'mopro' | 'ce', seed: number, epochs: number | undefined, backend: string) {
+async function expectedConfig(
+  c: Case,
+  method: 'mopro' | 'ce',
+  seed: number,
+  epochs: number | undefined,
+  backend: string,
+) {
   const scan = await scanOnce(c.noisy);
-  return resolveConfig({ method, epochs, seed, backend, n: scan.samples.length, k: scan.classes.length, channels: 1, nativeSize: 28 }).config;
+  return resolveConfig({
+    method,
+    epochs,
+    seed,
+    backend,
+    n: scan.samples.length,
+    k: scan.classes.length,
+    channels: 1,
+    nativeSize: 28,
+  }).config;
 }
 
 /** A finished run with the same method, arch, batch, epochs and seed as a fresh one would have. */
-function reusable(run: string, want: { epochs: number; batchSize: number; arch: string; seed: number; method: string }, excluded: number): boolean {
+function reusable(
+  run: string,
+  want: { epochs: number; batchSize: number; arch: string; seed: number; method: string },
+  excluded: number,
+): boolean {
   const rj = readRunJson(run);
   if (!rj || rj.state !== 'done' || !rj.config || !fs.existsSync(path.join(run, SAMPLES_CSV))) return false;
   const c = rj.config;
-  return (cfg.fromRuns || c.epochs === want.epochs) && c.batchSize === want.batchSize && c.arch === want.arch && c.seed === want.seed && c.method === want.method
-    && (rj.datasetSummary?.excluded ?? 0) === excluded;
+  return (
+    (cfg.fromRuns || c.epochs === want.epochs) &&
+    c.batchSize === want.batchSize &&
+    c.arch === want.arch &&
+    c.seed === want.seed &&
+    c.method === want.method &&
+    (rj.datasetSummary?.excluded ?? 0) === excluded
+  );
 }
 
 // ---------------------------------------------------------------- one case x seed
-interface Score { [k: string]: any }
-interface SeedResult { ours?: Score; peer?: Score }
+interface Score {
+  [k: string]: any;
+}
+interface SeedResult {
+  ours?: Score;
+  peer?: Score;
+}
 
 function readF32(file: string): Float32Array {
   const b = fs.readFileSync(file);
@@ -195,11 +315,17 @@ async function runFeatures(run: string, dataset: string): Promise<{ feat: Float3
   const { meta, enc } = loadModel(run);
   try {
     const scan = await scanDataset(dataset);
-    const load = await loadImages(scan.samples, { size: meta.imageSize, channels: meta.channels, cacheDir: cacheDir() });
+    const load = await loadImages(scan.samples, {
+      size: meta.imageSize,
+      channels: meta.channels,
+      cacheDir: cacheDir(),
+    });
     const rows = Int32Array.from(scan.samples.keys());
     const f = extractFeatures(enc, load.pixels, rows, meta.imageSize, meta.channels, meta);
     return { feat: f.feat, dim: f.dim, rels: scan.samples.map((s) => s.rel) };
-  } finally { disposeEncoder(enc); }
+  } finally {
+    disposeEncoder(enc);
+  }
 }
 
 /**
@@ -211,35 +337,89 @@ async function rejudge(run: string, dataset: string): Promise<string> {
   await backendReady;
   const rj = readRunJson(run) as RunJson & { config: Record<string, any>; epochs?: unknown[] };
   const { meta, enc, protos } = loadModel(run);
-  const mean = tf.tensor1d(meta.mean), std = tf.tensor1d(meta.std);
+  const mean = tf.tensor1d(meta.mean),
+    std = tf.tensor1d(meta.std);
   try {
     const scan = await scanDataset(dataset);
-    const load = await loadImages(scan.samples, { size: meta.imageSize, channels: meta.channels, cacheDir: cacheDir() });
-    const N = scan.samples.length, K = scan.classes.length;
+    const load = await loadImages(scan.samples, {
+      size: meta.imageSize,
+      channels: meta.channels,
+      cacheDir: cacheDir(),
+    });
+    const N = scan.samples.length,
+      K = scan.classes.length;
     const labels = Int32Array.from(scan.samples, (x) => x.classIndex);
     const excluded = Uint8Array.from(load.ok, (ok) => (ok ? 0 : 1));
-    const inf = inferAll(enc, N, (idx) => pixelBatch(load.pixels, idx, meta.imageSize, meta.channels, mean, std), 256, undefined, { feat: true, featDim: FINAL_FEAT_DIM });
+    const inf = inferAll(
+      enc,
+      N,
+      (idx) => pixelBatch(load.pixels, idx, meta.imageSize, meta.channels, mean, std),
+      256,
+      undefined,
+      { feat: true, featDim: FINAL_FEAT_DIM },
+    );
     const c = rj.config;
-    const res = judge(inf, labels, K, { method: meta.method, protos, tau: meta.tau, alpha: meta.alpha, threshold: meta.threshold, oodScore: meta.oodScore,
-      statusRule: 'best', training: { method: meta.method, epochsDone: rj.epochs?.length ?? c.epochs, cleanStartEpoch: c.cleanStartEpoch } }, new Uint8Array(N), excluded);
+    const res = judge(
+      inf,
+      labels,
+      K,
+      {
+        method: meta.method,
+        protos,
+        tau: meta.tau,
+        alpha: meta.alpha,
+        threshold: meta.threshold,
+        oodScore: meta.oodScore,
+        statusRule: 'best',
+        training: {
+          method: meta.method,
+          epochsDone: rj.epochs?.length ?? c.epochs,
+          cleanStartEpoch: c.cleanStartEpoch,
+        },
+      },
+      new Uint8Array(N),
+      excluded,
+    );
     const out = path.join(run, 'rejudged');
-    writeRunArrays(out, scan.samples.map((x) => ({ rel: x.rel, label: scan.classes[x.classIndex] })), scan.classes, res, inf.emb, inf.logits);
+    writeRunArrays(
+      out,
+      scan.samples.map((x) => ({ rel: x.rel, label: scan.classes[x.classIndex] })),
+      scan.classes,
+      res,
+      inf.emb,
+      inf.logits,
+    );
     fs.writeFileSync(path.join(out, 'rule.json'), JSON.stringify(res.rule, null, 2));
     return out;
-  } finally { mean.dispose(); std.dispose(); disposeEncoder(enc); }
+  } finally {
+    mean.dispose();
+    std.dispose();
+    disposeEncoder(enc);
+  }
 }
 
-interface SampleRow { path: string; given_label: string }
+interface SampleRow {
+  path: string;
+  given_label: string;
+}
 
-async function peerAnalysis(c: Case, dir: string, classes: string[], folds: Int32Array, rows: SampleRow[]): Promise<Score> {
+async function peerAnalysis(
+  c: Case,
+  dir: string,
+  classes: string[],
+  folds: Int32Array,
+  rows: SampleRow[],
+): Promise<Score> {
   const t0 = Date.now();
-  const N = rows.length, K = classes.length;
+  const N = rows.length,
+    K = classes.length;
   const labels = Int32Array.from(rows, (r) => classes.indexOf(r.given_label));
   const P = new Float32Array(N * K);
   for (let f = 0; f < cfg.folds; f++) {
     const run = path.join(dir, `ce-fold${f}`);
     const order = parseCsv(fs.readFileSync(path.join(run, SAMPLES_CSV), 'utf8')).map((r) => r.path);
-    if (order.length !== N || order.some((p, i) => p !== rows[i].path)) throw new Error(`${run}: samples.csv rows differ from the CE run's`);
+    if (order.length !== N || order.some((p, i) => p !== rows[i].path))
+      throw new Error(`${run}: samples.csv rows differ from the CE run's`);
     const p = softmaxRows(readF32(path.join(run, 'arrays', 'logits.f32')), N, K);
     for (let i = 0; i < N; i++) if (folds[i] === f) P.set(p.subarray(i * K, (i + 1) * K), i * K);
   }
@@ -250,26 +430,51 @@ async function peerAnalysis(c: Case, dir: string, classes: string[], folds: Int3
   // the app's per-run threshold rule for a score without neighbour labels (status-rule.ts bestStatuses): the
   // two-Gaussian mixture, and only the top WEAK_OOD_SHARE when it would flag more than MAX_OOD_SHARE
   const cut = oodThreshold(ood);
-  let thr = cut.threshold, rule = cut.reason;
-  if (ood.filter((x) => x > thr).length > MAX_OOD_SHARE * N) { thr = topShareThreshold(ood, WEAK_OOD_SHARE); rule += `; over ${100 * MAX_OOD_SHARE}%: top ${100 * WEAK_OOD_SHARE}% only`; }
+  let thr = cut.threshold,
+    rule = cut.reason;
+  if (ood.filter((x) => x > thr).length > MAX_OOD_SHARE * N) {
+    thr = topShareThreshold(ood, WEAK_OOD_SHARE);
+    rule += `; over ${100 * MAX_OOD_SHARE}%: top ${100 * WEAK_OOD_SHARE}% only`;
+  }
   let argmaxIsGiven = 0;
   const out = rows.map((r, i) => {
-    const y = labels[i], s = cl.suggestion[i];
+    const y = labels[i],
+      s = cl.suggestion[i];
     if (ood[i] > thr) return [r.path, r.given_label, '', 'ood', (1 - P[i * K + y]).toFixed(6), ood[i].toFixed(6)];
-    if (cl.flagged[i] && s !== y) return [r.path, r.given_label, classes[s], 'relabeled', cl.confidence[i].toFixed(6), ood[i].toFixed(6)];
+    if (cl.flagged[i] && s !== y)
+      return [r.path, r.given_label, classes[s], 'relabeled', cl.confidence[i].toFixed(6), ood[i].toFixed(6)];
     if (cl.flagged[i]) argmaxIsGiven++;
     return [r.path, r.given_label, r.given_label, 'clean', P[i * K + y].toFixed(6), ood[i].toFixed(6)];
   });
   const peerDir = path.join(dir, 'peer');
   fs.mkdirSync(peerDir, { recursive: true });
   const q = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
-  fs.writeFileSync(path.join(peerDir, SAMPLES_CSV), ['path,given_label,corrected_label,status,confidence,ood_score', ...out.map((r) => r.map(q).join(','))].join('\n') + '\n');
+  fs.writeFileSync(
+    path.join(peerDir, SAMPLES_CSV),
+    ['path,given_label,corrected_label,status,confidence,ood_score', ...out.map((r) => r.map(q).join(','))].join('\n') +
+      '\n',
+  );
   const score = evaluate(c.truth, path.join(peerDir, SAMPLES_CSV), path.join(dir, 'ce', 'test-predictions.csv'));
   const flagged = cl.flagged.reduce((a, b) => a + b, 0);
-  return { ...score, cl: { flagged, flaggedArgmaxIsGiven: argmaxIsGiven, thresholds: Array.from(cl.thresholds), oodThreshold: Number.isFinite(thr) ? thr : null, oodRule: rule, k: cfg.k, folds: cfg.folds, seconds: (Date.now() - t0) / 1000 } };
+  return {
+    ...score,
+    cl: {
+      flagged,
+      flaggedArgmaxIsGiven: argmaxIsGiven,
+      thresholds: Array.from(cl.thresholds),
+      oodThreshold: Number.isFinite(thr) ? thr : null,
+      oodRule: rule,
+      k: cfg.k,
+      folds: cfg.folds,
+      seconds: (Date.now() - t0) / 1000,
+    },
+  };
 }
 
-async function runCaseSeed(c: Case, seed: number): Promise<{ tasks: (() => Promise<void>)[]; finish: () => Promise<SeedResult> }> {
+async function runCaseSeed(
+  c: Case,
+  seed: number,
+): Promise<{ tasks: (() => Promise<void>)[]; finish: () => Promise<SeedResult> }> {
   const dir = path.join(outDir, 'runs', c.id, `seed${seed}`);
   fs.mkdirSync(dir, { recursive: true });
   const logFile = path.join(dir, 'log.txt');
@@ -277,38 +482,78 @@ async function runCaseSeed(c: Case, seed: number): Promise<{ tasks: (() => Promi
   const tasks: (() => Promise<void>)[] = [];
   const walls: Record<string, number> = {};
   const missing = new Set<string>();
-  const train = async (name: string, method: 'mopro' | 'ce', epochs: number | undefined, extra: string[], excluded: number, reuse: boolean, predict: boolean) => {
+  const train = async (
+    name: string,
+    method: 'mopro' | 'ce',
+    epochs: number | undefined,
+    extra: string[],
+    excluded: number,
+    reuse: boolean,
+    predict: boolean,
+  ) => {
     const run = path.join(dir, name);
     const prev = readRunJson(run) as { backend?: { name?: string } } | null;
-    if ((reuse || cfg.fromRuns) && prev && reusable(run, await expectedConfig(c, method, seed, epochs, prev.backend?.name ?? 'wasm'), excluded)
-      && (!predict || fs.existsSync(path.join(run, 'test-predictions.csv')))) {
+    if (
+      (reuse || cfg.fromRuns) &&
+      prev &&
+      reusable(run, await expectedConfig(c, method, seed, epochs, prev.backend?.name ?? 'wasm'), excluded) &&
+      (!predict || fs.existsSync(path.join(run, 'test-predictions.csv')))
+    ) {
       log(`${c.id} seed ${seed}: reusing ${name}`);
       walls[name] = readRunJson(run)?.wall?.trainSeconds ?? NaN;
       return;
     }
-    if (cfg.fromRuns) { missing.add(name === 'ours' ? 'ours' : 'peer'); log(`${c.id} seed ${seed}: no finished ${name} run: left out`); return; }
+    if (cfg.fromRuns) {
+      missing.add(name === 'ours' ? 'ours' : 'peer');
+      log(`${c.id} seed ${seed}: no finished ${name} run: left out`);
+      return;
+    }
     fs.rmSync(run, { recursive: true, force: true });
     log(`${c.id} seed ${seed}: training ${name}`);
-    const argv = ['train', c.noisy, '--out', run, '--method', method, '--backend', cfg.backend, '--seed', String(seed), ...extra];
+    const argv = [
+      'train',
+      c.noisy,
+      '--out',
+      run,
+      '--method',
+      method,
+      '--backend',
+      cfg.backend,
+      '--seed',
+      String(seed),
+      ...extra,
+    ];
     if (epochs) argv.push('--epochs', String(epochs));
     const tr = await cli(argv, logFile);
-    if (tr.code !== 0) throw new Error(`${c.id} seed ${seed}: training ${name} failed (exit ${tr.code}); see ${logFile}`);
+    if (tr.code !== 0)
+      throw new Error(`${c.id} seed ${seed}: training ${name} failed (exit ${tr.code}); see ${logFile}`);
     // the engine's own training time (scan to written run folder), the same figure a reused run reports
     walls[name] = readRunJson(run)?.wall?.trainSeconds ?? tr.wallSeconds;
     if (predict) {
-      const pr = await cli(['predict', run, c.test, '--out', path.join(run, 'test-predictions.csv'), '--backend', cfg.backend], logFile);
-      if (pr.code !== 0) throw new Error(`${c.id} seed ${seed}: predict ${name} failed (exit ${pr.code}); see ${logFile}`);
+      const pr = await cli(
+        ['predict', run, c.test, '--out', path.join(run, 'test-predictions.csv'), '--backend', cfg.backend],
+        logFile,
+      );
+      if (pr.code !== 0)
+        throw new Error(`${c.id} seed ${seed}: predict ${name} failed (exit ${pr.code}); see ${logFile}`);
     }
     log(`${c.id} seed ${seed}: ${name} done in ${tr.wallSeconds.toFixed(0)} s`);
   };
-  let folds: Int32Array | null = null, rows: SampleRow[] = [], classes: string[] = [];
-  const epochs = presetEpochs((await scanOnce(c.noisy)).samples.length), peerEpochs = cfg.peerEpochs ?? epochs;
+  let folds: Int32Array | null = null,
+    rows: SampleRow[] = [],
+    classes: string[] = [];
+  const epochs = presetEpochs((await scanOnce(c.noisy)).samples.length),
+    peerEpochs = cfg.peerEpochs ?? epochs;
   if (cfg.methods.includes('ours')) tasks.push(() => train('ours', 'mopro', epochs, [], 0, cfg.reuse === 'all', true));
   if (cfg.methods.includes('peer')) {
     const scan = await scanOnce(c.noisy);
     classes = scan.classes;
     rows = scan.samples.map((s) => ({ path: s.rel, given_label: scan.classes[s.classIndex] }));
-    folds = stratifiedFolds(Int32Array.from(scan.samples, (s) => s.classIndex), cfg.folds, seed);
+    folds = stratifiedFolds(
+      Int32Array.from(scan.samples, (s) => s.classIndex),
+      cfg.folds,
+      seed,
+    );
     const reuse = cfg.reuse !== 'none';
     tasks.push(() => train('ce', 'ce', peerEpochs, [], 0, reuse, true));
     for (let f = 0; f < cfg.folds; f++) {
@@ -323,16 +568,32 @@ async function runCaseSeed(c: Case, seed: number): Promise<{ tasks: (() => Promi
       const run = path.join(dir, 'ours');
       const rj = readRunJson(run)!;
       const judged = cfg.rejudge ? await rejudge(run, c.noisy) : run;
-      const rule = cfg.rejudge ? JSON.parse(fs.readFileSync(path.join(judged, 'rule.json'), 'utf8')) : rj.statusRule ?? null;
-      res.ours = { ...evaluate(c.truth, path.join(judged, SAMPLES_CSV), path.join(run, 'test-predictions.csv')), wall_s: walls.ours, rejudged: cfg.rejudge,
-        epochs: rj.config?.epochs, backend: (rj as { backend?: { name?: string } }).backend?.name, statusRule: rule,
-        suggestions: rule ? { trusted: rule.trusted, reason: rule.reason, advice: rule.advice } : null };
+      const rule = cfg.rejudge
+        ? JSON.parse(fs.readFileSync(path.join(judged, 'rule.json'), 'utf8'))
+        : (rj.statusRule ?? null);
+      res.ours = {
+        ...evaluate(c.truth, path.join(judged, SAMPLES_CSV), path.join(run, 'test-predictions.csv')),
+        wall_s: walls.ours,
+        rejudged: cfg.rejudge,
+        epochs: rj.config?.epochs,
+        backend: (rj as { backend?: { name?: string } }).backend?.name,
+        statusRule: rule,
+        suggestions: rule ? { trusted: rule.trusted, reason: rule.reason, advice: rule.advice } : null,
+      };
     }
     if (folds && !missing.has('peer')) {
       const p = await peerAnalysis(c, dir, classes, folds, rows);
       const rj = readRunJson(path.join(dir, 'ce'))!;
-      const trainWall = ['ce', ...Array.from({ length: cfg.folds }, (_, f) => `ce-fold${f}`)].reduce((s, k) => s + (walls[k] ?? NaN), 0);
-      res.peer = { ...p, wall_s: trainWall + p.cl.seconds, epochs: rj.config?.epochs, backend: (rj as { backend?: { name?: string } }).backend?.name };
+      const trainWall = ['ce', ...Array.from({ length: cfg.folds }, (_, f) => `ce-fold${f}`)].reduce(
+        (s, k) => s + (walls[k] ?? NaN),
+        0,
+      );
+      res.peer = {
+        ...p,
+        wall_s: trainWall + p.cl.seconds,
+        epochs: rj.config?.epochs,
+        backend: (rj as { backend?: { name?: string } }).backend?.name,
+      };
     }
     return res;
   };
@@ -341,7 +602,8 @@ async function runCaseSeed(c: Case, seed: number): Promise<{ tasks: (() => Promi
 
 // ---------------------------------------------------------------- report
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-const sd = (v: number[]) => (v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / (v.length - 1)) : NaN);
+const sd = (v: number[]) =>
+  v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / (v.length - 1)) : NaN;
 
 type Getter = (s: Score) => number | undefined;
 const METRICS: [string, Getter, 'pct' | 'num'][] = [
@@ -371,14 +633,23 @@ function table(results: Record<string, Record<number, SeedResult>>): string {
   for (const [caseId, bySeed] of Object.entries(results)) {
     const seeds = Object.keys(bySeed).map(Number);
     const pick = (m: 'ours' | 'peer') => seeds.map((s) => bySeed[s][m]).filter((x): x is Score => !!x);
-    const ours = pick('ours'), peer = pick('peer');
+    const ours = pick('ours'),
+      peer = pick('peer');
     const ep = (xs: Score[]) => [...new Set(xs.map((x) => x.epochs))].join('/') || '-';
     const on = (m: 'ours' | 'peer') => seeds.filter((s) => bySeed[s][m]).join(', ') || 'none';
-    lines.push(`**${caseId}** — ours: seeds ${on('ours')}, ${ep(ours)} epochs; peer: seeds ${on('peer')}, ${ep(peer)} epochs per CE training`, '');
-    lines.push(`| metric (%) | ours (MoPro, ${cfg.preset} preset) | peer (confident learning + kNN OOD) |`, '|---|---|---|');
-    for (const [name, get, kind] of METRICS) lines.push(`| ${name} | ${cell(ours.map(get), kind)} | ${cell(peer.map(get), kind)} |`);
+    lines.push(
+      `**${caseId}** — ours: seeds ${on('ours')}, ${ep(ours)} epochs; peer: seeds ${on('peer')}, ${ep(peer)} epochs per CE training`,
+      '',
+    );
+    lines.push(
+      `| metric (%) | ours (MoPro, ${cfg.preset} preset) | peer (confident learning + kNN OOD) |`,
+      '|---|---|---|',
+    );
+    for (const [name, get, kind] of METRICS)
+      lines.push(`| ${name} | ${cell(ours.map(get), kind)} | ${cell(peer.map(get), kind)} |`);
     const verdicts = ours.filter((o) => o.suggestions).map((o) => o.suggestions.trusted);
-    if (verdicts.length) lines.push('', `ours: model judged trusted in ${verdicts.filter(Boolean).length} of ${verdicts.length} runs`);
+    if (verdicts.length)
+      lines.push('', `ours: model judged trusted in ${verdicts.filter(Boolean).length} of ${verdicts.length} runs`);
     lines.push('');
   }
   return lines.join('\n');
@@ -394,24 +665,41 @@ async function main() {
   const jobs: { c: Case; seed: number; finish: () => Promise<SeedResult> }[] = [];
   const tasks: (() => Promise<void>)[] = [];
   // cases in the given order, seeds interleaved within a case, so a stopped run still has whole case x seed units
-  for (const c of cases) for (const seed of cfg.seeds) {
-    const r = await runCaseSeed(c, seed);
-    tasks.push(...r.tasks);
-    jobs.push({ c, seed, finish: r.finish });
-  }
+  for (const c of cases)
+    for (const seed of cfg.seeds) {
+      const r = await runCaseSeed(c, seed);
+      tasks.push(...r.tasks);
+      jobs.push({ c, seed, finish: r.finish });
+    }
   await pool(tasks, cfg.jobs);
   const results: Record<string, Record<number, SeedResult>> = {};
   for (const j of jobs) {
     const r = await j.finish();
     if (r.ours || r.peer) (results[j.c.id] ??= {})[j.seed] = r;
   }
-  const md = [`bench:suggestions ${cfg.tag} — ${machine}; backend ${[...new Set(Object.values(results).flatMap((b) => Object.values(b).flatMap((r) => [r.ours?.backend, r.peer?.backend])).filter(Boolean))].join('/')}; ` +
-    `${cfg.folds}-fold CE for the peer, kNN k = ${cfg.k}; total ${((Date.now() - t0) / 60000).toFixed(0)} min`, '', table(results)].join('\n');
+  const md = [
+    `bench:suggestions ${cfg.tag} — ${machine}; backend ${[
+      ...new Set(
+        Object.values(results)
+          .flatMap((b) => Object.values(b).flatMap((r) => [r.ours?.backend, r.peer?.backend]))
+          .filter(Boolean),
+      ),
+    ].join('/')}; ` +
+      `${cfg.folds}-fold CE for the peer, kNN k = ${cfg.k}; total ${((Date.now() - t0) / 60000).toFixed(0)} min`,
+    '',
+    table(results),
+  ].join('\n');
   console.log(md);
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, `suggestions-${cfg.tag}.md`), md + '\n');
-  fs.writeFileSync(path.join(outDir, `suggestions-${cfg.tag}.json`), JSON.stringify({ cfg, machine, results, at: new Date().toISOString() }, null, 2));
+  fs.writeFileSync(
+    path.join(outDir, `suggestions-${cfg.tag}.json`),
+    JSON.stringify({ cfg, machine, results, at: new Date().toISOString() }, null, 2),
+  );
   log(`wrote ${path.relative(root, path.join(outDir, `suggestions-${cfg.tag}.md`))} and .json`);
 }
 
-main().catch((e) => { console.error(`bench:suggestions: ${e.message}`); process.exit(1); });
+main().catch((e) => {
+  console.error(`bench:suggestions: ${e.message}`);
+  process.exit(1);
+});
