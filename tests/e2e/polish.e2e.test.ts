@@ -55,19 +55,29 @@ async function matchCount(): Promise<number> {
   await expect.poll(async () => (await el.textContent())?.trim() ?? '…', { timeout: 15_000 }).toMatch(/^[\d,]+ shown$/);
   return Number((await el.textContent())!.replace(/[^\d]/g, ''));
 }
-/** The count once it stops changing (debounced filters land a moment after typing). */
+/** The count once it stops changing (debounced filters land a moment after typing): two equal reads in a row. */
 async function settledCount(want: (n: number) => boolean): Promise<number> {
   let n = -1;
+  let last = -2;
   await expect
     .poll(
       async () => {
+        const prev = last;
         n = await matchCount();
-        return want(n);
+        last = n;
+        return want(n) && n === prev;
       },
-      { timeout: 10_000 },
+      { timeout: 10_000, interval: 150 },
     )
     .toBe(true);
   return n;
+}
+/** Types into a box as a person does, once the box really has the keyboard (a stray key would hit the grid). */
+async function typeInto(testId: string, text: string): Promise<void> {
+  await page.getByTestId(testId).click();
+  await page.waitForFunction((id) => document.activeElement?.getAttribute('data-testid') === id, testId);
+  await page.getByTestId(testId).pressSequentially(text, { delay: 20 });
+  expect(await page.getByTestId(testId).inputValue()).toBe(text);
 }
 async function openReview(): Promise<void> {
   await page.getByTestId('tab-review').click();
@@ -241,15 +251,13 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     await openReview();
     const all = await matchCount();
     const box = page.getByTestId('filter-search');
-    await box.click();
-    await box.pressSequentially('sneaker', { delay: 20 }); // no Enter, no blur
+    await typeInto('filter-search', 'sneaker'); // no Enter, no blur
     const some = await settledCount((n) => n < all);
     expect(some).toBe(30);
     await box.fill('');
     expect(await settledCount((n) => n === all)).toBe(all);
     const conf = page.getByTestId('filter-min-conf');
-    await conf.click();
-    await conf.pressSequentially('0.5', { delay: 20 });
+    await typeInto('filter-min-conf', '0.5');
     const high = await settledCount((n) => n < all);
     expect(high).toBeGreaterThan(0);
     await conf.fill('');
