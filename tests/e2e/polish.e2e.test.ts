@@ -75,7 +75,8 @@ async function settledCount(want: (n: number) => boolean): Promise<number> {
 /** Types into a box as a person does, once the box really has the keyboard (a stray key would hit the grid). */
 async function typeInto(testId: string, text: string): Promise<void> {
   await page.getByTestId(testId).click();
-  await page.waitForFunction((id) => document.activeElement?.getAttribute('data-testid') === id, testId);
+  // (an expression string: this file is type-checked without the DOM library)
+  await page.waitForFunction(`document.activeElement?.getAttribute('data-testid') === ${JSON.stringify(testId)}`);
   await page.getByTestId(testId).pressSequentially(text, { delay: 20 });
   expect(await page.getByTestId(testId).inputValue()).toBe(text);
 }
