@@ -46,30 +46,14 @@ export async function greyThumb(file: string): Promise<Uint8Array> {
     .toBuffer();
 }
 
-/** dHash per file, remembered by path + mtime + size so a re-check costs a stat. */
-export class HashCache {
-  private map = new Map<string, { key: string; hash: bigint | null }>();
-  private greys = new Map<string, { key: string; px: Uint8Array | null }>();
-  async grey(file: string): Promise<Uint8Array | null> {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(file);
-    } catch {
-      return null;
-    }
-    const key = `${st.mtimeMs}:${st.size}`;
-    const hit = this.greys.get(file);
-    if (hit && hit.key === key) return hit.px;
-    let px: Uint8Array | null = null;
-    try {
-      px = await greyThumb(file);
-    } catch {
-      /* undecodable: the pair stays unverified */
-    }
-    this.greys.set(file, { key, px });
-    return px;
-  }
-  async get(file: string): Promise<bigint | null> {
+/**
+ * A per-file value remembered by path + mtime + size, so a re-check costs a stat. A missing file gives null; an
+ * undecodable one is remembered as null (the pair stays unverified).
+ */
+class FileMemo<T> {
+  private map = new Map<string, { key: string; value: T | null }>();
+  constructor(private readonly compute: (file: string) => Promise<T>) {}
+  async get(file: string): Promise<T | null> {
     let st: fs.Stats;
     try {
       st = fs.statSync(file);
@@ -78,14 +62,26 @@ export class HashCache {
     }
     const key = `${st.mtimeMs}:${st.size}`;
     const hit = this.map.get(file);
-    if (hit && hit.key === key) return hit.hash;
-    let hash: bigint | null = null;
+    if (hit && hit.key === key) return hit.value;
+    let value: T | null = null;
     try {
-      hash = await dHash(file);
+      value = await this.compute(file);
     } catch {
-      /* undecodable: no hash, the pair stays unverified */
+      /* undecodable */
     }
-    this.map.set(file, { key, hash });
-    return hash;
+    this.map.set(file, { key, value });
+    return value;
+  }
+}
+
+/** dHash and the small grey thumbnail per file, each remembered by path + mtime + size. */
+export class HashCache {
+  private hashes = new FileMemo(dHash);
+  private greys = new FileMemo(greyThumb);
+  grey(file: string): Promise<Uint8Array | null> {
+    return this.greys.get(file);
+  }
+  get(file: string): Promise<bigint | null> {
+    return this.hashes.get(file);
   }
 }
