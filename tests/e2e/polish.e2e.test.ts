@@ -14,6 +14,7 @@ import { parse } from 'csv-parse/sync';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src-main/server/server';
+import { callApi, matchCount as countShown } from './support';
 import { makeInsightsFixture, EMB_DIM, type InsightsFixture } from '../fixtures/insights';
 import { makeDataset } from '../fixtures/project';
 import { runsDir } from '../../src-main/project/project';
@@ -40,21 +41,8 @@ let lookAlike: { a: string; b: string };
 
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `polish-${name}.png`) });
 
-async function api<M extends MethodName>(method: M, body: object): Promise<MethodResult<M>> {
-  const res = await fetch(`${srv.origin}/api/${method}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-mopro-token': srv.token },
-    body: JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method}: ${res.status} ${JSON.stringify(json)}`);
-  return json as MethodResult<M>;
-}
-async function matchCount(): Promise<number> {
-  const el = page.getByTestId('match-count');
-  await expect.poll(async () => (await el.textContent())?.trim() ?? '…', { timeout: 15_000 }).toMatch(/^[\d,]+ shown$/);
-  return Number((await el.textContent())!.replace(/[^\d]/g, ''));
-}
+const api = <M extends MethodName>(method: M, body: object): Promise<MethodResult<M>> => callApi(srv, method, body);
+const matchCount = (): Promise<number> => countShown(page);
 /** The count once it stops changing (debounced filters land a moment after typing): two equal reads in a row. */
 async function settledCount(want: (n: number) => boolean): Promise<number> {
   let n = -1;

@@ -9,6 +9,7 @@ import { parse } from 'csv-parse/sync';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src-main/server/server';
+import { callApi, matchCount as countShown } from './support';
 import type { MethodName, MethodResult, SampleRow } from '../../src-shared/contract';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -38,22 +39,9 @@ let overriddenId = -1;
 
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `review-${name}.png`) });
 
-async function api<M extends MethodName>(method: M, body: object): Promise<MethodResult<M>> {
-  const res = await fetch(`${srv.origin}/api/${method}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-mopro-token': srv.token },
-    body: JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method}: ${res.status} ${JSON.stringify(json)}`);
-  return json as MethodResult<M>;
-}
+const api = <M extends MethodName>(method: M, body: object): Promise<MethodResult<M>> => callApi(srv, method, body);
 
-async function matchCount(): Promise<number> {
-  const el = page.getByTestId('match-count');
-  await expect.poll(async () => (await el.textContent())?.trim() ?? '…', { timeout: 15_000 }).toMatch(/^[\d,]+ shown$/);
-  return Number((await el.textContent())!.replace(/[^\d]/g, ''));
-}
+const matchCount = (): Promise<number> => countShown(page);
 const cell = (id: number) => page.locator(`[data-testid=cell][data-id="${id}"]`);
 const cellAt = (i: number) => page.locator(`[data-testid=cell][data-index="${i}"]`);
 const badgeOf = (id: number) => cell(id).getByTestId('badge');
