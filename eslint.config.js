@@ -69,7 +69,7 @@ export default tseslint.config(
   },
   // The Electron shell is the one place that imports electron.
   {
-    files: ['src-main/app/**', 'tests/unit/app-*.ts', 'tests/e2e/**', 'electron.vite.config.ts'],
+    files: ['src-main/app/**', 'tests/e2e/**', 'electron.vite.config.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
 );

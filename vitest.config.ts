@@ -25,7 +25,8 @@ export default defineConfig({
           include: [
             'src-main/**/*.test.ts',
             'src-shared/**/*.test.ts',
-            'tests/unit/**/*.test.ts',
+            'tests/repo/**/*.test.ts',
+            'bench/**/*.test.ts',
             'tests/integration/**/*.test.ts',
           ],
         },

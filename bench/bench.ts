@@ -13,7 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ARCHS } from '../src-main/engine/model';
+import { ARCHS } from '../src-main/engine/nets/model';
 import { evaluate } from './score';
 
 const root = path.resolve(import.meta.dirname, '..');

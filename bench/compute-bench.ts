@@ -49,7 +49,7 @@ function arg(name: string, dflt: string): string {
 
 /** The network both sides run: the engine's default CPU config for that image size (same for every backend). */
 async function netConfig(size: number, channels: 1 | 3, batch?: number) {
-  const { resolveConfig } = await import('../src-main/engine/config');
+  const { resolveConfig } = await import('../src-main/engine/train/config');
   return resolveConfig({
     method: 'ce',
     backend: 'wasm',
@@ -63,8 +63,8 @@ async function netConfig(size: number, channels: 1 | 3, batch?: number) {
 }
 
 async function child(spec: ChildSpec): Promise<void> {
-  const { selectBackend } = await import('../src-main/engine/backend');
-  const { Trainer } = await import('../src-main/engine/trainer');
+  const { selectBackend } = await import('../src-main/engine/backends/backend');
+  const { Trainer } = await import('../src-main/engine/train/trainer');
   const { Rng } = await import('../src-shared/rng');
   const choice = await selectBackend(spec.backend as never, undefined, { webgpu: true });
   const cfg = await netConfig(spec.size, spec.channels, spec.batch);
@@ -139,7 +139,7 @@ async function torchRow(c: Case, batch?: number): Promise<Omit<Row, 'case' | 'ba
   );
   if (!py)
     return { ips: null, peakRssMB: null, note: 'not measured: PyTorch not installed (apt-get install python3-torch)' };
-  const { ARCHS } = await import('../src-main/engine/model');
+  const { ARCHS } = await import('../src-main/engine/nets/model');
   const cfg = await netConfig(c.size, c.channels, batch);
   const spec = { ...cfg, spec: ARCHS[cfg.arch], numClasses: 10 };
   // peak RSS of the python process itself, printed after the script's own JSON line

@@ -2,7 +2,7 @@
 """Times the engine's default CPU network in PyTorch on this machine (Debian python3-torch):
 forward + backward + SGD step of plain cross-entropy, which is the like-for-like of `--method ce`.
 Usage: torch_throughput.py '<json: {"arch":..., "spec": ArchSpec, "imageSize":..., "batchSize":..., "channels":...}>'
-Prints one JSON line {imagesPerSec, note}. The architecture is src-main/engine/model.ts's ArchSpec for that arch."""
+Prints one JSON line {imagesPerSec, note}. The architecture is src-main/engine/nets/model.ts's ArchSpec for that arch."""
 import json, os, sys, time
 import torch
 import torch.nn as nn

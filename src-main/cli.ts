@@ -170,7 +170,7 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
 
 /** --resume on another dataset (or a changed one) is refused before the engine starts, naming both. */
 async function checkResumeDataset(out: string, dataset: string): Promise<void> {
-  const { recordedIdentity, datasetIdentity, datasetMismatch } = await import('./engine/dataset-identity');
+  const { recordedIdentity, datasetIdentity, datasetMismatch } = await import('./engine/train/dataset-identity');
   const was = recordedIdentity(out);
   if (!was) return; // nothing recorded: the engine starts from scratch and says so
   const { scanDataset } = await import('./dataset/scan');
@@ -243,7 +243,7 @@ async function retrainCmd(run: string, o: Record<string, unknown>) {
     canResume: false,
   });
   if (prep.setAside) process.stderr.write(`--force: the old run is kept as ${prep.setAside}\n`);
-  const { retrainClassifier } = await import('./engine/retrain-classifier');
+  const { retrainClassifier } = await import('./engine/eval/retrain-classifier');
   const r = await retrainClassifier(
     { run: src, out, epochs: o.epochs as number | undefined, backend: o.backend as TrainOptions['backend'] },
     progressPrinter(),
@@ -274,7 +274,7 @@ async function probeCmd(run: string, folder: string, o: Record<string, unknown>)
       },
     });
   }
-  const { runProbe } = await import('./engine/probe');
+  const { runProbe } = await import('./engine/eval/probe');
   const r = await runProbe(
     {
       run: path.resolve(run),
@@ -572,7 +572,7 @@ export function buildProgram(): Command {
     .option('--out <file.safetensors>', 'weights file to write (the sidecar goes beside it as <name>.json)')
     .action(async (run: string, o: { out?: string }) => {
       if (!o.out) throw new UsageError('export-weights needs --out <file.safetensors>');
-      const { exportRunWeights } = await import('./engine/export-weights');
+      const { exportRunWeights } = await import('./engine/nets/export-weights');
       const r = exportRunWeights(run, o.out);
       process.stdout.write(
         `wrote ${r.file} (${r.tensors} tensors, ${r.meta.arch}${r.meta.torchvision ? `: torchvision.models.${r.meta.arch}(num_classes=${r.meta.classes.length})` : ''}) and ${r.sidecar}\n`,

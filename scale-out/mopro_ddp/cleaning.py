@@ -1,5 +1,5 @@
 """The noise-cleaning rule of mopro.md §2, identical to the TypeScript engine's cleanRule
-(src-main/engine/noise-cleaning.ts), used online per mini-batch and in the final pass:
+(src-main/engine/mopro/noise-cleaning.ts), used online per mini-batch and in the final pass:
 
   q = alpha p + (1 - alpha) s;  keep = q[y] > 1/K;  corr = max q > T (label := argmax q, first maximum);
   clean = keep or corr;  status 'ood' when not clean, 'relabeled' when the label changed, else 'clean'.
@@ -7,7 +7,7 @@
 q is formed in float64 like the JavaScript numbers of the engine; `keep` reads q after rounding to float32
 (the engine stores q in a Float32Array before that test), `corr` compares the float64 maximum. Inputs on the
 exact boundaries therefore get the same status on both sides (the parity test checks it).
-(tests/unit/scale-out-cleaning-parity.test.ts runs it through parity.py on the engine's arrays).
+(tests/integration/scale-out-cleaning-parity.test.ts runs it through parity.py on the engine's arrays).
 """
 import torch
 

@@ -1,6 +1,6 @@
 """The job's file list, image decoding (as the engine's decoder: resize the shorter side to S, centre crop,
 white background under transparency, 1 = luminance or 3 = sRGB channels) and the weak / strong views of
-mopro.md §4 as batched tensor ops with a seeded generator (like src-main/engine/augment.ts: crop + flip;
+mopro.md §4 as batched tensor ops with a seeded generator (like src-main/engine/train/augment.ts: crop + flip;
 strong adds brightness, contrast, saturation, hue, grayscale p 0.2 in a fixed order)."""
 import csv
 import math

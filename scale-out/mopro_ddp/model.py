@@ -1,4 +1,4 @@
-"""The encoder of mopro.md §1 built from the engine's ArchSpec (src-main/engine/model.ts, copied into the
+"""The encoder of mopro.md §1 built from the engine's ArchSpec (src-main/engine/nets/model.ts, copied into the
 job's config.json as `archSpec`), with torchvision's module names so the state dict IS torchvision layout:
 conv1, bn1, [maxpool], layer{i}.{j}.conv1/bn1/conv2/bn2[/conv3/bn3]/downsample.{0,1}, fc (classifier) and
 MoPro's projection head proj.0 (Linear F->F), proj.2 (Linear F->128). forward() returns (logits, unit

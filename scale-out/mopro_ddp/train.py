@@ -3,7 +3,7 @@ DistributedSampler (drop_last), per-rank batch = global batch / world size, keys
 shuffle-BN for the key encoder, prototypes updated from the all-gathered embeddings / labels / clean mask so
 every rank computes the same update (checked every epoch and written to run.json), the §2 cleaning rule and
 the §3 losses in the §3 step order. Hyper-parameters are the engine's (config.json, the field names of
-src-main/engine/config.ts). A checkpoint is written after every epoch; --resume continues from it.
+src-main/engine/train/config.ts). A checkpoint is written after every epoch; --resume continues from it.
 
 Usage (one rank per process; train.sh / launch_local.sh set the environment):
   python3 -m mopro_ddp --job JOB --out JOB/run [--resume] [--epochs N] [--data-root DIR] [--workers W] [--cpu]
@@ -456,7 +456,7 @@ def write_outputs(out, cfg, rows, classes, labels_all, bad, used, logits, emb, p
     R.write_f32(os.path.join(out, 'arrays', 'prototypes.f32'), protos)
     R.write_f32(os.path.join(out, 'arrays', 'logits.f32'), logits)
     pad = padding_of(cfg)
-    # export-weights' sidecar (src-main/engine/export-weights.ts) plus what the app's predict needs from this run
+    # export-weights' sidecar (src-main/engine/nets/export-weights.ts) plus what the app's predict needs from this run
     sidecar = {
         'format': 'mopro-studio-weights/1', 'arch': cfg['arch'], 'torchvision': pad == 'torch', 'classes': classes,
         'imageSize': cfg['imageSize'], 'channels': cfg['channels'], 'mean': mean, 'std': std,

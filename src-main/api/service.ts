@@ -20,7 +20,7 @@ import { Project, projectDir, projectIdFor, readRecent, type Scanner, defaultSca
 import type { ScanOptions } from '../dataset/scan';
 import { checkExportNames, checkTarget, exportDataset, ExportError } from '../project/export';
 import { checkOutsideFolders } from '../util/output-guard';
-import { datasetIdentity, datasetMismatch, recordedIdentity } from '../engine/dataset-identity';
+import { datasetIdentity, datasetMismatch, recordedIdentity } from '../engine/train/dataset-identity';
 import { readRunJson, runEpochs, runSummary, writeRunMeta } from '../project/runs';
 import { createRequire } from 'node:module';
 import { appRoot, sampleDatasetDir } from '../paths';

@@ -1,13 +1,13 @@
 // Public entry of the engine: startTraining / predict run as jobs in a process of their own
 // (job-runner.ts), so the UI, server or CLI never blocks on the (synchronous, CPU-heavy) tensor work and
 // survives a native crash in it; EngineEvents stream back as they happen.
-import type { EngineConfig } from './config';
+import type { EngineConfig } from './train/config';
 import { markRunFailed, runJob, type SpawnJob } from './job-runner';
-import type { PredictResult } from './predict';
+import type { PredictResult } from './eval/predict';
 import type { EngineEvent, PredictOptions, RunResult, TrainingHandle, TrainOptions } from './types';
 
 export type { EngineEvent, PredictOptions, RunResult, TrainingHandle, TrainOptions } from './types';
-export type { PredictResult } from './predict';
+export type { PredictResult } from './eval/predict';
 export type { SpawnJob } from './job-runner';
 
 /** How job processes start: child_process.fork by default; the Electron app passes utilityProcess. */

@@ -1,8 +1,8 @@
 // Job process entry (job-runner.ts): runs one training or prediction job and streams EngineEvents to
 // the parent. Started by child_process.fork (IPC through process.send) or by Electron's utilityProcess
 // (process.parentPort). Protocol: FromJob / ToJob in job-runner.ts.
-import { runTraining } from './train-run';
-import { runPredict } from './predict';
+import { runTraining } from './train/train-run';
+import { runPredict } from './eval/predict';
 import type { FromJob, JobSpec, ToJob } from './job-runner';
 import type { EngineEvent } from './types';
 

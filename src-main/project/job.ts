@@ -1,7 +1,7 @@
 // `mopro job`: a self-contained folder that trains MoPro on PyTorch DistributedDataParallel elsewhere (a GPU
 // box, a SLURM or Kubernetes cluster) and writes a run folder of the app's contract (design.md §3) that the app
 // then opens for review, insights and export. The folder holds the file list, the class names, the engine's
-// configuration (the field names of engine/config.ts), the Python trainer (scale-out/mopro_ddp) and two
+// configuration (the field names of engine/train/config.ts), the Python trainer (scale-out/mopro_ddp) and two
 // launchers: train.sh (torchrun) and launch_local.sh (starts the ranks directly, where torchrun fails), and a
 // README.md (scale-out/JOB.md) saying what each file is and how to run it.
 import fs from 'node:fs';
@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import type { TrainMethod } from '../../src-shared/contract';
 import { scanDataset } from '../dataset/scan';
 import { isInside } from '../dataset/walk';
-import { resolveConfig, type EngineConfig } from '../engine/config';
-import { probeImages } from '../engine/image-info';
-import { ARCHS } from '../engine/model';
+import { resolveConfig, type EngineConfig } from '../engine/train/config';
+import { probeImages } from '../engine/train/image-info';
+import { ARCHS } from '../engine/nets/model';
 import { toCsv } from '../util/csv';
 import { writeAtomicSync } from '../util/atomic';
 

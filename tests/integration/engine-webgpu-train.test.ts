@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { WEBGPU_MISSING } from '../unit/engine-backend-helpers';
+import { WEBGPU_MISSING } from '../../src-main/engine/backends/test-backends';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-webgpu-'));

@@ -3,7 +3,7 @@
 // 503 UNAVAILABLE (nothing saved), free space, one more decision, restart: every acknowledged
 // decision is there. Needs root and permission to mount tmpfs; where that is refused the test is
 // reported SKIPPED (it did not run), never passed. The same failure injected without a real disk is
-// covered in tests/unit/project-journal-durability.test.ts.
+// covered in src-main/project/journal-durability.test.ts.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

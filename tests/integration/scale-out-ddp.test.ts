@@ -228,7 +228,7 @@ describe.skipIf(!hasTorch)('mopro job: PyTorch DDP on CPU (gloo), back in the ap
   );
 
   it('TF.js predict with the DDP weights: far above chance on a clean held-out folder, same q as PyTorch', async () => {
-    const { runPredict } = await import('../../src-main/engine/predict');
+    const { runPredict } = await import('../../src-main/engine/eval/predict');
     const out = path.join(tmp, 'pred.csv');
     const r = await runPredict({ run: run2, folder: testDir, out, cacheDir: path.join(tmp, 'cache'), backend: 'auto' });
     expect(r.labelled).not.toBeNull();

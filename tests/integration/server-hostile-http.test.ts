@@ -3,7 +3,7 @@
 // and malformed bodies, wrong/missing token, foreign Origin/Host, every API method with wrong-typed
 // arguments, hostile export targets). Each must get a clean 4xx (never 5xx, never a 2xx for an
 // attack), no byte of a secret file outside the dataset may ever be served, and a good request must
-// still succeed after every single attack. tests/unit/server-http.test.ts holds the hand-written
+// still succeed after every single attack. src-main/server/server-http.test.ts holds the hand-written
 // basics; this file is the combinatorial sweep.
 import fs from 'node:fs';
 import http from 'node:http';

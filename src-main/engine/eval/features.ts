@@ -1,0 +1,79 @@
+// Frozen-encoder features for the post-training tools (cRT, low-shot probe) and the batches every eval-mode
+// pass feeds the encoder: decoded uint8 pixel rows -> a normalised float batch.
+import * as tf from '@tensorflow/tfjs';
+import { featureDim, type Encoder } from '../nets/model';
+import { inferAll } from './final-pass';
+
+export interface FeatureOut {
+  feat: Float32Array;
+  logits: Float32Array;
+  emb: Float32Array;
+  dim: number;
+}
+
+/**
+ * Rows `rows` of `pixels` (N x size x size x channels, uint8) as one batch scaled to [0,1] and normalised with the
+ * run's per-channel mean/std (given as tensors so a pass over many batches creates them once).
+ */
+export function pixelBatch(
+  pixels: Uint8Array,
+  rows: ArrayLike<number>,
+  size: number,
+  channels: number,
+  mean: tf.Tensor1D,
+  std: tf.Tensor1D,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const per = size * size * channels,
+      m = rows.length,
+      buf = new Float32Array(m * per);
+    for (let r = 0; r < m; r++) {
+      const o = rows[r] * per;
+      for (let t = 0; t < per; t++) buf[r * per + t] = pixels[o + t] / 255;
+    }
+    return tf.div(tf.sub(tf.tensor4d(buf, [m, size, size, channels]), mean), std) as tf.Tensor4D;
+  });
+}
+
+/** The rows `rows` of a row-major n x dim matrix, in that order. */
+export function gatherRows(src: Float32Array, rows: ArrayLike<number>, dim: number): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  for (let j = 0; j < rows.length; j++) out.set(src.subarray(rows[j] * dim, (rows[j] + 1) * dim), j * dim);
+  return out;
+}
+
+/**
+ * Eval-mode pass over rows[j] of `pixels` returning pooled backbone features with logits and embeddings.
+ * flip mirrors every image left-right (the one augmentation a frozen-feature head can afford to precompute).
+ */
+export function extractFeatures(
+  enc: Encoder,
+  pixels: Uint8Array,
+  rows: ArrayLike<number>,
+  size: number,
+  channels: number,
+  norm: { mean: number[]; std: number[] },
+  opts: { flip?: boolean; chunk?: number; onProgress?: (done: number) => void } = {},
+): FeatureOut {
+  const mean = tf.tensor1d(norm.mean),
+    std = tf.tensor1d(norm.std);
+  try {
+    const batchOf = (idx: Int32Array) =>
+      tf.tidy(() => {
+        const x = pixelBatch(
+          pixels,
+          Array.from(idx, (j) => rows[j]),
+          size,
+          channels,
+          mean,
+          std,
+        );
+        return opts.flip ? (tf.reverse(x, 2) as tf.Tensor4D) : x;
+      });
+    const o = inferAll(enc, rows.length, batchOf, opts.chunk ?? 256, opts.onProgress, { feat: true });
+    return { feat: o.feat!, logits: o.logits, emb: o.emb, dim: featureDim(enc.arch) };
+  } finally {
+    mean.dispose();
+    std.dispose();
+  }
+}

@@ -1,0 +1,347 @@
+// One MoPro (or plain-CE) training run over in-memory pixels, in the step order of mopro.md §3.
+// Side effects are limited to tf variables and the trainer's own state; files are written elsewhere.
+import * as tf from '@tensorflow/tfjs';
+import type { EngineConfig } from './config';
+import {
+  cloneEncoder,
+  createEncoder,
+  disposeEncoder,
+  emaUpdate,
+  EMBED_DIM,
+  forward,
+  headsForward,
+  isHeadParam,
+  type Encoder,
+  type ForwardOut,
+} from '../nets/model';
+import { ceLoss, instanceLoss, protoLogits, protoLoss } from '../mopro/losses';
+import { cleanRuleTensor } from '../mopro/clean-rule-tensor';
+import { classMeanPrototypes, updatePrototypes } from '../mopro/prototypes';
+import { InstanceQueue } from '../mopro/queue';
+import { Rng } from '../../../src-shared/rng';
+import { lrAt } from './schedule';
+import { MomentumSgd } from './sgd';
+import { strongAugment, weakAugment } from './augment';
+import { classCounts, epochOrder } from './sampling';
+
+export interface TrainData {
+  pixels: Uint8Array; //  N x H x W x C
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  labels: Int32Array; //  given (web) label per sample
+  fixed: Uint8Array; //   1 = human-confirmed label (never relabelled)
+  trainIdx: Int32Array; // samples used for training (excluded/undecodable left out)
+  numClasses: number;
+}
+
+/** --freeze-backbone: pooled backbone features per view (N x dim each; view 0 = the image, 1 = its mirror),
+ *  fed to the heads standardised with mean / std when given (frozen-features.ts foldStandardiser). */
+export interface FrozenFeatures {
+  views: Float32Array[];
+  dim: number;
+  mean?: Float32Array;
+  std?: Float32Array;
+}
+
+export interface StepInfo {
+  loss: number;
+  lossCe: number;
+  lossIns: number;
+  lossPro: number;
+  relabeled: number;
+  ood: number;
+  n: number;
+}
+
+export interface TrainerState {
+  epoch: number;
+  step: number; //   next step to run
+  perm: Int32Array | null; //      this epoch's order
+  rngState: number;
+  protos: Float32Array;
+  queuePtr: number;
+  classSum: Float64Array | null; // class-mean accumulation during the last warm-up epoch
+}
+
+export class Trainer {
+  readonly query: Encoder;
+  readonly key: Encoder | null;
+  readonly sgd: MomentumSgd;
+  readonly queue: InstanceQueue | null;
+  readonly rng: Rng;
+  protos: Float32Array;
+  state: TrainerState;
+  readonly mean: number[];
+  readonly std: number[];
+  private readonly K: number;
+  readonly stepsPerEpoch: number;
+  /** set: the backbone is frozen and only the heads train, on these precomputed features */
+  frozen: FrozenFeatures | null = null;
+
+  constructor(
+    readonly cfg: EngineConfig,
+    readonly data: TrainData,
+    norm: { mean: number[]; std: number[] },
+  ) {
+    this.K = data.numClasses;
+    this.mean = norm.mean;
+    this.std = norm.std;
+    this.rng = new Rng(cfg.seed * 7919 + 13);
+    this.query = createEncoder(cfg.arch, data.c, this.K, cfg.seed);
+    this.key = cfg.method === 'mopro' ? cloneEncoder(this.query) : null;
+    this.sgd = new MomentumSgd(cfg.momentum, cfg.weightDecay);
+    this.queue = cfg.method === 'mopro' ? new InstanceQueue(EMBED_DIM, cfg.queueSize, this.rng) : null;
+    this.protos = new Float32Array(this.K * EMBED_DIM); // zeros (mopro.md §1)
+    // drop_last (mopro.md §1: Q % B == 0 and the loader drops the last partial batch)
+    this.stepsPerEpoch = Math.max(1, Math.floor(data.trainIdx.length / cfg.batchSize));
+    this.state = {
+      epoch: 0,
+      step: 0,
+      perm: null,
+      rngState: this.rng.state,
+      protos: this.protos,
+      queuePtr: 0,
+      classSum: null,
+    };
+  }
+
+  private batch(idx: Int32Array): tf.Tensor4D {
+    const { h, w, c, pixels } = this.data;
+    const per = h * w * c;
+    const buf = new Float32Array(idx.length * per);
+    for (let i = 0; i < idx.length; i++) {
+      const o = idx[i] * per;
+      for (let t = 0; t < per; t++) buf[i * per + t] = pixels[o + t] / 255;
+    }
+    return tf.tensor4d(buf, [idx.length, h, w, c]);
+  }
+
+  normalise(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => tf.div(tf.sub(x, tf.tensor1d(this.mean)), tf.tensor1d(this.std)) as tf.Tensor4D);
+  }
+
+  /** Frozen backbone: each row's features from a view drawn per sample (the only augmentation left). */
+  private featBatch(idx: Int32Array): tf.Tensor2D {
+    const { views, dim, mean, std } = this.frozen!;
+    const buf = new Float32Array(idx.length * dim);
+    for (let i = 0; i < idx.length; i++) {
+      const v = views[Math.min(views.length - 1, Math.floor(this.rng.next() * views.length))];
+      buf.set(v.subarray(idx[i] * dim, (idx[i] + 1) * dim), i * dim);
+      if (mean && std) for (let t = 0; t < dim; t++) buf[i * dim + t] = (buf[i * dim + t] - mean[t]) / std[t];
+    }
+    return tf.tensor2d(buf, [idx.length, dim]);
+  }
+
+  /** Pixels of the given rows as a normalised float batch (no augmentation): final pass, predict. */
+  plainBatch(idx: Int32Array): tf.Tensor4D {
+    return tf.tidy(() => this.normalise(this.batch(idx)));
+  }
+
+  lr(epoch: number, step: number): number {
+    return lrAt(
+      {
+        kind: this.cfg.lrSchedule,
+        base: this.cfg.lr,
+        warmupEpochs: this.cfg.lrWarmupEpochs,
+        epochs: this.cfg.epochs,
+        milestones: [Math.round(this.cfg.epochs * 0.45), Math.round(this.cfg.epochs * 0.9)],
+      },
+      epoch + step / this.stepsPerEpoch,
+    );
+  }
+
+  /** Starts an epoch's order if needed (resumed mid-epoch runs keep their saved order). */
+  beginEpoch(): void {
+    if (this.state.perm) return;
+    this.state.perm = epochOrder(
+      this.cfg.sampling ?? 'uniform',
+      this.data.trainIdx,
+      this.data.labels,
+      this.K,
+      this.rng,
+    );
+    const c = this.cfg;
+    if (c.method === 'mopro' && c.protoInit === 'class-mean') {
+      // classSum: [all samples | human-fixed samples only], K x (d + 1) each (sum of embeddings, count)
+      if (this.state.epoch === c.cleanStartEpoch - 1)
+        this.state.classSum = new Float64Array(2 * this.K * (EMBED_DIM + 1));
+      if (this.state.epoch === c.cleanStartEpoch && this.state.classSum) {
+        const s = this.state.classSum,
+          d = EMBED_DIM,
+          mean = new Float32Array(this.K * d),
+          half = this.K * (d + 1);
+        const has: boolean[] = [];
+        // human-confirmed images count fixedProtoWeight times in their class's seed (they are already in the
+        // all-images sum once, under their confirmed label); Infinity = seeded from them alone
+        const w = c.fixedProtoWeight ?? Infinity;
+        for (let k = 0; k < this.K; k++) {
+          const a = k * (d + 1),
+            f = half + k * (d + 1),
+            nf = s.length >= 2 * half ? s[f + d] : 0;
+          // seed = (ca * sum_all + cf * sum_fixed) / (ca * n_all + cf * n_fixed); a checkpoint from before the
+          // fixed half existed has no sum_fixed, hence nf = 0 and the cf guard below
+          const ca = nf > 0 && !Number.isFinite(w) ? 0 : 1,
+            cf = nf === 0 ? 0 : Number.isFinite(w) ? w - 1 : 1;
+          const cnt = ca * s[a + d] + cf * nf;
+          has.push(cnt > 0);
+          if (cnt) for (let t = 0; t < d; t++) mean[k * d + t] = (ca * s[a + t] + (cf ? cf * s[f + t] : 0)) / cnt;
+        }
+        const labels = Int32Array.from({ length: this.K }, (_, k) => k);
+        this.protos = classMeanPrototypes(this.protos, this.K, d, mean, labels, has);
+        this.state.classSum = null;
+      }
+    }
+  }
+
+  /** Images drawn per class in the current epoch's order (the run summary's "after" of balanced sampling). */
+  epochDraws(): number[] {
+    this.beginEpoch();
+    return classCounts(this.state.perm!, this.data.labels, this.K);
+  }
+
+  /** One optimisation step (mopro.md §3 order); advances state.step / state.epoch. Reads back from the
+   *  backend once, after the update (embeddings, keys, the cleaning decision, the losses), so a GPU is not
+   *  stalled mid-step and webgpu, which only reads asynchronously, can train. */
+  async step(): Promise<StepInfo> {
+    this.beginEpoch();
+    const c = this.cfg,
+      K = this.K,
+      B = c.batchSize,
+      d = EMBED_DIM;
+    const epoch = this.state.epoch;
+    const idx = this.state.perm!.subarray(this.state.step * B, (this.state.step + 1) * B);
+    const given = Int32Array.from(idx, (i) => this.data.labels[i]);
+    const fixed = Array.from(idx, (i) => this.data.fixed[i] === 1);
+    const lr = this.lr(epoch, this.state.step);
+    const info: StepInfo = { loss: 0, lossCe: 0, lossIns: 0, lossPro: 0, relabeled: 0, ood: 0, n: idx.length };
+    let embArr: Float32Array = new Float32Array(0),
+      keysArr: Float32Array = new Float32Array(0);
+    let label: Int32Array = given,
+      clean: boolean[] = Array(idx.length).fill(true);
+    const mopro = c.method === 'mopro';
+    const cleaning = mopro && epoch >= c.cleanStartEpoch && epoch >= c.protoStartEpoch;
+    const kept: tf.Tensor[] = []; // made inside variableGrads' scope, read after it
+    const readBack = tf.tidy(() => {
+      const frozen = this.frozen;
+      const raw = frozen ? null : this.batch(idx);
+      const weakF = frozen ? this.featBatch(idx) : null;
+      const weak = raw ? this.normalise(weakAugment(raw, this.rng, c.cropScaleMin)) : null;
+      const queryForward = (): ForwardOut =>
+        weakF ? headsForward(this.query, weakF) : forward(this.query, weak!, true);
+      let keys: tf.Tensor2D | null = null;
+      if (mopro) {
+        // (2) EMA of the key encoder before its forward; its BN runs in train mode on its own statistics
+        // (frozen backbone: only the heads move, so only they are averaged; the key sees another drawn view)
+        emaUpdate(this.key!, this.query, c.keyMomentum, frozen ? isHeadParam : undefined);
+        keys = frozen
+          ? headsForward(this.key!, this.featBatch(idx)).emb
+          : forward(this.key!, this.normalise(strongAugment(raw!, this.rng, c.strongCropScaleMin)), true).emb;
+      }
+      const queueT = mopro ? tf.tensor2d(this.queue!.data, [d, c.queueSize]) : null;
+      const protosT = tf.tensor2d(this.protos, [K, d]);
+      const useProto = mopro && epoch >= c.protoStartEpoch;
+      const varList = [...this.query.params.entries()]
+        .filter(([n]) => (mopro || !n.startsWith('proj')) && (!frozen || isHeadParam(n)))
+        .map(([, v]) => v);
+      const { grads } = tf.variableGrads(() => {
+        const o = queryForward();
+        kept.push(tf.keep(o.emb));
+        let pl: tf.Tensor2D | null = null;
+        if (useProto) pl = protoLogits(o.emb, protosT, c.tau);
+        let labelT: tf.Tensor1D = tf.tensor1d(given, 'int32'),
+          maskT: tf.Tensor1D = tf.ones([idx.length]);
+        if (cleaning && pl) {
+          const dec = cleanRuleTensor(
+            o.logits,
+            pl,
+            labelT,
+            tf.tensor1d(fixed.map((f) => (f ? 1 : 0))),
+            K,
+            c.alpha,
+            c.threshold,
+          );
+          kept.push(tf.keep(dec));
+          labelT = tf.cast(tf.squeeze(tf.slice(dec, [0, 0], [-1, 1]), [1]), 'int32');
+          maskT = tf.squeeze(tf.slice(dec, [0, 1], [-1, 1]), [1]);
+        }
+        const lce = ceLoss(o.logits, labelT, maskT);
+        let total: tf.Scalar = lce,
+          lins: tf.Scalar = tf.scalar(0),
+          lpro: tf.Scalar = tf.scalar(0);
+        if (mopro) {
+          lins = instanceLoss(o.emb, keys!, queueT!, c.tau);
+          total = tf.add(total, tf.mul(lins, c.wIns));
+          if (useProto) {
+            lpro = protoLoss(o.emb, protosT, labelT, maskT, c.tau);
+            total = tf.add(total, tf.mul(lpro, c.wPro));
+          }
+        }
+        kept.push(tf.keep(tf.stack([total, lce, lins, lpro])));
+        return total;
+      }, varList);
+      const g = new Map<string, tf.Tensor>();
+      for (const [n, v] of this.query.params) if (grads[v.name]) g.set(n, grads[v.name]);
+      this.sgd.step(this.query.params, g, lr);
+      return tf.concat([...kept, ...(keys ? [keys] : [])].map((t) => t.flatten()));
+    });
+    const all = (await readBack.data()) as Float32Array;
+    readBack.dispose();
+    for (const t of kept) t.dispose();
+    // layout: emb (B x d), [decision (B x 2)], losses (4), [keys (B x d)]
+    const n = idx.length;
+    let at = 0;
+    embArr = all.slice(at, (at += n * d));
+    if (kept.length === 3) {
+      label = new Int32Array(n);
+      clean = [];
+      for (let i = 0; i < n; i++) {
+        label[i] = Math.round(all[at + 2 * i]);
+        clean.push(all[at + 2 * i + 1] > 0.5);
+        if (!clean[i]) info.ood++;
+        else if (label[i] !== given[i]) info.relabeled++;
+      }
+      at += 2 * n;
+    }
+    [info.loss, info.lossCe, info.lossIns, info.lossPro] = all.slice(at, (at += 4));
+    if (mopro) keysArr = all.slice(at, (at += n * d));
+    if (mopro) {
+      // (6) prototypes: clean samples, corrected labels (all/original before cleaning starts)
+      this.protos = updatePrototypes(this.protos, K, d, embArr, label, c.protoMomentum, clean);
+      this.queue!.enqueue(keysArr, idx.length);
+      const cs = this.state.classSum;
+      if (cs)
+        for (let i = 0; i < idx.length; i++) {
+          const k = given[i],
+            half = K * (d + 1);
+          for (let t = 0; t < d; t++) cs[k * (d + 1) + t] += embArr[i * d + t];
+          cs[k * (d + 1) + d]++;
+          if (fixed[i] && cs.length >= 2 * half) {
+            for (let t = 0; t < d; t++) cs[half + k * (d + 1) + t] += embArr[i * d + t];
+            cs[half + k * (d + 1) + d]++;
+          }
+        }
+    }
+    if (!Number.isFinite(info.loss))
+      throw new Error(
+        `training diverged (loss ${info.loss}) at epoch ${epoch + 1}; try a smaller learning rate or batch size`,
+      );
+    this.state.step++;
+    if (this.state.step >= this.stepsPerEpoch) {
+      this.state.step = 0;
+      this.state.epoch++;
+      this.state.perm = null;
+    }
+    this.state.rngState = this.rng.state;
+    this.state.protos = this.protos;
+    this.state.queuePtr = this.queue?.ptr ?? 0;
+    return info;
+  }
+
+  dispose(): void {
+    disposeEncoder(this.query);
+    if (this.key) disposeEncoder(this.key);
+    this.sgd.dispose();
+  }
+}
