@@ -101,17 +101,40 @@ describe('statuses', () => {
     }
   });
 
-  it('relabels only where classifier, prototypes and neighbours agree', () => {
+  it('relabels where the model and the neighbours together put another class ahead by the margin', () => {
     const K = 3;
-    const inp = rows([0, 0, 0], [1, 1, 1], K, 0.8, [0.1, 0.1, 0.1]);
-    inp.s.set([0.8, 0.1, 0.1], 3); //        row 1: prototypes keep the given class
-    inp.nbr.set([0.1, 0.1, 0.8], 6); //      row 2: neighbours name a third class
+    const inp = rows([0, 0, 0, 0, 0], [1, 1, 1, 1, 1], K, 0.8, [0.1, 0.1, 0.1, 0.1, 0.1]);
+    inp.nbr.set([0.8, 0.1, 0.1], 3); //                      row 1: neighbours keep the given class -> e ties
+    inp.nbr.set([0.1, 0.1, 0.8], 6); //                      row 2: neighbours name a third class, q names 1
+    inp.q.set([0.5, 0.4, 0.1], 9); //                        row 3: neighbours say 1, the model still prefers 0
+    inp.nbr.set([0, 1, 0], 9);
+    inp.q.set([0.3, 0.5, 0.2], 12); //                       row 4: e = (0.3, 0.5, 0.2): ahead by 0.2 only
+    inp.nbr.set([0.3, 0.5, 0.2], 12);
     const out = applyStatusRule(inp, 0.5);
-    expect(out.status).toEqual(['relabeled', 'clean', 'clean']);
+    expect(out.status).toEqual(['relabeled', 'clean', 'relabeled', 'clean', 'clean']);
     expect(out.label[0]).toBe(1);
+    expect(out.label[2]).toBe(1);
     // confidence is q of the label the status shows
     expect(out.confidence[0]).toBeCloseTo(0.8, 5);
     expect(out.confidence[1]).toBeCloseTo(inp.q[3], 5);
+    expect(out.confidence[3]).toBeCloseTo(0.5, 5);
+    // a wider margin keeps row 0 only; margin Infinity relabels nothing
+    expect(applyStatusRule(inp, 0.5, { margin: 0.6 }).status).toEqual([
+      'relabeled',
+      'clean',
+      'clean',
+      'clean',
+      'clean',
+    ]);
+    expect(applyStatusRule(inp, 0.5, { margin: Infinity }).status.includes('relabeled')).toBe(false);
+  });
+
+  it('a row without neighbours is judged on q alone', () => {
+    const K = 3;
+    const inp = rows([0, 0], [1, 1], K, 0.8, [0.1, 0.1]);
+    inp.nbr.fill(0);
+    inp.q.set([0.4, 0.6, 0], 3); // 0.2 ahead: below the margin
+    expect(applyStatusRule(inp, 0.5).status).toEqual(['relabeled', 'clean']);
   });
 
   it('ood rows carry q of the given label; human-confirmed rows are never relabeled or ood', () => {
