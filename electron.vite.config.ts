@@ -9,8 +9,13 @@ export default defineConfig({
     build: {
       outDir: 'out/main',
       rollupOptions: {
-        // The engine's job process is its own entry: engine/job-runner.ts looks for worker.js beside itself.
-        input: { index: resolve('src-main/app/main.ts'), worker: resolve('src-main/engine/worker.ts') },
+        // The engine's job process is its own entry: engine/job-runner.ts looks for worker.js beside itself;
+        // so is a data-parallel replica's thread (engine/train/data-parallel.ts looks for replica-worker.js).
+        input: {
+          index: resolve('src-main/app/main.ts'),
+          worker: resolve('src-main/engine/worker.ts'),
+          'replica-worker': resolve('src-main/engine/train/replica-worker.ts'),
+        },
         // Native / wasm-loading packages stay outside the bundle and are required at run time.
         external: [
           'sharp',

@@ -1,7 +1,7 @@
 // `npm run bench:compute` — training throughput and peak memory per compute backend, next to PyTorch on
 // the same network, on this machine.
 //
-//   npm run bench:compute -- [--backends wasm,webgpu,tensorflow,torch] [--cases 28-grey,64-rgb]
+//   npm run bench:compute -- [--backends wasm,wasm-dp2,webgpu,tensorflow,torch,torch-1t] [--cases 28-grey,64-rgb]
 //                            [--seconds 20] [--batch 128]
 //
 // Each backend runs in a child process of its own (peak RSS is that process's maxRSS), on random
@@ -10,8 +10,12 @@
 // shaders), then timed for --seconds. PyTorch times the same network (bench/torch_throughput.py:
 // forward + backward + SGD, no augmentation, all cores) with Debian's python3-torch. A backend that
 // is not available here is listed with the reason. webgpu takes whatever adapter there is and says
-// which (a CPU one such as lavapipe only emulates a GPU). wasm runs on one thread: the multi-core
-// variants of the issue are not built.
+// which (a CPU one such as lavapipe only emulates a GPU). wasm runs on one thread; wasm-dpN trains the same
+// batch on N data-parallel wasm replicas (train/data-parallel.ts: this thread + N-1 worker_threads, gradients
+// averaged each step), so wasm-dp2 against wasm is the two-core speed-up. The load average is printed per row:
+// on a machine shared with other jobs the img/s figures are noise, so the per-thread CPU seconds per step are
+// printed too (Linux): one thread's over the slowest replica's is the speed-up on free cores ("CPU-bound"), and
+// torch-1t (PyTorch on one thread) bounds PyTorch's speed on N free cores by perfect scaling.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +44,8 @@ interface Row {
   ips: number | null;
   peakRssMB: number | null;
   note: string;
+  /** CPU seconds per step of each replica's thread (one entry for a single thread; Linux only) */
+  cpuStep?: number[];
 }
 
 function arg(name: string, dflt: string): string {
@@ -66,7 +72,9 @@ async function child(spec: ChildSpec): Promise<void> {
   const { selectBackend } = await import('../src-main/engine/backends/backend');
   const { Trainer } = await import('../src-main/engine/train/trainer');
   const { Rng } = await import('../src-shared/rng');
-  const choice = await selectBackend(spec.backend as never, undefined, { webgpu: true });
+  const dpN = /^wasm-dp(\d+)$/.exec(spec.backend);
+  const replicas = dpN ? Number(dpN[1]) : 1;
+  const choice = await selectBackend((dpN ? 'wasm' : spec.backend) as never, undefined, { webgpu: true });
   const cfg = await netConfig(spec.size, spec.channels, spec.batch);
   const B = cfg.batchSize,
     n = B * 4,
@@ -74,6 +82,7 @@ async function child(spec: ChildSpec): Promise<void> {
     rng = new Rng(1);
   const pixels = Uint8Array.from({ length: n * per }, () => Math.floor(rng.next() * 256));
   const labels = Int32Array.from({ length: n }, () => Math.floor(rng.next() * 10));
+  const norm = { mean: Array(spec.channels).fill(0.5), std: Array(spec.channels).fill(0.29) };
   const t = new Trainer(
     { ...cfg, epochs: 1000 },
     {
@@ -87,16 +96,23 @@ async function child(spec: ChildSpec): Promise<void> {
       trainIdx: Int32Array.from({ length: n }, (_, i) => i),
       numClasses: 10,
     },
-    { mean: Array(spec.channels).fill(0.5), std: Array(spec.channels).fill(0.29) },
+    norm,
   );
-  await t.step();
-  await t.step();
+  const { DataParallel, threadCpuMs } = await import('../src-main/engine/train/data-parallel');
+  const dp = replicas > 1 ? await DataParallel.start(t, replicas, norm) : null;
+  const step = () => (dp ? dp.step() : t.step());
+  await step();
+  await step();
+  const cpu = () => (dp ? dp.cpuMs() : [threadCpuMs() ?? -1]);
+  const cpu0 = cpu();
   let steps = 0;
   const t0 = performance.now();
   while ((performance.now() - t0) / 1000 < spec.seconds || steps < 2) {
-    await t.step();
+    await step();
     steps++;
   }
+  await dp?.close(); // after it every replica has recorded its last step
+  const cpuStep = cpu().map((v, r) => (v < 0 || cpu0[r] < 0 ? -1 : (v - cpu0[r]) / 1000 / steps));
   const secs = (performance.now() - t0) / 1000;
   const adapter = choice.adapter
     ? `, adapter ${choice.adapter.description || choice.adapter.device}${choice.adapter.fallback ? ' (CPU fallback)' : ''}`
@@ -105,7 +121,8 @@ async function child(spec: ChildSpec): Promise<void> {
     `${JSON.stringify({
       ips: (steps * B) / secs,
       peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
-      note: `${choice.name}: ${cfg.arch}, batch ${B}, ${steps} steps in ${secs.toFixed(1)} s${adapter}`,
+      cpuStep,
+      note: `${choice.name}${dp ? ` x ${replicas} data-parallel replicas` : ''}: ${cfg.arch}, batch ${B}, ${steps} steps in ${secs.toFixed(1)} s${adapter}`,
     })}\n`,
   );
 }
@@ -133,7 +150,7 @@ function runChild(spec: ChildSpec): Omit<Row, 'case' | 'backend'> {
   return { ips: null, peakRssMB: null, note: `not measured: ${why.slice(0, 200)}` };
 }
 
-async function torchRow(c: Case, batch?: number): Promise<Omit<Row, 'case' | 'backend'>> {
+async function torchRow(c: Case, batch?: number, threads?: number): Promise<Omit<Row, 'case' | 'backend'>> {
   const py = ['/usr/bin/python3', 'python3'].find(
     (p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0,
   );
@@ -141,7 +158,7 @@ async function torchRow(c: Case, batch?: number): Promise<Omit<Row, 'case' | 'ba
     return { ips: null, peakRssMB: null, note: 'not measured: PyTorch not installed (apt-get install python3-torch)' };
   const { ARCHS } = await import('../src-main/engine/nets/model');
   const cfg = await netConfig(c.size, c.channels, batch);
-  const spec = { ...cfg, spec: ARCHS[cfg.arch], numClasses: 10 };
+  const spec = { ...cfg, spec: ARCHS[cfg.arch], numClasses: 10, ...(threads ? { threads } : {}) };
   // peak RSS of the python process itself, printed after the script's own JSON line
   const wrap =
     'import json,resource,runpy,sys; sys.argv=[sys.argv[1],sys.argv[2]]; runpy.run_path(sys.argv[0], run_name="__main__"); ' +
@@ -158,11 +175,11 @@ async function torchRow(c: Case, batch?: number): Promise<Omit<Row, 'case' | 'ba
     return { ips: null, peakRssMB: null, note: `not measured: ${(r.stderr || '').trim().split('\n').pop()}` };
   const out = JSON.parse(lines[lines.length - 2]),
     mem = JSON.parse(lines[lines.length - 1]);
-  return { ips: out.imagesPerSec, peakRssMB: mem.peakRssMB, note: out.note };
+  return { ips: out.imagesPerSec, peakRssMB: mem.peakRssMB, note: out.note, cpuStep: [out.cpuPerStep ?? -1] };
 }
 
 async function main(): Promise<void> {
-  const backends = arg('backends', 'wasm,webgpu,tensorflow,torch').split(',');
+  const backends = arg('backends', 'wasm,wasm-dp2,webgpu,tensorflow,torch,torch-1t').split(',');
   const cases = arg('cases', '28-grey,64-rgb')
     .split(',')
     .map((n) => {
@@ -177,13 +194,14 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const c of cases) {
     for (const b of backends) {
+      const load = os.loadavg()[0].toFixed(1);
       const r =
-        b === 'torch'
-          ? await torchRow(c, batch)
+        b === 'torch' || b === 'torch-1t'
+          ? await torchRow(c, batch, b === 'torch-1t' ? 1 : undefined)
           : runChild({ backend: b, size: c.size, channels: c.channels, batch, seconds });
       rows.push({ case: c.name, backend: b, ...r });
       process.stdout.write(
-        `${c.name} ${b}: ${r.ips != null ? `${r.ips.toFixed(1)} img/s` : '-'}, peak RSS ${r.peakRssMB ?? '-'} MB (${r.note})\n`,
+        `${c.name} ${b}: ${r.ips != null ? `${r.ips.toFixed(1)} img/s` : '-'}, peak RSS ${r.peakRssMB ?? '-'} MB (${r.note}; load ${load} before${r.cpuStep?.every((v) => v >= 0) ? `; CPU s/step ${r.cpuStep.map((v) => v.toFixed(2)).join(' / ')}` : ''})\n`,
       );
     }
   }
@@ -192,9 +210,31 @@ async function main(): Promise<void> {
   );
   for (const r of rows) {
     const torch = rows.find((x) => x.case === r.case && x.backend === 'torch')?.ips;
-    const rel = r.backend !== 'torch' && r.ips != null && torch ? `${(r.ips / torch).toFixed(2)}x` : '';
+    const rel = !r.backend.startsWith('torch') && r.ips != null && torch ? `${(r.ips / torch).toFixed(2)}x` : '';
     process.stdout.write(
       `| ${r.case} | ${r.backend} | ${r.ips != null ? r.ips.toFixed(1) : '-'} | ${rel} | ${r.peakRssMB ?? '-'} | ${r.note} |\n`,
+    );
+  }
+  // the multi-core speed-up: data-parallel replicas against one wasm thread on the same network and batch.
+  // Measured = img/s ratio (meaningful on an otherwise idle machine). CPU-bound = one thread's CPU seconds per
+  // step over the slowest replica's: the speed-up that many free cores would give, whatever the load now.
+  for (const r of rows) {
+    const one = rows.find((x) => x.case === r.case && x.backend === 'wasm');
+    if (!/^wasm-dp\d+$/.test(r.backend) || r.ips == null || !one?.ips) continue;
+    const c1 = one.cpuStep?.[0] ?? -1,
+      cN = Math.max(...(r.cpuStep ?? [-1]));
+    const cpuPart =
+      c1 > 0 && cN > 0 && !(r.cpuStep ?? []).some((v) => v < 0)
+        ? `; CPU s/step ${c1.toFixed(2)} on one thread, ${r.cpuStep!.map((v) => v.toFixed(2)).join(' / ')} per replica: CPU-bound ${(c1 / cN).toFixed(2)}x`
+        : '';
+    // against PyTorch on the same cores: its one-thread CPU time per step halved (perfect scaling, its best case)
+    const t1 = rows.find((x) => x.case === r.case && x.backend === 'torch-1t')?.cpuStep?.[0] ?? -1;
+    const torchPart =
+      cpuPart && t1 > 0
+        ? `; PyTorch one thread ${t1.toFixed(2)} CPU s/step, so on ${r.cpuStep!.length} free cores at least ${(t1 / r.cpuStep!.length / cN).toFixed(2)}x PyTorch`
+        : '';
+    process.stdout.write(
+      `${r.case}: ${r.backend} / wasm = ${(r.ips / one.ips).toFixed(2)}x measured${cpuPart}${torchPart}\n`,
     );
   }
 }

@@ -6,9 +6,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { EngineEvent, TrainOptions } from './engine/types';
-import { z } from 'zod';
-import type { TrainMethod } from '../src-shared/contract';
-import { DECISIONS_JSON, PREDICTIONS_HEADER, RUN_JSON } from '../src-shared/run-format';
+import { BackendChoice, TrainMethod } from '../src-shared/contract';
+import { LossName } from '../src-shared/losses';
+import { cliFlags, TrainArgs } from '../src-shared/train-options';
+import { addSchemaOptions, parseSchemaOptions } from './cli-options';
+import { PREDICTIONS_HEADER, RUN_JSON } from '../src-shared/run-format';
+import type { RunEvaluation } from '../src-shared/run-json';
 import { writeAtomicSync } from './util/atomic';
 
 class UsageError extends Error {}
@@ -70,7 +73,7 @@ export function progressPrinter(tty = Boolean(process.stderr.isTTY)) {
         const s = e.stats;
         if (tty) process.stderr.write('\r\x1b[2K');
         process.stderr.write(
-          `epoch ${s.epoch + 1}: loss ${s.loss.toFixed(4)} (ce ${s.lossCe.toFixed(3)} ins ${s.lossIns.toFixed(3)} pro ${s.lossPro.toFixed(3)}) relabeled ${s.relabeled} ood ${s.ood} ${s.imagesPerSec.toFixed(1)} img/s ${s.seconds.toFixed(1)} s\n`,
+          `epoch ${s.epoch + 1}: loss ${s.loss.toFixed(4)} (${LossName.options.map((n) => `${n} ${s.losses[n].toFixed(3)}`).join(' ')}) relabeled ${s.relabeled} ood ${s.ood} ${s.imagesPerSec.toFixed(1)} img/s ${s.seconds.toFixed(1)} s\n`,
         );
         break;
       }
@@ -80,8 +83,15 @@ export function progressPrinter(tty = Boolean(process.stderr.isTTY)) {
   };
 }
 
-async function trainCmd(dataset: string, o: Record<string, unknown>) {
+async function trainCmd(dataset: string, raw: Record<string, unknown>) {
+  let o: TrainArgs;
+  try {
+    o = parseSchemaOptions(TrainArgs, cliFlags, raw);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   if (!o.out) throw new UsageError('train needs --out <run folder>');
+  const out = path.resolve(o.out);
   // Refuse before anything is created: an output in the dataset, someone else's folder, or a run that
   // neither --resume nor --force covers (--force moves the old run aside, it never deletes it).
   // A missing folder, a file or a system folder ('/', a home folder itself) is named as such first.
@@ -89,40 +99,30 @@ async function trainCmd(dataset: string, o: Record<string, unknown>) {
   const { prepareRunOutput } = await import('./util/output-guard');
   const guarded = [
     { path: path.resolve(dataset), what: 'dataset' },
-    ...(o.init ? [{ path: path.resolve(String(o.init)), what: 'run given to --init' }] : []),
+    ...(o.init ? [{ path: path.resolve(o.init), what: 'run given to --init' }] : []),
   ];
-  const prep = prepareRunOutput(path.resolve(String(o.out)), {
+  const prep = prepareRunOutput(out, {
     folders: guarded,
     resume: Boolean(o.resume),
     force: Boolean(o.force),
   });
   if (prep.setAside) process.stderr.write(`--force: the old run is kept as ${prep.setAside}\n`);
-  if (o.resume) await checkResumeDataset(path.resolve(String(o.out)), path.resolve(dataset));
+  if (o.resume) await checkResumeDataset(out, path.resolve(dataset));
   const { startTraining } = await import('./engine/index');
+  const { force: _force, decisions: _decisions, useDecisions: _useDecisions, ...engineArgs } = o;
   const opts: TrainOptions = {
+    ...engineArgs,
     dataset: path.resolve(dataset),
-    out: path.resolve(String(o.out)),
-    method: o.method as TrainOptions['method'],
-    epochs: o.epochs as number | undefined,
-    batchSize: o.batchSize as number | undefined,
-    imageSize: o.imageSize as number | undefined,
-    backend: o.backend as TrainOptions['backend'],
-    seed: o.seed as number | undefined,
-    arch: o.arch as string | undefined,
+    out,
     resume: Boolean(o.resume),
-    sampling: o.sampling as TrainOptions['sampling'],
-    init: o.init ? path.resolve(String(o.init)) : undefined,
-    pretrain: o.pretrain as TrainOptions['pretrain'],
-    pretrainEpochs: o.pretrainEpochs as number | undefined,
-    pretrainGrid: o.pretrainGrid as number | undefined,
+    init: o.init ? path.resolve(o.init) : undefined,
+    // a file path is resolved here; a name (imagenet:resnet18) is the engine's to look up
     pretrained: o.pretrained
-      ? /^imagenet:/i.test(String(o.pretrained))
-        ? String(o.pretrained)
-        : path.resolve(String(o.pretrained))
+      ? /^imagenet:/i.test(o.pretrained)
+        ? o.pretrained
+        : path.resolve(o.pretrained)
       : undefined,
     freezeBackbone: Boolean(o.freezeBackbone),
-    unfreezeAfter: o.unfreezeAfter as number | undefined,
-    statusRule: o.statusRule as TrainOptions['statusRule'],
   };
   Object.assign(opts, await decisionsFor(opts, o));
   // tuning aid (not part of the CLI contract): engine config fields as JSON, recorded in run.json adaptations
@@ -179,11 +179,6 @@ async function checkResumeDataset(out: string, dataset: string): Promise<void> {
   if (why) throw new UsageError(why);
 }
 
-const DecisionsFile = z.object({
-  fixedLabels: z.record(z.string(), z.string()).optional(),
-  excluded: z.array(z.string()).optional(),
-});
-
 /**
  * Human decisions for a training run: --decisions <file.json> ({ fixedLabels: {path: label}, excluded: [path] }),
  * or --use-decisions (the app's review decisions for this dataset). Kept beside the run as decisions.json, so
@@ -193,24 +188,11 @@ async function decisionsFor(
   opts: TrainOptions,
   o: Record<string, unknown>,
 ): Promise<Pick<TrainOptions, 'fixedLabels' | 'excluded'>> {
-  const side = path.join(opts.out, DECISIONS_JSON);
+  const { readDecisionsFile, readRunDecisions, writeRunDecisions } = await import('./project/run-decisions');
   let dec: Pick<TrainOptions, 'fixedLabels' | 'excluded'> | null = null;
   if (o.decisions && o.useDecisions) throw new UsageError('give --decisions <file> or --use-decisions, not both');
   if (o.decisions) {
-    const f = path.resolve(String(o.decisions));
-    const expected = 'expected JSON {"fixedLabels": {"<path>": "<class>"}, "excluded": ["<path>"]}';
-    let raw: unknown;
-    try {
-      raw = JSON.parse(fs.readFileSync(f, 'utf8'));
-    } catch (e) {
-      throw new Error(`${f}: ${(e as Error).message}; ${expected}`);
-    }
-    const parsed = DecisionsFile.safeParse(raw);
-    if (!parsed.success)
-      throw new Error(
-        `${f}: ${parsed.error.issues[0]?.path.join('.') || 'top level'}: ${parsed.error.issues[0]?.message}; ${expected}`,
-      );
-    dec = parsed.data;
+    dec = readDecisionsFile(path.resolve(String(o.decisions)));
   } else if (o.useDecisions) {
     const { Project } = await import('./project/project');
     const { appDataDir } = await import('./paths');
@@ -220,13 +202,11 @@ async function decisionsFor(
     } finally {
       p.close();
     }
-  } else if (opts.resume && fs.existsSync(side)) {
-    return JSON.parse(fs.readFileSync(side, 'utf8'));
+  } else if (opts.resume) {
+    return readRunDecisions(opts.out) ?? {};
   }
   if (!dec) return {};
-  const out = { fixedLabels: dec.fixedLabels ?? {}, excluded: dec.excluded ?? [] };
-  fs.mkdirSync(opts.out, { recursive: true });
-  fs.writeFileSync(side, JSON.stringify(out));
+  const out = writeRunDecisions(opts.out, dec);
   process.stderr.write(
     `decisions: ${Object.keys(out.fixedLabels).length} confirmed label(s) fixed, ${out.excluded.length} image(s) excluded as OOD\n`,
   );
@@ -299,7 +279,7 @@ async function probeCmd(run: string, folder: string, o: Record<string, unknown>)
 }
 
 /** The run summary keeps every labelled-folder evaluation (top-1, ECE) so the app can show calibration. */
-function recordEvaluation(run: string, e: Record<string, unknown>) {
+function recordEvaluation(run: string, e: RunEvaluation) {
   const f = path.join(run, RUN_JSON);
   try {
     const j = JSON.parse(fs.readFileSync(f, 'utf8')) as { evaluations?: Record<string, unknown>[] };
@@ -424,64 +404,13 @@ export function buildProgram(): Command {
     .description('MoPro Studio: clean a noisy class-per-folder image dataset with momentum prototypes')
     .exitOverride();
   const backend = () =>
-    new Option('--backend <name>', 'compute backend')
-      .choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'])
-      .default('auto');
-  program
+    new Option('--backend <name>', 'compute backend').choices(BackendChoice.options).default('auto');
+  const train = program
     .command('train')
     .description('scan <dataset>, train, and write the run folder (samples.csv, run.json, model/)')
-    .argument('<dataset>', 'folder with one sub-folder per class')
-    .option('--out <run>', 'run folder to write')
-    .option('--epochs <n>', 'training epochs', int('--epochs'))
-    .option('--batch-size <n>', 'mini-batch size', int('--batch-size', 2))
-    .option('--image-size <px>', 'training image size (8 to 512, as in the app)', int('--image-size', 8, 512))
-    .addOption(new Option('--method <m>', 'training method').choices(['mopro', 'ce']).default('mopro'))
-    .addOption(backend())
-    .option('--seed <n>', 'random seed', int('--seed', 0))
-    .option('--arch <name>', 'backbone (default depends on backend and image size)')
-    .option('--resume', "continue from the run folder's last checkpoint")
-    .option('--force', 'start over in a folder that holds a run; the old run is kept as <run>.old-<time>')
-    .addOption(
-      new Option('--sampling <mode>', 'epoch order: uniform shuffle, or class-balanced draws (weight N / N_class)')
-        .choices(['uniform', 'balanced'])
-        .default('uniform'),
-    )
-    .option('--init <run>', "start from an earlier run's encoder (its arch and image size)")
-    .addOption(
-      new Option('--pretrain <task>', 'self-supervised warm start before training')
-        .choices(['none', 'permutation'])
-        .default('none'),
-    )
-    .option('--pretrain-epochs <n>', 'epochs of --pretrain (default 3)', int('--pretrain-epochs'))
-    .option(
-      '--pretrain-grid <n>',
-      'tiles per side for --pretrain permutation (default 2 below 48 px, else 3)',
-      int('--pretrain-grid', 2),
-    )
-    .option(
-      '--pretrained <weights>',
-      'start from torchvision-layout weights: a .safetensors file, or imagenet:resnet18 / imagenet:resnet50 (downloaded once into the cache)',
-    )
-    .option(
-      '--freeze-backbone',
-      'train only the heads on backbone features computed once (with --pretrained or --init; fast on a CPU)',
-    )
-    .option(
-      '--unfreeze-after <n>',
-      'with --freeze-backbone: fine-tune the whole network after n frozen epochs (GPU)',
-      int('--unfreeze-after', 0),
-    )
-    .option('--decisions <file.json>', 'human decisions: {"fixedLabels": {path: class}, "excluded": [path]}')
-    .option('--use-decisions', 'train with the review decisions made in the app for this dataset')
-    .addOption(
-      new Option(
-        '--status-rule <rule>',
-        'samples.csv status: best (measured, with a weak-model guard) or official (mopro.md §2 offline rule)',
-      )
-        .choices(['best', 'official'])
-        .default('best'),
-    )
-    .action(trainCmd);
+    .argument('<dataset>', 'folder with one sub-folder per class');
+  // every option of train is a field of TrainArgs: flag, help, choices and default are written there
+  addSchemaOptions(train, TrainArgs, cliFlags).action(trainCmd);
   program
     .command('retrain-classifier')
     .description(
@@ -536,7 +465,7 @@ export function buildProgram(): Command {
       int('--batch-size', 2),
     )
     .option('--image-size <px>', 'training image size', int('--image-size', 8))
-    .addOption(new Option('--method <m>', 'training method').choices(['mopro', 'ce']).default('mopro'))
+    .addOption(new Option('--method <m>', 'training method').choices(TrainMethod.options).default('mopro'))
     .option('--arch <name>', 'ResNet backbone (default depends on the image size)')
     .option('--seed <n>', 'random seed', int('--seed', 0))
     .option('--cpu', 'size the defaults for CPU processes instead of GPUs')

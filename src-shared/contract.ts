@@ -8,6 +8,8 @@
 //               WebSocket at /api/events?token=... . Both implemented in src-main/server/.
 // This file must stay importable from the renderer: zod only, no Node imports.
 import { z } from 'zod';
+import type { Losses } from './losses';
+import type { RunJson } from './run-json';
 
 // ---- shared shapes ------------------------------------------------------------------------
 export const SampleStatus = z.enum(['clean', 'relabeled', 'ood']);
@@ -125,10 +127,8 @@ export type TrainConfig = z.infer<typeof TrainConfig>;
 
 export interface EpochStats {
   epoch: number; //            0-based
-  loss: number;
-  lossCe: number;
-  lossIns: number;
-  lossPro: number;
+  loss: number; //             the weighted total
+  losses: Losses; //           each term's mean (losses.ts: LossName)
   relabeled: number; //        samples relabeled during this epoch (online rule)
   ood: number; //              samples judged OOD during this epoch (online rule)
   imagesPerSec: number;
@@ -382,7 +382,7 @@ export interface MethodResults {
   'train.start': { runId: string };
   'train.stop': { ok: true };
   'train.resume': { runId: string };
-  'runs.get': { summary: RunSummary; epochs: EpochStats[]; runJson: unknown };
+  'runs.get': { summary: RunSummary; epochs: EpochStats[]; runJson: RunJson | null };
   'runs.delete': ProjectSummary;
   'runs.rename': ProjectSummary;
   'samples.query': { total: number; rows: SampleRow[] };

@@ -16,6 +16,10 @@ export class Rng {
   int(n: number): number {
     return Math.floor(this.next() * n);
   }
+  /** A seed for tf.js's own generators (the `seed` argument of tf.randomNormal / tf.randomUniform). */
+  tfSeed(): number {
+    return this.int(2147483647);
+  }
   normal(): number {
     const u = Math.max(1e-12, this.next()),
       v = this.next();

@@ -359,12 +359,14 @@ def run(args, ctx):
         # prototypes and queue must be identical on every rank: measured, not assumed
         pdiff = max(float((p - protos.cpu()).abs().max()) for p in ctx.gather_objects(protos.cpu()))
         qsum = [float(q) for q in ctx.gather_objects(float(queue.double().sum()) if mopro else 0.0)]
-        stats = {'epoch': epoch, 'loss': float(acc[0]) / n_steps, 'lossCe': float(acc[1]) / n_steps, 'lossIns': float(acc[2]) / n_steps,
-                 'lossPro': float(acc[3]) / n_steps, 'relabeled': int(acc[4]), 'ood': int(acc[5]), 'imagesPerSec': float(acc[6]) / secs,
+        # the engine's epoch record (src-shared/losses.ts): one value per loss term under 'losses'
+        losses = {'ce': float(acc[1]) / n_steps, 'ins': float(acc[2]) / n_steps, 'pro': float(acc[3]) / n_steps}
+        stats = {'epoch': epoch, 'loss': float(acc[0]) / n_steps, 'losses': losses,
+                 'relabeled': int(acc[4]), 'ood': int(acc[5]), 'imagesPerSec': float(acc[6]) / secs,
                  'seconds': secs, 'judged': int(acc[6]), 'steps': steps, 'lr': lr,
                  'protoMaxDiffAcrossRanks': pdiff, 'queueSumSpreadAcrossRanks': max(qsum) - min(qsum)}
         history.append(stats)
-        log(ctx, f'epoch {epoch + 1}: loss {stats["loss"]:.4f} (ce {stats["lossCe"]:.3f} ins {stats["lossIns"]:.3f} pro {stats["lossPro"]:.3f}) '
+        log(ctx, f'epoch {epoch + 1}: loss {stats["loss"]:.4f} (ce {losses["ce"]:.3f} ins {losses["ins"]:.3f} pro {losses["pro"]:.3f}) '
                  f'relabeled {stats["relabeled"]} ood {stats["ood"]} {stats["imagesPerSec"]:.1f} img/s {secs:.1f} s')
         if ctx.main:
             state = {'config': cfg, 'epoch': epoch + 1, 'query': query.state_dict(), 'key': key.state_dict() if key is not None else None,

@@ -1,42 +1,20 @@
 // The Train panel's "Start from: an earlier run" + "Freeze backbone" through the service: the new run starts
 // from that run's encoder (--init) with the backbone frozen; an unknown run is refused before anything is written.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, MethodResults, ProjectSummary } from '../../src-shared/contract';
-import type { ApiService } from './service-types';
-import { createService } from './service';
-import { makeDataset } from '../../tests/fixtures/project';
+import type { MethodResults, ProjectSummary } from '../../src-shared/contract';
+import { openServiceFixture, type ServiceFixture } from '../../tests/fixtures/service';
 
-let base: string, svc: ApiService, prj: ProjectSummary;
-const events: ApiEvent[] = [];
-
-async function finished(runId: string): Promise<ApiEvent | undefined> {
-  const end = Date.now() + 180_000;
-  while (!events.some((e) => e.type === 'train.done' && e.runId === runId) && Date.now() < end)
-    await new Promise((r) => setTimeout(r, 100));
-  return events.find((e) => e.type === 'train.done' && e.runId === runId);
-}
-
+let fx: ServiceFixture;
 beforeAll(async () => {
-  base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-svc-from-'));
-  await makeDataset(path.join(base, 'ds'), ['a', 'b'], 12);
-  svc = createService({
-    mode: 'browser',
-    dataDir: path.join(base, 'data'),
-    cacheDir: path.join(base, 'cache'),
-    emit: (e) => events.push(e),
-  });
-  prj = (await svc.call('projects.open', { path: path.join(base, 'ds') })) as ProjectSummary;
+  fx = await openServiceFixture('mopro-svc-from-');
 });
-afterAll(async () => {
-  await svc.dispose();
-  fs.rmSync(base, { recursive: true, force: true });
-});
+afterAll(() => fx?.close());
 
 describe('service: start from an earlier run, backbone frozen', () => {
   it('passes initRun as --init and freezeBackbone through; refuses an unknown run', async () => {
+    const { svc, prj, finished } = fx;
     const cfg = { epochs: 1, batchSize: 8, imageSize: 8, backend: 'cpu' as const, seed: 1 };
     await expect(
       svc.call('train.start', { projectId: prj.id, config: { ...cfg, initRun: 'no-such-run', freezeBackbone: true } }),

@@ -1,35 +1,20 @@
 // train.start / runs.get / train.done through the service with the real engine (worker thread),
 // on a tiny generated folder: the run lands in the project's runs folder and becomes active.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEvent, MethodResults, ProjectSummary } from '../../src-shared/contract';
-import type { ApiService } from './service-types';
-import { createService } from './service';
-import { makeDataset } from '../../tests/fixtures/project';
+import type { MethodResults, ProjectSummary } from '../../src-shared/contract';
+import { openServiceFixture, type ServiceFixture } from '../../tests/fixtures/service';
 
-let base: string, svc: ApiService, prj: ProjectSummary;
-const events: ApiEvent[] = [];
-
+let fx: ServiceFixture;
 beforeAll(async () => {
-  base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-svc-train-'));
-  await makeDataset(path.join(base, 'ds'), ['a', 'b'], 12);
-  svc = createService({
-    mode: 'browser',
-    dataDir: path.join(base, 'data'),
-    cacheDir: path.join(base, 'cache'),
-    emit: (e) => events.push(e),
-  });
-  prj = (await svc.call('projects.open', { path: path.join(base, 'ds') })) as ProjectSummary;
+  fx = await openServiceFixture('mopro-svc-train-');
 });
-afterAll(async () => {
-  await svc.dispose();
-  fs.rmSync(base, { recursive: true, force: true });
-});
+afterAll(() => fx?.close());
 
 describe('service: training through the engine', () => {
   it('trains a short run with decisions, emits progress, activates the finished run', async () => {
+    const { svc, prj, events, finished } = fx;
     await svc.call('decisions.apply', { projectId: prj.id, ids: [0], action: { kind: 'override', label: 'b' } });
     await svc.call('decisions.apply', { projectId: prj.id, ids: [1], action: { kind: 'ood' } });
     const { runId } = (await svc.call('train.start', {
@@ -41,11 +26,8 @@ describe('service: training through the engine', () => {
     });
     const running = (await svc.call('runs.get', { runId })) as MethodResults['runs.get'];
     expect(running.summary.state).toBe('running');
-    const end = Date.now() + 180_000;
-    while (!events.some((e) => e.type === 'train.done') && Date.now() < end)
-      await new Promise((r) => setTimeout(r, 100));
-    const done = events.find((e) => e.type === 'train.done');
-    expect(done).toMatchObject({ type: 'train.done', runId, state: 'done' });
+    expect(await finished(runId)).toMatchObject({ type: 'train.done', runId, state: 'done' });
+    expect(events.filter((e) => e.type === 'train.done')).toHaveLength(1); // the refused start ran nothing
     expect(events.some((e) => e.type === 'train.progress' && e.phase === 'train')).toBe(true);
     expect(events.some((e) => e.type === 'train.epoch')).toBe(true);
     const s = (await svc.call('projects.get', { projectId: prj.id })) as ProjectSummary;

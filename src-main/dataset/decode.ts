@@ -12,6 +12,7 @@ import sharp from 'sharp';
 import type { LoadOptions, LoadResult, SkippedFile } from './types.js';
 import { mapLimit } from './pool.js';
 import { PixelCache } from './pixel-cache.js';
+import { MemoryPixelSource, SegmentPixelSource, type PixelSource } from './pixel-source.js';
 
 export const MAX_INPUT_PIXELS = 100_000_000;
 
@@ -86,10 +87,64 @@ export interface LoadSample {
  * it lands in `skipped` with a reason. Throws only when aborted through `signal`.
  */
 export async function loadImages(samples: readonly LoadSample[], opts: LoadOptions): Promise<LoadResult> {
+  const pixels = new Uint8Array(samples.length * opts.size * opts.size * opts.channels);
+  const r = await decodeAll(samples, opts, pixels);
+  return { pixels, ok: r.ok, skipped: r.skipped };
+}
+
+export interface SourceLoadResult {
+  pixels: PixelSource;
+  ok: boolean[];
+  skipped: SkippedFile[];
+  /** true: rows are read from the cache's files per batch; false: held in memory */
+  streamed: boolean;
+}
+
+/** Above this many bytes of rows, loadPixelSource leaves them on disk (measured: bench/rss-bench.ts). */
+export const IN_MEMORY_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * loadImages for datasets of any size: when the rows would take more than `inMemoryMax` bytes (default
+ * IN_MEMORY_MAX_BYTES; 0 = always), they are decoded into the on-disk cache only and read back batch by batch
+ * (SegmentPixelSource), so no N x rowBytes array exists; else one array in memory, as loadImages.
+ */
+export async function loadPixelSource(
+  samples: readonly LoadSample[],
+  opts: LoadOptions & { cacheDir: string; inMemoryMax?: number },
+): Promise<SourceLoadResult> {
+  const rowBytes = opts.size * opts.size * opts.channels;
+  if (samples.length * rowBytes <= (opts.inMemoryMax ?? IN_MEMORY_MAX_BYTES)) {
+    const r = await loadImages(samples, opts);
+    return { pixels: new MemoryPixelSource(r.pixels, rowBytes), ok: r.ok, skipped: r.skipped, streamed: false };
+  }
+  const r = await decodeAll(samples, opts, null);
+  const cache = r.cache!;
+  const fileIndex = new Map<string, number>();
+  const places = samples.map((s, i) => {
+    if (!r.ok[i]) return { file: -1, offset: 0 };
+    const p = cache.placeOf(s.abs);
+    if (!p)
+      throw new Error(
+        `${s.abs}: decoded, but its pixels are not in the cache folder ${cache.folder} (disk full or not writable?)`,
+      );
+    let f = fileIndex.get(p.file);
+    if (f === undefined) fileIndex.set(p.file, (f = fileIndex.size));
+    return { file: f, offset: p.offset };
+  });
+  const source = new SegmentPixelSource([...fileIndex.keys()], samples.length, rowBytes, (i) => places[i]!);
+  return { pixels: source, ok: r.ok, skipped: r.skipped, streamed: true };
+}
+
+/** The decode loop: rows into `pixels` when given (else only into the cache, which `cacheDir` must name). */
+async function decodeAll(
+  samples: readonly LoadSample[],
+  opts: LoadOptions,
+  pixels: Uint8Array | null,
+): Promise<{ ok: boolean[]; skipped: SkippedFile[]; cache: PixelCache | null }> {
   const { size, channels } = opts;
   const rowBytes = size * size * channels;
   const n = samples.length;
-  const pixels = new Uint8Array(n * rowBytes);
+  if (!pixels && !opts.cacheDir) throw new Error('decoding without keeping the rows needs a pixel cache folder');
   const ok = new Array<boolean>(n).fill(false);
   const reasons = new Array<string | undefined>(n);
   const concurrency = opts.concurrency ?? os.availableParallelism();
@@ -130,7 +185,7 @@ export async function loadImages(samples: readonly LoadSample[], opts: LoadOptio
       else if (e.reason !== undefined) reasons[i] = e.reason;
       else hits.push({ index: i, abs: samples[i]!.abs });
     }
-    await cache.readInto(hits, pixels, rowBytes);
+    if (pixels) await cache.readInto(hits, pixels, rowBytes);
     for (const h of hits) ok[h.index] = true;
     tick(n - todo.length);
   } else {
@@ -147,7 +202,7 @@ export async function loadImages(samples: readonly LoadSample[], opts: LoadOptio
         try {
           if (!k) throw new DecodeError('file not found or not readable', false);
           const row = await decodeImage(s.abs, size, channels);
-          pixels.set(row, i * rowBytes);
+          pixels?.set(row, i * rowBytes);
           ok[i] = true;
           await cache?.add(s.abs, k.mtimeMs, k.bytes, row);
         } catch (err) {
@@ -166,5 +221,5 @@ export async function loadImages(samples: readonly LoadSample[], opts: LoadOptio
 
   const skipped: SkippedFile[] = [];
   for (let i = 0; i < n; i++) if (!ok[i]) skipped.push({ path: samples[i]!.rel, reason: reasons[i] ?? 'not decoded' });
-  return { pixels, ok, skipped };
+  return { ok, skipped, cache };
 }

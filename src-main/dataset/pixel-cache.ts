@@ -185,6 +185,14 @@ export class PixelCache {
     }
   }
 
+  /** Where the cached row of `abs` lives (segment file, byte offset), or undefined (a miss or a cached failure). */
+  placeOf(abs: string): { file: string; offset: number } | undefined {
+    const e = this.index.get(abs);
+    if (!e || e.row < 0) return undefined;
+    const seg = this.segments[e.seg]!;
+    return { file: seg.file, offset: seg.dataOffset + e.row * this.rowBytes };
+  }
+
   /** Records a decoded row (or a decode failure reason); written to disk in batches. */
   async add(abs: string, mtimeMs: number, bytes: number, rowOrReason: Uint8Array | string): Promise<void> {
     if (typeof rowOrReason === 'string') {

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RUN_JSON } from '../../src-shared/run-format';
+import type { RunJsonInput } from '../../src-shared/run-json';
 import { writeAtomicSync } from '../util/atomic';
 import { inspectRunFolder } from '../util/output-guard';
 import type { EngineEvent } from './types';
@@ -130,7 +131,8 @@ export function markRunFailed(out: string, reason: string): void {
   // Only a run.json the engine wrote: a refused --out may hold someone else's file of that name.
   if (inspectRunFolder(out).kind !== 'run') return;
   if (j.state === 'done') return;
-  writeAtomicSync(f, JSON.stringify({ ...j, state: 'failed', error: reason }, null, 2));
+  const failed: Partial<RunJsonInput> = { state: 'failed', error: reason };
+  writeAtomicSync(f, JSON.stringify({ ...j, ...failed }, null, 2));
 }
 
 export interface RunningJob<T> {

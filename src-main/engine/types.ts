@@ -1,41 +1,23 @@
 // Contract of the training engine (implemented in src-main/engine/, used by CLI, API service, bench).
-import type { EpochStats, TrainConfig } from '../../src-shared/contract';
+import type { EpochStats } from '../../src-shared/contract';
+import type { CliOnlyTrainArg, TrainArgs } from '../../src-shared/train-options';
 
-/** The engine's options; every choice that the API's TrainConfig also has takes its union from that one zod schema. */
-export interface TrainOptions {
-  dataset: string; //        class-per-folder root
-  out: string; //            run folder (created; must be writable)
-  method: TrainConfig['method'];
-  epochs?: number; //        default per backend/size, see engine README section
-  batchSize?: number;
-  imageSize?: number;
-  backend: TrainConfig['backend'];
-  seed?: number;
-  arch?: string;
-  resume?: boolean; //       continue from out/checkpoint
-  cacheDir?: string; //      decoded-pixel cache
-  /** Human decisions: rel path -> fixed label; never relabelled. */
-  fixedLabels?: Record<string, string>;
-  /** Human decisions: rel paths confirmed OOD; excluded from training. */
-  excluded?: string[];
-  /** Epoch order: plain shuffle (default) or class-balanced draws, weight N / N_class (seed 002). */
-  sampling?: TrainConfig['sampling'];
-  /** Start from this earlier run's encoder (backbone, BN statistics, projection; the classifier when the classes match). */
-  init?: string;
-  /** Self-supervised warm start before MoPro: un-shuffle image tiles (seed 002). */
-  pretrain?: TrainConfig['pretrain'];
-  pretrainEpochs?: number;
-  /** Tiles per side for --pretrain permutation (default 2 below 48 px, else 3). */
-  pretrainGrid?: number;
-  /** Start from torchvision-layout weights: a .safetensors file or a name (imagenet:resnet18, imagenet:resnet50). */
-  pretrained?: string;
-  /** Train only the heads on backbone features computed once (with --pretrained). */
-  freezeBackbone?: boolean;
-  /** With freezeBackbone: fine-tune the whole network after this many frozen epochs (for GPU users). */
-  unfreezeAfter?: number;
-  /** samples.csv status: 'best' (default, status-rule.ts) or the official offline rule of mopro.md §2. */
-  statusRule?: TrainConfig['statusRule'];
-}
+type EngineArgs = Omit<TrainArgs, CliOnlyTrainArg>;
+
+/**
+ * The engine's options: the options of `mopro train` (src-shared/train-options.ts, where each is described), of which
+ * only method and backend are required, plus what the CLI and the app settle before training starts.
+ */
+export type TrainOptions = Pick<EngineArgs, 'method' | 'backend'> &
+  Partial<EngineArgs> & {
+    dataset: string; //        class-per-folder root
+    out: string; //            run folder (created; must be writable)
+    cacheDir?: string; //      decoded-pixel cache
+    /** Human decisions: rel path -> fixed label; never relabelled. */
+    fixedLabels?: Record<string, string>;
+    /** Human decisions: rel paths confirmed OOD; excluded from training. */
+    excluded?: string[];
+  };
 
 export type EngineEvent =
   | { type: 'log'; level: 'info' | 'warn'; message: string }

@@ -108,7 +108,7 @@ export class PivotIndex {
 
   constructor(
     private ref: Float32Array,
-    private m: number,
+    m: number,
     private dim: number,
     seed = 1,
   ) {

@@ -2,6 +2,7 @@
 // spaced subsample (the covariance of 128-d embeddings settles after a few thousand rows), then
 // every row is projected with one tight loop instead of building a 100k-row ml-matrix.
 import { PCA } from 'ml-pca';
+import { Rng } from '../../src-shared/rng';
 
 export interface PcaBasis {
   d: number;
@@ -18,18 +19,11 @@ export interface PcaBasis {
  */
 export function sampleRows(n: number, max: number, seed = 1): Int32Array {
   if (n <= max) return Int32Array.from({ length: n }, (_, i) => i);
-  // Partial Fisher-Yates with mulberry32.
-  let a = seed >>> 0;
-  const rnd = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  // Partial Fisher-Yates with the shared seeded stream.
+  const rng = new Rng(seed);
   const idx = Int32Array.from({ length: n }, (_, i) => i);
   for (let i = 0; i < max; i++) {
-    const j = i + Math.floor(rnd() * (n - i));
+    const j = i + Math.floor(rng.next() * (n - i));
     const t = idx[i];
     idx[i] = idx[j];
     idx[j] = t;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { scanDataset } from '../dataset/scan';
 import { isInside } from '../dataset/walk';
 import { RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
+import { RUN_JSON_VERSION, type RunJsonInput } from '../../src-shared/run-json';
 import { toCsv } from '../util/csv';
 import { writeAtomicSync } from '../util/atomic';
 
@@ -180,49 +181,43 @@ export async function importOfficial(o: ImportOfficialOptions): Promise<ImportOf
     );
   }
   const foreign = [...new Set(labels.map((l) => classes[l]))].filter((c) => !scan.classes.includes(c));
-  writeAtomicSync(
-    path.join(out, RUN_JSON),
-    JSON.stringify(
-      {
-        version: 1,
-        state: 'done',
-        method: 'mopro',
-        dataset: scan.root,
-        out,
-        createdAt: new Date().toISOString(),
-        engine: 'official MoPro noise_cleaning.py output (imported)',
-        config: { method: 'mopro', epochs: 0 },
-        backend: { name: 'imported', reason: `converted from ${cleanedFile}`, skipped: [] },
-        import: {
-          file: cleanedFile,
-          entries: images.length,
-          matched,
-          unmatched: unmatched.length,
-          ambiguous: ambiguous.length,
-          duplicates,
-          classesFrom: o.classes ? path.resolve(o.classes) : 'dataset class folders, sorted',
-          classesNotInDataset: foreign,
-          ...(unmatched.length || ambiguous.length ? { list: UNMATCHED_TXT } : {}),
-        },
-        datasetSummary: {
-          classes: scan.classes,
-          counts: scan.classes.map((_, k) => scan.samples.filter((s) => s.classIndex === k).length),
-          images: scan.samples.length,
-          used: scan.samples.length,
-          skipped: scan.skipped,
-          warnings: scan.warnings,
-        },
-        counts,
-        epochs: [],
-        finalPass: {
-          statusRule: 'official',
-          statusRuleText: 'noise_cleaning.py: kept samples with their corrected labels; files it left out are ood',
-          scores: 'none in the official output: confidence is 1 and ood_score is 0 (kept) or 1 (left out)',
-        },
-      },
-      null,
-      2,
-    ),
-  );
+  const runJson: RunJsonInput = {
+    version: RUN_JSON_VERSION,
+    state: 'done',
+    method: 'mopro',
+    dataset: scan.root,
+    out,
+    createdAt: new Date().toISOString(),
+    engine: 'official MoPro noise_cleaning.py output (imported)',
+    config: { method: 'mopro', epochs: 0 },
+    backend: { name: 'imported', reason: `converted from ${cleanedFile}`, skipped: [] },
+    import: {
+      file: cleanedFile,
+      entries: images.length,
+      matched,
+      unmatched: unmatched.length,
+      ambiguous: ambiguous.length,
+      duplicates,
+      classesFrom: o.classes ? path.resolve(o.classes) : 'dataset class folders, sorted',
+      classesNotInDataset: foreign,
+      ...(unmatched.length || ambiguous.length ? { list: UNMATCHED_TXT } : {}),
+    },
+    datasetSummary: {
+      classes: scan.classes,
+      counts: scan.classes.map((_, k) => scan.samples.filter((s) => s.classIndex === k).length),
+      images: scan.samples.length,
+      used: scan.samples.length,
+      skipped: scan.skipped,
+      warnings: scan.warnings,
+    },
+    counts,
+    epochs: [],
+    finalPass: {
+      statusRule: 'official',
+      statusRuleText: 'noise_cleaning.py: kept samples with their corrected labels; files it left out are ood',
+      scores: 'none in the official output: confidence is 1 and ood_score is 0 (kept) or 1 (left out)',
+    },
+  };
+  writeAtomicSync(path.join(out, RUN_JSON), JSON.stringify(runJson, null, 2));
   return { out, counts, entries: images.length, matched, unmatched, ambiguous, duplicates, classes };
 }

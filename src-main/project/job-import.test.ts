@@ -177,6 +177,7 @@ describe('mopro import-official', () => {
     expect(readSamples(out)).toHaveLength(FILES.length);
     expect(runClasses(out)).toEqual(['cat', 'dog', 'fox']);
     expect(runSummary(out, 'x').state).toBe('done');
+    expect(runSummary(out, 'x').error).toBeUndefined(); // its run.json fits the shared schema
   });
 
   it('reads labels through --classes and refuses bad input with the file and the fix', async () => {

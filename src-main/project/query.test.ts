@@ -116,19 +116,6 @@ describe('query engine on 100k rows', () => {
     setDecision(t, all[0], null);
     version++;
   });
-
-  it('filter or sort change stays under 150 ms once the sort orders exist', () => {
-    for (const k of ['path', 'confidence', 'oodScore', 'given', 'suggested'] as const) q.order(k); // built at open
-    const times: number[] = [];
-    for (const [f, s] of cases) {
-      version++;
-      const t0 = performance.now();
-      q.page(f, s, 0, 200);
-      times.push(performance.now() - t0);
-    }
-    console.log(
-      `100k filter+sort+page: max ${Math.max(...times).toFixed(1)} ms, mean ${(times.reduce((a, b) => a + b) / times.length).toFixed(1)} ms`,
-    );
-    expect(Math.max(...times)).toBeLessThan(150);
-  });
+  // Speed (filter or sort change under 150 ms on 100k rows) is measured by `npm run bench:review`, not here:
+  // a timed unit test fails on a loaded machine whatever the code does.
 });

@@ -1,8 +1,10 @@
 // Filter / sort / paginate for the review grid over a SampleTable. Sort orders are computed once
 // per key and reused (descending = walking the ascending order backwards); the last filtered
-// result is cached so paging through it costs O(limit).
+// result is cached so paging through it costs O(limit). What a filter lets through is decided by
+// src-shared/review-filter.ts, the matcher the renderer's tests use too.
 import type { SampleFilter, SampleRow, SampleSort } from '../../src-shared/contract';
-import { DKIND, rowOf, type SampleTable } from './table';
+import { reviewFilterMatcher } from '../../src-shared/review-filter';
+import { DKIND, rowOf, STATUS, type SampleTable } from './table';
 
 type SortKey = SampleSort['key'];
 
@@ -106,60 +108,25 @@ export class QueryEngine {
   private compute(f: SampleFilter, sort: SampleSort): Int32Array {
     const t = this.t;
     const order = this.order(sort.key);
-    const gi = f.given !== undefined ? t.labels.indexOf(f.given) : -2;
-    const si = f.suggested !== undefined ? t.labels.indexOf(f.suggested) : -2;
-    if ((f.given !== undefined && gi < 0) || (f.suggested !== undefined && si < 0)) return new Int32Array(0);
-    let idMask: Uint8Array | null = null;
-    if (f.ids) {
-      idMask = new Uint8Array(t.n);
-      for (const id of f.ids) if (id < t.n) idMask[id] = 1;
-    }
-    let needle: string | null = null;
-    if (f.search) {
-      needle = f.search.toLowerCase();
-      this.lower ??= t.paths.map((p) => p.toLowerCase());
-    }
-    const view = f.view ?? 'all';
-    const minC = f.minConfidence ?? -Infinity,
-      maxC = f.maxConfidence ?? Infinity;
-    const minO = f.minOod ?? -Infinity,
-      maxO = f.maxOod ?? Infinity;
+    if (f.search) this.lower ??= t.paths.map((p) => p.toLowerCase());
+    const lower = this.lower;
+    // The one review-filter matcher, reading the columns directly: no row object per index.
+    const match = reviewFilterMatcher<number>(f, {
+      id: (i) => i,
+      lowerPath: (i) => lower![i],
+      given: (i) => t.labels[t.given[i]],
+      suggested: (i) => (t.suggested[i] < 0 ? null : t.labels[t.suggested[i]]),
+      status: (i) => STATUS[t.status[i]],
+      confidence: (i) => t.confidence[i],
+      oodScore: (i) => t.ood[i],
+      decided: (i) => t.dKind[i] !== DKIND.none,
+    });
     const out = new Int32Array(t.n);
     let m = 0;
     const desc = sort.dir === 'desc';
     for (let k = 0; k < t.n; k++) {
       const i = order[desc ? t.n - 1 - k : k];
-      if (!t.present[i]) continue;
-      const st = t.status[i];
-      switch (view) {
-        case 'relabeled':
-          if (st !== 1) continue;
-          break;
-        case 'ood':
-          if (st !== 2) continue;
-          break;
-        case 'clean':
-          if (st !== 0) continue;
-          break;
-        case 'suggestions':
-          if (st === 0) continue;
-          break;
-        case 'unreviewed':
-          if (t.dKind[i] !== DKIND.none) continue;
-          break;
-        case 'reviewed':
-          if (t.dKind[i] === DKIND.none) continue;
-          break;
-      }
-      if (gi >= 0 && t.given[i] !== gi) continue;
-      if (si >= 0 && t.suggested[i] !== si) continue;
-      const c = t.confidence[i];
-      if (c < minC || c > maxC) continue;
-      const o = t.ood[i];
-      if (o < minO || o > maxO) continue;
-      if (idMask && !idMask[i]) continue;
-      if (needle !== null && !this.lower![i].includes(needle)) continue;
-      out[m++] = i;
+      if (t.present[i] && match(i)) out[m++] = i;
     }
     return out.slice(0, m);
   }

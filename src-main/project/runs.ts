@@ -1,26 +1,36 @@
 // Reading run folders (design.md §3 "Run folder"): samples.csv into a SampleTable, run.json into a
-// RunSummary, and one row of arrays/q.f32 for the detail panel. Lenient about run.json fields the
-// engine may or may not write; strict about samples.csv's header. Run folders of other writers read the same
-// way: the PyTorch DDP job (`mopro job`: backend {name: 'pytorch-ddp-…'}, run.json `distributed`) and
-// `mopro import-official` (no arrays, no model: the grid, class health and export work, the map does not).
+// RunSummary, and one row of arrays/q.f32 for the detail panel. run.json is read with the shared schema
+// (src-shared/run-json.ts, which also migrates the older shapes); samples.csv's header is checked strictly. Run
+// folders of other writers read the same way: the PyTorch DDP job (`mopro job`: backend {name: 'pytorch-ddp-…'},
+// run.json `distributed`) and `mopro import-official` (no arrays, no model: the grid, class health and export
+// work, the map does not).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EpochStats, RunSuggestions, RunSummary, SampleStatus, TrainMethod } from '../../src-shared/contract';
 import { Q_F32, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../src-shared/run-format';
+import { parseRunJson, type RunJson } from '../../src-shared/run-json';
 import { parseCsv } from '../util/csv';
 import type { TableInput } from './table';
 
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-
-export function readRunJson(dir: string): Json | null {
+/** A run's run.json, or why it cannot be read (null, null: the folder has none). */
+function loadRunJson(dir: string): { json: RunJson | null; problem: string | null } {
+  const file = path.join(dir, RUN_JSON);
+  let text: string;
   try {
-    return obj(JSON.parse(fs.readFileSync(path.join(dir, RUN_JSON), 'utf8')));
+    text = fs.readFileSync(file, 'utf8');
   } catch {
-    return null;
+    return { json: null, problem: null };
   }
+  try {
+    return { json: parseRunJson(text, file, dir), problem: null };
+  } catch (e) {
+    return { json: null, problem: (e as Error).message };
+  }
+}
+
+/** The run's run.json; null when it has none or the file does not fit the schema (runSummary says why). */
+export function readRunJson(dir: string): RunJson | null {
+  return loadRunJson(dir).json;
 }
 
 export function isRunFolder(dir: string): boolean {
@@ -29,25 +39,21 @@ export function isRunFolder(dir: string): boolean {
 
 /** The dataset folder a run was trained on, from its run.json. */
 export function runDatasetRoot(dir: string): string | null {
-  const j = readRunJson(dir);
-  if (!j) return null;
-  const ds = j.dataset;
-  return str(ds) ?? str(obj(ds).root) ?? str(obj(j.config).dataset) ?? str(j.datasetRoot);
+  return readRunJson(dir)?.dataset || null;
 }
 
-export function runEpochs(j: Json | null): EpochStats[] {
-  const e = j ? (j.epochs ?? obj(j.training).epochs) : null;
-  return Array.isArray(e) ? (e.filter((x) => x && typeof x === 'object') as EpochStats[]) : [];
+export function runEpochs(j: RunJson | null): EpochStats[] {
+  return j?.epochs ?? [];
 }
 
+/** The run's classes: from run.json, else from its model's files (a run folder without a readable run.json). */
 export function runClasses(dir: string): string[] | null {
-  const j = readRunJson(dir);
-  const c = j ? (j.classes ?? obj(j.datasetSummary).classes ?? obj(j.dataset).classes ?? obj(j.model).classes) : null;
-  if (Array.isArray(c) && c.every((x) => typeof x === 'string')) return c as string[];
+  const c = readRunJson(dir)?.datasetSummary.classes;
+  if (c?.length) return c;
   for (const f of ['model/model.json', 'model/classes.json']) {
     try {
-      const v = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
-      const arr = Array.isArray(v) ? v : obj(v).classes;
+      const v: unknown = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+      const arr = Array.isArray(v) ? v : v && typeof v === 'object' ? (v as { classes?: unknown }).classes : null;
       if (Array.isArray(arr)) return arr.map(String);
     } catch {
       /* try the next one */
@@ -65,7 +71,8 @@ interface RunMeta {
 
 export function readRunMeta(dir: string): RunMeta {
   try {
-    return obj(JSON.parse(fs.readFileSync(path.join(dir, RUN_META_JSON), 'utf8'))) as RunMeta;
+    const v: unknown = JSON.parse(fs.readFileSync(path.join(dir, RUN_META_JSON), 'utf8'));
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as RunMeta) : {};
   } catch {
     return {};
   }
@@ -98,38 +105,33 @@ export function generatedRunName(
 }
 
 /** run.json `suggestions` + `statusRule` (written by the final pass) as the API's RunSuggestions; null for older runs. */
-export function runSuggestions(j: Json | null): RunSuggestions | null {
-  const sg = obj(j?.suggestions),
-    sr = obj(j?.statusRule);
-  if (typeof sg.trusted !== 'boolean') return null;
+export function runSuggestions(j: RunJson | null): RunSuggestions | null {
+  const sg = j?.suggestions,
+    sr = j?.statusRule;
+  if (!sg) return null;
   return {
-    statusRule: sr.name === 'official' ? 'official' : 'best',
+    statusRule: sr?.name ?? 'best',
     trusted: sg.trusted,
-    reason: str(sg.reason) ?? '',
-    advice: str(sg.advice),
-    oodThreshold: num(sr.oodThreshold),
+    reason: sg.reason ?? '',
+    advice: sg.advice ?? null,
+    oodThreshold: sr?.oodThreshold ?? null,
   };
 }
 
 export function runSummary(dir: string, id: string, live?: Partial<RunSummary>): RunSummary {
-  const j = readRunJson(dir);
-  const cfg = obj(j?.config);
+  const { json: j, problem } = loadRunJson(dir);
   const epochs = runEpochs(j);
   const hasSamples = fs.existsSync(path.join(dir, SAMPLES_CSV));
-  const state0 = str(j?.state);
   const state: RunSummary['state'] =
     live?.state ??
-    (state0 === 'running' || state0 === 'stopped' || state0 === 'done' || state0 === 'failed'
-      ? state0 === 'running'
-        ? 'stopped'
-        : state0 // nobody runs it now: a 'running' left on disk was interrupted
+    (j
+      ? j.state === 'running'
+        ? 'stopped' // nobody runs it now: a 'running' left on disk was interrupted
+        : j.state
       : hasSamples
         ? 'done'
-        : j?.error
-          ? 'failed'
-          : 'stopped');
-  const backend = j?.backend;
-  let created = str(j?.createdAt) ?? str(j?.startedAt) ?? str(obj(j?.times).startedAt);
+        : 'stopped');
+  let created = j?.createdAt || null;
   if (!created) {
     try {
       created = fs.statSync(dir).birthtime.toISOString();
@@ -137,11 +139,12 @@ export function runSummary(dir: string, id: string, live?: Partial<RunSummary>):
       created = new Date(0).toISOString();
     }
   }
-  const counts0 = obj(j?.counts);
-  const method = (str(cfg.method) ?? str(j?.method)) === 'ce' ? 'ce' : 'mopro';
-  const epochsTotal = live?.epochsTotal ?? num(cfg.epochs) ?? num(j?.epochsTotal) ?? epochs.length;
+  const method: TrainMethod = j?.config.method ?? 'mopro';
+  const epochsTotal = live?.epochsTotal ?? j?.config.epochs ?? epochs.length;
   const meta = readRunMeta(dir);
   const customName = typeof meta.name === 'string' && meta.name.trim() ? meta.name.trim() : undefined;
+  const error = j?.error ?? problem;
+  const suggestions = runSuggestions(j);
   return {
     id,
     dir,
@@ -152,15 +155,12 @@ export function runSummary(dir: string, id: string, live?: Partial<RunSummary>):
       customName ??
       generatedRunName(method, epochsTotal, typeof meta.preset === 'string' ? meta.preset : undefined, created),
     ...(customName ? { customName } : {}),
-    epochsDone: num(j?.epochsDone) ?? epochs.length,
+    epochsDone: epochs.length,
     epochsTotal,
-    backend: str(backend) ?? str(obj(backend).name),
-    counts:
-      num(counts0.clean) !== null
-        ? { clean: num(counts0.clean)!, relabeled: num(counts0.relabeled) ?? 0, ood: num(counts0.ood) ?? 0 }
-        : null,
-    ...(str(j?.error) ? { error: str(j?.error)! } : {}),
-    ...(runSuggestions(j) ? { suggestions: runSuggestions(j)! } : {}),
+    backend: j?.backend.name || null,
+    counts: j?.counts ?? null,
+    ...(error ? { error } : {}),
+    ...(suggestions ? { suggestions } : {}),
     ...live,
   };
 }

@@ -16,6 +16,7 @@ import type {
   SampleRow,
   SampleSort,
 } from '@shared/contract';
+import { reviewFilterMatcher } from '@shared/review-filter';
 import { Rng } from '@shared/rng';
 
 export interface FakeOptions {
@@ -86,27 +87,9 @@ export class FakeApi implements MoproApi {
     return { ...b, decision: d, finalLabel, source };
   }
 
-  private matches(r: SampleRow, f: SampleFilter): boolean {
-    const v = f.view ?? 'all';
-    if (v === 'relabeled' && r.status !== 'relabeled') return false;
-    if (v === 'ood' && r.status !== 'ood') return false;
-    if (v === 'clean' && r.status !== 'clean') return false;
-    if (v === 'suggestions' && r.status === 'clean') return false;
-    if (v === 'unreviewed' && r.decision) return false;
-    if (v === 'reviewed' && !r.decision) return false;
-    if (f.given && r.given !== f.given) return false;
-    if (f.suggested && r.suggested !== f.suggested) return false;
-    if (f.minConfidence !== undefined && r.confidence < f.minConfidence) return false;
-    if (f.maxConfidence !== undefined && r.confidence > f.maxConfidence) return false;
-    if (f.minOod !== undefined && r.oodScore < f.minOod) return false;
-    if (f.maxOod !== undefined && r.oodScore > f.maxOod) return false;
-    if (f.search && !r.path.includes(f.search)) return false;
-    if (f.ids && !f.ids.includes(r.id)) return false;
-    return true;
-  }
-
   private list(f: SampleFilter, s: SampleSort = { key: 'path', dir: 'asc' }): SampleRow[] {
-    const rows = this.base.map((b) => this.row(b.id)).filter((r) => this.matches(r, f));
+    // The real query engine's matcher, so a store test sees the rows the app would show.
+    const rows = this.base.map((b) => this.row(b.id)).filter(reviewFilterMatcher(f));
     const k = s.key ?? 'path';
     const sign = s.dir === 'desc' ? -1 : 1;
     rows.sort((a, b) => {
@@ -238,7 +221,7 @@ export class FakeApi implements MoproApi {
           return { redone: last?.ids.length ?? 0, ...this.counters() };
         }
         case 'runs.get':
-          return { summary: this.summary().runs[0], epochs: [], runJson: {} };
+          return { summary: this.summary().runs[0], epochs: [], runJson: null };
         case 'train.start':
           return { runId: 'run-2' };
         case 'train.stop':

@@ -1,74 +1,34 @@
 // Insights in Chromium against `mopro serve` (startServer) on a generated project: the map draws
 // every point, a box selection and a confusion-matrix click filter the review grid, the planted
 // duplicate pair is found; screenshots of each view go to test-results/.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src-main/server/server';
+import type { Page } from 'playwright-core';
+import { canRunE2e, matchCount as countShown, screenshot, startE2e, type E2eWorld } from './support';
 import { makeInsightsFixture, type InsightsFixture } from '../fixtures/insights';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');
-const SHOTS = path.resolve('test-results');
-const haveChromium = fs.existsSync(CHROMIUM);
-const haveUi = fs.existsSync(path.join(STATIC, 'index.html'));
-if (!haveChromium) console.log(`insights e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
-if (!haveUi) console.log(`insights e2e: NOT RUN — no built UI at ${STATIC} (npm run build)`);
-
-let tmp: string;
+let world: E2eWorld | undefined;
 let fx: InsightsFixture;
-let srv: RunningServer;
-let browser: Browser;
 let page: Page;
 let boxCount = -1;
 
-const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `insights-${name}.png`) });
-const matchCount = async (): Promise<number> => {
-  const el = page.getByTestId('match-count');
-  await expect.poll(async () => (await el.textContent())?.trim() ?? '…', { timeout: 15_000 }).toMatch(/^[\d,]+ shown$/);
-  return Number((await el.textContent())!.replace(/[^\d]/g, ''));
-};
+const shot = (name: string) => screenshot(page, `insights-${name}`);
+const matchCount = (): Promise<number> => countShown(page);
 async function openInsights(view: 'map' | 'health' | 'duplicates' | 'compare'): Promise<void> {
   await page.getByTestId('tab-insights').click();
   await page.getByTestId(`insights-${view}`).click();
 }
 
-describe.runIf(haveChromium && haveUi)('insights in Chromium', () => {
+describe.runIf(canRunE2e('insights'))('insights in Chromium', () => {
   beforeAll(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-insights-e2e-'));
-    fx = await makeInsightsFixture(tmp, { perClass: 30 });
-    srv = await startServer({
-      port: 0,
-      dataset: fx.root,
-      dataDir: fx.dataDir,
-      cacheDir: path.join(tmp, 'cache'),
-      staticDir: STATIC,
+    world = await startE2e('mopro-insights-e2e-', async (tmp) => {
+      fx = await makeInsightsFixture(tmp, { perClass: 30 });
+      return { dataset: fx.root, dataDir: fx.dataDir };
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (e) => console.log('page error:', e.message));
-    fs.mkdirSync(SHOTS, { recursive: true });
-    await page.goto(srv.url);
+    page = world.page;
+    await page.goto(world.srv.url);
     await page.getByTestId('project-name').waitFor();
   });
-  afterAll(async () => {
-    await browser?.close();
-    await srv?.close();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => world?.close());
 
   it('the map draws every point, PCA first and then UMAP', async () => {
     await openInsights('map');

@@ -5,78 +5,55 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src-main/server/server';
+import type { RunningServer } from '../../src-main/server/server';
+import { canRunE2e, screenshot, startE2e, type E2eWorld } from './support';
 import { makeDataset, syntheticRows, writeProjectRun } from '../fixtures/project';
 import { projectIdFor } from '../../src-main/project/project';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');
-const SHOTS = path.resolve('test-results');
-const haveChromium = fs.existsSync(CHROMIUM);
-const haveUi = fs.existsSync(path.join(STATIC, 'index.html'));
-if (!haveChromium)
-  console.log(`open-elsewhere e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
-if (!haveUi) console.log(`open-elsewhere e2e: NOT RUN — no built UI at ${STATIC} (npx electron-vite build)`);
-
-let tmp: string, root: string, dataDir: string;
+let world: E2eWorld | undefined;
 let other: ChildProcess;
 let otherApi: { origin: string; token: string; projectId: string };
 let srv: RunningServer;
-let browser: Browser;
 let page: Page;
 
-describe.runIf(haveChromium && haveUi)('project open elsewhere, in Chromium', () => {
+describe.runIf(canRunE2e('open-elsewhere'))('project open elsewhere, in Chromium', () => {
   beforeAll(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-elsewhere-e2e-'));
-    root = path.join(tmp, 'ds');
-    dataDir = path.join(tmp, 'data');
-    const files = await makeDataset(root, ['a', 'b'], 6);
-    writeProjectRun(
-      dataDir,
-      projectIdFor(fs.realpathSync(root)),
-      'r1',
-      fs.realpathSync(root),
-      ['a', 'b'],
-      syntheticRows(files, ['a', 'b'], 2),
-    );
-    const env = { ...process.env, MOPRO_DATA_DIR: dataDir, MOPRO_CACHE_DIR: path.join(tmp, 'cache') };
-    // The other process: a real, separate server that takes the project first.
-    other = spawn(process.execPath, ['--import', 'tsx', path.resolve('src-main/server/main.ts'), '--dataset', root], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      readline.createInterface({ input: other.stdout! }).once('line', (l) => {
-        otherApi = JSON.parse(l);
-        resolve();
+    world = await startE2e('mopro-elsewhere-e2e-', async (tmp) => {
+      const root = path.join(tmp, 'ds');
+      const dataDir = path.join(tmp, 'data');
+      const files = await makeDataset(root, ['a', 'b'], 6);
+      writeProjectRun(
+        dataDir,
+        projectIdFor(fs.realpathSync(root)),
+        'r1',
+        fs.realpathSync(root),
+        ['a', 'b'],
+        syntheticRows(files, ['a', 'b'], 2),
+      );
+      const env = { ...process.env, MOPRO_DATA_DIR: dataDir, MOPRO_CACHE_DIR: path.join(tmp, 'cache') };
+      // The other process: a real, separate server that takes the project first.
+      other = spawn(process.execPath, ['--import', 'tsx', path.resolve('src-main/server/main.ts'), '--dataset', root], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      other.once('exit', (c) => reject(new Error(`first server exited (${c})`)));
+      await new Promise<void>((resolve, reject) => {
+        readline.createInterface({ input: other.stdout! }).once('line', (l) => {
+          otherApi = JSON.parse(l);
+          resolve();
+        });
+        other.once('exit', (c) => reject(new Error(`first server exited (${c})`)));
+      });
+      return { dataset: root, dataDir };
     });
-    srv = await startServer({ port: 0, dataset: root, dataDir, cacheDir: path.join(tmp, 'cache'), staticDir: STATIC });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    ({ srv, page } = world);
   });
   afterAll(async () => {
-    await browser?.close();
-    await srv?.close();
     if (other && other.exitCode === null && other.signalCode === null) other.kill('SIGKILL');
-    fs.rmSync(tmp, { recursive: true, force: true });
+    await world?.close();
   });
 
   it('shows who has it, refuses a decision, and takes over once that process is gone', async () => {
@@ -84,7 +61,6 @@ describe.runIf(haveChromium && haveUi)('project open elsewhere, in Chromium', ()
     const notice = page.getByTestId('open-elsewhere');
     await notice.waitFor({ timeout: 20_000 });
     expect(await notice.textContent()).toMatch(new RegExp(`open elsewhere \\(pid ${other.pid} on .+, since .+\\)`));
-    fs.mkdirSync(SHOTS, { recursive: true });
     await page.getByTestId('tab-review').click();
     const cell = page.locator('[data-testid=cell][data-index="0"]');
     await cell.waitFor({ timeout: 20_000 });
@@ -106,7 +82,7 @@ describe.runIf(haveChromium && haveUi)('project open elsewhere, in Chromium', ()
     });
     expect(res.status).toBe(200);
     await expect.poll(async () => cell.getByTestId('badge').textContent(), { timeout: 15_000 }).toBe('OOD');
-    await page.screenshot({ path: path.join(SHOTS, 'open-elsewhere.png') });
+    await screenshot(page, 'open-elsewhere');
 
     other.kill('SIGKILL');
     await once(other, 'exit');

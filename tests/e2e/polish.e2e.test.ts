@@ -8,38 +8,29 @@
 // Screenshots go to test-results/polish-*.png.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src-main/server/server';
-import { callApi, matchCount as countShown } from './support';
+import type { RunningServer } from '../../src-main/server/server';
+import { callApi, canRunE2e, matchCount as countShown, screenshot, startE2e, type E2eWorld } from './support';
 import { makeInsightsFixture, EMB_DIM, type InsightsFixture } from '../fixtures/insights';
 import { makeDataset } from '../fixtures/project';
 import { runsDir } from '../../src-main/project/project';
 import { EMBEDDINGS_F32, RUN_JSON } from '../../src-shared/run-format';
-import type { MethodName, MethodResult } from '../../src-shared/contract';
+import type { EpochStats, MethodName, MethodResult } from '../../src-shared/contract';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');
-const SHOTS = path.resolve('test-results');
-const haveChromium = fs.existsSync(CHROMIUM);
-const haveUi = fs.existsSync(path.join(STATIC, 'index.html'));
-if (!haveChromium) console.log(`polish e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
-if (!haveUi) console.log(`polish e2e: NOT RUN — no built UI at ${STATIC} (npx electron-vite build)`);
-
+let world: E2eWorld | undefined;
 let tmp: string;
 let fx: InsightsFixture;
 let plain: string; //   a second dataset with no run yet
 let srv: RunningServer;
-let browser: Browser;
 let page: Page;
 const FAILED_RUN = '20260103T000000-mopro-dead';
 /** The look-alike: same embedding as its partner, but the pixels differ by 10 grey levels. */
 let lookAlike: { a: string; b: string };
 
-const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `polish-${name}.png`) });
+const shot = (name: string) => screenshot(page, `polish-${name}`);
 
 const api = <M extends MethodName>(method: M, body: object): Promise<MethodResult<M>> => callApi(srv, method, body);
 const matchCount = (): Promise<number> => countShown(page);
@@ -89,10 +80,15 @@ async function exportVia(to: string, mode: 'copy' | 'manifest', includeOod = fal
   await page.getByTestId('export-result').waitFor({ timeout: 20_000 });
 }
 
-describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () => {
+describe.runIf(canRunE2e('polish'))('first-time user polish in Chromium', () => {
   beforeAll(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-polish-e2e-'));
-    fx = await makeInsightsFixture(tmp, { perClass: 30 });
+    world = await startE2e('mopro-polish-e2e-', prepare, { width: 1440, height: 900 });
+    ({ tmp, srv, page } = world);
+    page.on('dialog', (d) => void d.accept());
+  });
+  /** The generated project with two finished runs, a look-alike pair and a failed run; a second plain dataset. */
+  async function prepare(dir: string): Promise<{ dataset: string; dataDir: string }> {
+    fx = await makeInsightsFixture(dir, { perClass: 30 });
     const runDir = path.join(runsDir(fx.dataDir, fx.projectId), fx.runs.mopro);
     // A look-alike pair: coat images 5 and 15 are flat grey 10 levels apart (so their dHashes are
     // equal), given the same embedding: the model thinks them the same, the pixels do not.
@@ -113,8 +109,8 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
     // Final-pass counts and a prototype loss that starts after one warm-up epoch, as the engine writes them.
     const j = JSON.parse(fs.readFileSync(path.join(runDir, RUN_JSON), 'utf8'));
     j.counts = { clean: 90, relabeled: 20, ood: 11 };
-    j.epochs = j.epochs.map((e: { lossPro: number; loss: number }, i: number) =>
-      i === 0 ? { ...e, loss: e.loss - e.lossPro, lossPro: 0 } : e,
+    j.epochs = j.epochs.map((e: EpochStats, i: number) =>
+      i === 0 ? { ...e, loss: e.loss - e.losses.pro, losses: { ...e.losses, pro: 0 } } : e,
     );
     fs.writeFileSync(path.join(runDir, RUN_JSON), JSON.stringify(j));
     // A failed run (no samples.csv, an error in run.json), as a crash leaves it.
@@ -130,43 +126,17 @@ describe.runIf(haveChromium && haveUi)('first-time user polish in Chromium', () 
         createdAt: '2026-01-03T00:00:00Z',
       }),
     );
-    plain = path.join(tmp, 'plain');
+    plain = path.join(dir, 'plain');
     await makeDataset(plain, ['cat', 'dog'], 4);
-    srv = await startServer({
-      port: 0,
-      dataset: fx.root,
-      dataDir: fx.dataDir,
-      cacheDir: path.join(tmp, 'cache'),
-      staticDir: STATIC,
-    });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.on('pageerror', (e) => console.log('page error:', e.message));
-    page.on('dialog', (d) => void d.accept());
-    fs.mkdirSync(SHOTS, { recursive: true });
-  });
+    return { dataset: fx.root, dataDir: fx.dataDir };
+  }
   // Each test starts from a fresh page on the generated project, so one failure cannot leave a
   // dialog open over the next test.
   beforeEach(async () => {
     await page.goto(srv.url);
     await page.getByTestId('project-name').waitFor();
   });
-  afterAll(async () => {
-    await browser?.close();
-    await srv?.close();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => world?.close());
 
   it('manifest export finishes every time, and Esc closes the dialog', async () => {
     for (const k of [1, 2, 3]) {

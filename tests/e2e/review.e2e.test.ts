@@ -1,43 +1,36 @@
 // The review workflow in Chromium against `mopro serve` (startServer) on a copy of the bundled
-// bundled sample: open, train 2 epochs, filter OOD candidates, decide by keyboard and in bulk,
+// sample: open, train 2 epochs, filter OOD candidates, decide by keyboard and in bulk,
 // undo, reload (decisions are durable), export and read the exported tree and labels.csv back.
 // Screenshots of each screen go to test-results/review-*.png.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src-main/server/server';
-import { callApi, matchCount as countShown } from './support';
+import type { RunningServer } from '../../src-main/server/server';
+import { callApi, canRunE2e, matchCount as countShown, screenshot, startE2e, type E2eWorld } from './support';
 import type { MethodName, MethodResult, SampleRow } from '../../src-shared/contract';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');
-const SHOTS = path.resolve('test-results');
 const SAMPLE = path.resolve('resources/sample');
 /** images in the bundled sample (one line each in its truth file) */
 const SAMPLE_N = fs.readFileSync(`${SAMPLE}.truth.jsonl`, 'utf8').trim().split('\n').length;
 /** the review counter's form of it (lib/format count: en-US thousands separators) */
 const SAMPLE_SHOWN = SAMPLE_N.toLocaleString('en-US');
-const haveChromium = fs.existsSync(CHROMIUM);
-const haveUi = fs.existsSync(path.join(STATIC, 'index.html'));
-if (!haveChromium) console.log(`review e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
-if (!haveUi) console.log(`review e2e: NOT RUN — no built UI at ${STATIC} (npx electron-vite build)`);
+const canRun = canRunE2e('review');
 
+let world: E2eWorld | undefined;
 let tmp: string;
 let dataset: string;
 let srv: RunningServer;
-let browser: Browser;
 let page: Page;
+let pageErrors: string[];
 let projectId = '';
 let classes: string[] = [];
-const pageErrors: string[] = [];
 // What the person decided, by sample id, as the UI badge should read it.
 const decided = new Map<number, string>();
 let overriddenId = -1;
 
-const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `review-${name}.png`) });
+const shot = (name: string) => screenshot(page, `review-${name}`);
 
 const api = <M extends MethodName>(method: M, body: object): Promise<MethodResult<M>> => callApi(srv, method, body);
 
@@ -56,44 +49,19 @@ async function setView(v: string): Promise<number> {
   return matchCount();
 }
 
-describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
+describe.runIf(canRun)('review workflow in Chromium', () => {
   beforeAll(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-review-e2e-'));
-    dataset = path.join(tmp, 'sample');
-    fs.cpSync(SAMPLE, dataset, { recursive: true });
-    process.env.MOPRO_DATA_DIR = path.join(tmp, 'data');
-    process.env.MOPRO_CACHE_DIR = path.join(tmp, 'cache');
-    srv = await startServer({
-      port: 0,
-      dataDir: path.join(tmp, 'data'),
-      cacheDir: path.join(tmp, 'cache'),
-      staticDir: STATIC,
+    world = await startE2e('mopro-review-e2e-', (dir) => {
+      dataset = path.join(dir, 'sample');
+      fs.cpSync(SAMPLE, dataset, { recursive: true });
+      process.env.MOPRO_DATA_DIR = path.join(dir, 'data');
+      process.env.MOPRO_CACHE_DIR = path.join(dir, 'cache');
+      return {};
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (e) => {
-      pageErrors.push(e.message);
-      console.log('page error:', e.message);
-    });
-    fs.mkdirSync(SHOTS, { recursive: true });
+    ({ tmp, srv, page, pageErrors } = world);
     await page.goto(srv.url);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await srv?.close();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => world?.close());
 
   it('opens the dataset from the start screen', async () => {
     await page.getByTestId('open-path').waitFor();
@@ -268,53 +236,31 @@ describe.runIf(haveChromium && haveUi)('review workflow in Chromium', () => {
 
 // Perf on a synthetic 100k-sample project: a real run folder (samples.csv + q.f32), a synthesised
 // scan (100k files on disk would time the file system). Thumbnails 404, which is fine for timing.
-describe.runIf(haveChromium && haveUi)('review grid on 100k samples (perf)', () => {
+describe.runIf(canRun)('review grid on 100k samples (perf)', () => {
   const N = 100_000;
-  let ptmp: string;
+  let perf: E2eWorld | undefined;
   let psrv: RunningServer;
-  let pbrowser: Browser;
   let p: Page;
   let root: string;
   beforeAll(async () => {
     const { listScanner, rng, syntheticRows, writeProjectRun } = await import('../fixtures/project');
     const { projectIdFor } = await import('../../src-main/project/project');
-    ptmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-review-perf-'));
-    root = path.join(ptmp, 'dataset');
-    fs.mkdirSync(root, { recursive: true });
-    const classes = Array.from({ length: 10 }, (_, i) => `class_${i}`);
-    const r = rng(11);
-    const files = Array.from({ length: N }, (_, i) => {
-      const label = classes[Math.floor(r() * 10)]!;
-      return { rel: `${label}/img_${String(i).padStart(6, '0')}.png`, label };
-    }).sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-    const dataDir = path.join(ptmp, 'data');
-    writeProjectRun(dataDir, projectIdFor(root), 'perf-run', root, classes, syntheticRows(files, classes, 5));
-    psrv = await startServer({
-      port: 0,
-      dataDir,
-      cacheDir: path.join(ptmp, 'cache'),
-      staticDir: STATIC,
-      scanner: listScanner(root, classes, files),
+    perf = await startE2e('mopro-review-perf-', (ptmp) => {
+      root = path.join(ptmp, 'dataset');
+      fs.mkdirSync(root, { recursive: true });
+      const classes = Array.from({ length: 10 }, (_, i) => `class_${i}`);
+      const r = rng(11);
+      const files = Array.from({ length: N }, (_, i) => {
+        const label = classes[Math.floor(r() * 10)]!;
+        return { rel: `${label}/img_${String(i).padStart(6, '0')}.png`, label };
+      }).sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+      const dataDir = path.join(ptmp, 'data');
+      writeProjectRun(dataDir, projectIdFor(root), 'perf-run', root, classes, syntheticRows(files, classes, 5));
+      return { dataDir, scanner: listScanner(root, classes, files) };
     });
-    pbrowser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    p = await pbrowser.newPage({ viewport: { width: 1280, height: 800 } });
+    ({ srv: psrv, page: p } = perf);
   });
-  afterAll(async () => {
-    await pbrowser?.close();
-    await psrv?.close();
-    if (ptmp) fs.rmSync(ptmp, { recursive: true, force: true });
-  });
+  afterAll(() => perf?.close());
 
   it('opens, filters and scrolls 100k rows within generous bounds', async () => {
     const t0 = Date.now();

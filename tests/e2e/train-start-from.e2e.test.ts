@@ -2,59 +2,28 @@
 // frozen-feature pass is shown before starting, and a run started from an earlier run with the backbone frozen
 // finishes with the earlier run's encoder (--init) and cached frozen features in its run.json.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src-main/server/server';
+import { canRunE2e, startE2e, type E2eWorld } from './support';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const STATIC = process.env.MOPRO_STATIC_DIR || path.resolve('out/renderer');
 const SAMPLE = path.resolve('resources/sample');
 const CLASSES = ['Bag', 'Sneaker', 'Trouser'];
-const haveChromium = fs.existsSync(CHROMIUM);
-const haveUi = fs.existsSync(path.join(STATIC, 'index.html'));
-if (!haveChromium)
-  console.log(`train start-from e2e: NOT RUN — no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
-if (!haveUi) console.log(`train start-from e2e: NOT RUN — no built UI at ${STATIC} (npx electron-vite build)`);
 
-let tmp: string, dataset: string, srv: RunningServer, browser: Browser, page: Page;
-const pageErrors: string[] = [];
+let world: E2eWorld | undefined;
+let tmp: string, dataset: string, page: Page, pageErrors: string[];
 
-describe.runIf(haveChromium && haveUi)('Train panel: start from an earlier run, backbone frozen', () => {
+describe.runIf(canRunE2e('train start-from'))('Train panel: start from an earlier run, backbone frozen', () => {
   beforeAll(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-startfrom-e2e-'));
-    dataset = path.join(tmp, 'three');
-    for (const c of CLASSES) fs.cpSync(path.join(SAMPLE, c), path.join(dataset, c), { recursive: true });
-    srv = await startServer({
-      port: 0,
-      dataDir: path.join(tmp, 'data'),
-      cacheDir: path.join(tmp, 'cache'),
-      staticDir: STATIC,
+    world = await startE2e('mopro-startfrom-e2e-', (dir) => {
+      dataset = path.join(dir, 'three');
+      for (const c of CLASSES) fs.cpSync(path.join(SAMPLE, c), path.join(dataset, c), { recursive: true });
+      return {};
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (e) => {
-      pageErrors.push(e.message);
-    });
-    await page.goto(srv.url);
+    ({ tmp, page, pageErrors } = world);
+    await page.goto(world.srv.url);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await srv?.close();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => world?.close());
 
   it('shows the frozen-feature estimate and trains from the first run with the backbone frozen', async () => {
     await page.getByTestId('open-path').fill(dataset);

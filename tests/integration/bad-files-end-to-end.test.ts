@@ -159,7 +159,7 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
       let served = 0;
       const limited: string[] = [];
       for (const rel of good) {
-        // checkRelPath refuses '\\' and %2e/%2f/%5c/%00/%25 in a relative path outright (anti double-encoding),
+        // relPathProblem (src-shared/rel-path.ts) refuses '\\' and %2e/%2f/%5c/%00/%25 in a relative path outright (anti double-encoding),
         // so a real file with such a name gets no thumbnail: a known limitation, refused cleanly.
         if (/[\\]|%(2e|2f|5c|00|25)/i.test(rel)) {
           const e = await svc.image(id, rel, 'thumb').then(
@@ -188,7 +188,7 @@ describe('bad-file corpus: scan, decode, train, thumbnails, export', () => {
       }
       if (limited.length)
         console.log(
-          `KNOWN LIMITATION: no thumbnail for real files named ${limited.map((x) => JSON.stringify(x)).join(', ')} (service.checkRelPath refuses backslash / %xx in names)`,
+          `KNOWN LIMITATION: no thumbnail for real files named ${limited.map((x) => JSON.stringify(x)).join(', ')} (relPathProblem in src-shared/rel-path.ts refuses backslash / %xx in names)`,
         );
       console.log(
         `bad files: ${served} thumbnails served, ${refused} bad files refused cleanly; test-process peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,

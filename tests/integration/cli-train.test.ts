@@ -8,6 +8,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCsv } from '../../src-main/util/csv';
 import { SAMPLES_HEADER, PREDICTIONS_HEADER } from '../../src-shared/run-format';
+import { LossName } from '../../src-shared/losses';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const shared = path.resolve(root, '..', 'shared');
@@ -66,6 +67,12 @@ describe('mopro train / predict on a generated noisy folder', () => {
     expect(rows.length).toBe(800);
     const runJson = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
     expect(runJson.epochs.length).toBe(6);
+    // each epoch's loss terms as one record, printed in the same order on the epoch line
+    for (const e of runJson.epochs) expect(Object.keys(e.losses)).toEqual([...LossName.options]);
+    const last = runJson.epochs[5].losses;
+    expect(r.stderr).toContain(
+      `epoch 6: loss ${runJson.epochs[5].loss.toFixed(4)} (ce ${last.ce.toFixed(3)} ins ${last.ins.toFixed(3)} pro ${last.pro.toFixed(3)})`,
+    );
     expect(runJson.statusRule.name).toBe('official');
     expect(typeof runJson.suggestions.trusted).toBe('boolean');
     expect(JSON.stringify(runJson.backend)).toMatch(/wasm|tensorflow|cpu/);
@@ -113,6 +120,23 @@ describe('CLI bad input', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(mopro('frobnicate').code).toBe(2);
     expect(mopro('train', noisy, '--out', path.join(tmp, 'x'), '--epochs', 'zero').code).toBe(2);
+  });
+  it('a bad option value exits 2 with one line naming the flag, the value and what it takes', () => {
+    const cases: [string, string, RegExp][] = [
+      ['--epochs', 'zero', /--epochs must be an integer >= 1/],
+      ['--image-size', '600', /--image-size must be at most 512/],
+      ['--status-rule', 'strict', /Allowed choices are best, official/],
+    ];
+    for (const [flag, value, want] of cases) {
+      const r = mopro('train', noisy, '--out', path.join(tmp, 'x'), flag, value);
+      expect(r.code).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`'${flag} <`);
+      expect(lines[0]).toContain(`'${value}'`);
+      expect(lines[0]).toMatch(want);
+    }
+    expect(fs.existsSync(path.join(tmp, 'x'))).toBe(false);
   });
   it('missing dataset path exits 1 naming the path', () => {
     const missing = path.join(tmp, 'does-not-exist');

@@ -1,282 +1,305 @@
-// Kernels that make @tensorflow/tfjs-backend-wasm 4.22 train conv nets, and train them faster.
-// Based on shared/reference/wasm-conv-grad.mjs, re-measured here: the shipped wasm backend lacks
-// Conv2DBackpropFilter entirely, and its strided Conv2DBackpropInput is a slow scalar loop. Both are
-// rewritten on top of the backend's own XNNPACK Conv2D / MatMul, which run at 10-17 GFLOPS here,
-// whereas `matMul` with transpose flags falls off the fast path (~1.5 GFLOPS): transpose explicitly.
+// Kernels that make @tensorflow/tfjs-backend-wasm 4.22 train conv nets, and train them faster. The
+// shipped wasm backend lacks Conv2DBackpropFilter entirely, and its strided Conv2DBackpropInput is a slow
+// scalar loop. Both are rewritten on top of the backend's own XNNPACK Conv2D / MatMul, which run at
+// 10-17 GFLOPS here, whereas `matMul` with transpose flags falls off the fast path (~1.5 GFLOPS):
+// transpose explicitly. Written as tfjs writes its backends: a kernel function over the typed inputs and
+// attrs that tfjs-core declares for the op (re-exported by @tensorflow/tfjs), registered as a KernelConfig.
 import * as tf from '@tensorflow/tfjs';
+import type {
+  BatchMatMulAttrs,
+  BatchMatMulInputs,
+  Conv2DAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropFilterInputs,
+  Conv2DBackpropInputAttrs,
+  Conv2DBackpropInputInputs,
+  Conv2DInputs,
+  FusedBatchNormAttrs,
+  GradConfig,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  PadV2Attrs,
+  PadV2Inputs,
+  ReshapeAttrs,
+  ReshapeInputs,
+  ReverseAttrs,
+  ReverseInputs,
+  SliceAttrs,
+  SliceInputs,
+  TensorInfo,
+  TransposeAttrs,
+  TransposeInputs,
+} from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
-type KernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo;
-interface WasmBackendLike {
-  disposeData(id: unknown): void;
-  readSync(id: unknown): unknown;
-  makeOutput(shape: number[], dtype: 'float32', memoryOffset?: number, values?: Float32Array): tf.TensorInfo;
+/** A wasm kernel with its op's typed inputs and attrs (tfjs's own kernels have this signature). */
+type WasmKernel<I extends NamedTensorInfoMap, A> = (args: { inputs: I; backend: BackendWasm; attrs: A }) => TensorInfo;
+
+/** The registered wasm kernel `name`, typed by its op's inputs and attrs. The cast is tfjs's own: the registry
+ *  stores every kernel as the untyped KernelFunc. */
+function wasmKernel<I extends NamedTensorInfoMap, A>(name: string): WasmKernel<I, A> {
+  return registeredKernel(name).kernelFunc as unknown as WasmKernel<I, A>;
 }
 
-function kernel(name: string): KernelFunc {
+/** The kernel registered for `name` on wasm now: the backend's own until this module replaces it. */
+function registeredKernel(name: string): KernelConfig {
   const k = tf.getKernel(name, 'wasm');
   if (!k) throw new Error(`wasm kernel ${name} missing`);
-  return k.kernelFunc as unknown as KernelFunc;
+  return k;
 }
+
+/** A kernel function over typed inputs and attrs, as the registry's KernelFunc (tfjs's configs do the same). */
+const asKernelFunc = <I extends NamedTensorInfoMap, A>(f: WasmKernel<I, A>): KernelFunc => f as unknown as KernelFunc;
+
+/** An input the op declares; tfjs-core types every input as optional. */
+function input(t: TensorInfo | undefined, op: string, name: string): TensorInfo {
+  if (!t) throw new Error(`${op}: input ${name} missing`);
+  return t;
+}
+
+const transposeKernel = () => wasmKernel<TransposeInputs, TransposeAttrs>(tf.Transpose);
+const conv2DKernel = () => wasmKernel<Conv2DInputs, Conv2DAttrs>(tf.Conv2D);
+const sliceKernel = () => wasmKernel<SliceInputs, SliceAttrs>(tf.Slice);
+const reshapeKernel = () => wasmKernel<ReshapeInputs, ReshapeAttrs>(tf.Reshape);
 
 /** dW[i,j,c,o] = sum_{b,h,w} xpad[b, h*s+i, w*s+j, c] * dy[b,h,w,o]
  *  = Conv2D(x^T [Ci,H,W,B], filter = dy^T [Ho,Wo,B,Co], stride 1, dilation s) -> [Ci,kh,kw,Co] -> transpose.
- *  (shared/reference/wasm-conv-grad.mjs.) Measured here against an im2col GEMM: this runs at forward-conv
- *  speed (138 ms vs 790 ms for 128x14x14x64 -> 64), because Slice/Concat are JS loops in this backend. */
-export function registerConv2DBackpropFilter(): void {
-  const T = kernel('Transpose'),
-    C = kernel('Conv2D'),
-    S = kernel('Slice');
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropFilter',
-    backendName: 'wasm',
-    kernelFunc: (({
-      inputs,
+ *  Measured here against an im2col GEMM: this runs at forward-conv speed (138 ms vs 790 ms for
+ *  128x14x14x64 -> 64), because Slice/Concat are JS loops in this backend. */
+export function conv2DBackpropFilterConfig(): KernelConfig {
+  const transpose = transposeKernel(),
+    conv2D = conv2DKernel(),
+    slice = sliceKernel();
+  const conv2DBackpropFilter: WasmKernel<Conv2DBackpropFilterInputs, Conv2DBackpropFilterAttrs> = ({
+    inputs,
+    backend,
+    attrs,
+  }) => {
+    let x = input(inputs.x, tf.Conv2DBackpropFilter, 'x');
+    const dy = input(inputs.dy, tf.Conv2DBackpropFilter, 'dy');
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
+    if (dataFormat && dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter: only NHWC');
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filterShape,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    const sh = info.strideHeight,
+      sw = info.strideWidth;
+    const { top, left } = info.padInfo;
+    const [kh, kw] = filterShape;
+    const [, Ho, Wo] = dy.shape;
+    const [B, , , Ci] = x.shape;
+    let [, H, W] = x.shape;
+    const tmp: TensorInfo[] = [];
+    // rows/cols of x never touched by the conv (VALID with leftover): slice them off
+    const needH = (Ho - 1) * sh + kh - top,
+      needW = (Wo - 1) * sw + kw - left;
+    if (needH < H || needW < W) {
+      const nh = Math.min(H, needH),
+        nw = Math.min(W, needW);
+      x = slice({ inputs: { x }, backend, attrs: { begin: [0, 0, 0, 0], size: [B, nh, nw, Ci] } });
+      tmp.push(x);
+      H = nh;
+      W = nw;
+    }
+    const bottom = kh + (Ho - 1) * sh - H - top;
+    const right = kw + (Wo - 1) * sw - W - left;
+    const xT = transpose({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } });
+    const dyT = transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
+    const out = conv2D({
+      inputs: { x: xT, filter: dyT },
       backend,
-      attrs,
-    }: {
-      inputs: tf.NamedTensorInfoMap;
-      backend: WasmBackendLike;
-      attrs: tf.NamedAttrMap;
-    }) => {
-      let { x } = inputs as { x: tf.TensorInfo };
-      const { dy } = inputs as { dy: tf.TensorInfo };
-      const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
-        strides: [number, number] | number;
-        pad: 'same' | 'valid' | number;
-        dataFormat: string;
-        dimRoundingMode?: 'floor' | 'round' | 'ceil';
-        filterShape: [number, number, number, number];
-      };
-      if (dataFormat && dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter: only NHWC');
-      const info = tf.backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number],
-        filterShape,
-        strides,
-        1,
-        pad,
-        dimRoundingMode,
-        false,
-        'channelsLast',
-      );
-      const sh = info.strideHeight,
-        sw = info.strideWidth;
-      const { top, left } = info.padInfo;
-      const [kh, kw] = filterShape;
-      const [, Ho, Wo] = dy.shape;
-      let [B, H, W, Ci] = x.shape;
-      const tmp: tf.TensorInfo[] = [];
-      // rows/cols of x never touched by the conv (VALID with leftover): slice them off
-      const needH = (Ho - 1) * sh + kh - top,
-        needW = (Wo - 1) * sw + kw - left;
-      if (needH < H || needW < W) {
-        const nh = Math.min(H, needH),
-          nw = Math.min(W, needW);
-        x = S({ inputs: { x }, backend: backend as never, attrs: { begin: [0, 0, 0, 0], size: [B, nh, nw, Ci] } });
-        tmp.push(x);
-        H = nh;
-        W = nw;
-      }
-      const bottom = kh + (Ho - 1) * sh - H - top;
-      const right = kw + (Wo - 1) * sw - W - left;
-      const xT = T({ inputs: { x }, backend: backend as never, attrs: { perm: [3, 1, 2, 0] } });
-      const dyT = T({ inputs: { x: dy }, backend: backend as never, attrs: { perm: [1, 2, 0, 3] } });
-      const out = C({
-        inputs: { x: xT, filter: dyT },
-        backend: backend as never,
-        attrs: {
-          strides: [1, 1],
-          dilations: [sh, sw],
-          dataFormat: 'NHWC',
-          pad: [
-            [0, 0],
-            [top, bottom],
-            [left, right],
-            [0, 0],
-          ] as never,
-        },
-      });
-      const res = T({ inputs: { x: out }, backend: backend as never, attrs: { perm: [1, 2, 0, 3] } });
-      for (const t of [...tmp, xT, dyT, out]) backend.disposeData(t.dataId);
-      void B;
-      return res;
-    }) as never,
-  });
+      attrs: {
+        strides: [1, 1],
+        dilations: [sh, sw],
+        dataFormat: 'NHWC',
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
+      },
+    });
+    const res = transpose({ inputs: { x: out }, backend, attrs: { perm: [1, 2, 0, 3] } });
+    for (const t of [...tmp, xT, dyT, out]) backend.disposeData(t.dataId);
+    return res;
+  };
+  return { kernelName: tf.Conv2DBackpropFilter, backendName: 'wasm', kernelFunc: asKernelFunc(conv2DBackpropFilter) };
 }
 
 /** Conv2DBackpropInput through XNNPACK Conv2D with the flipped, transposed filter. Stride s>1 is done
- *  by dilating dy with zeros first (s^2 more MACs, but on the fast path: far quicker than the stock loop). */
-export function registerConv2DBackpropInputFast(): void {
-  const orig = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  if (!orig) throw new Error('wasm kernel Conv2DBackpropInput missing');
-  const T = kernel('Transpose'),
-    Rv = kernel('Reverse'),
-    C = kernel('Conv2D'),
-    P = kernel('PadV2'),
-    R = kernel('Reshape'),
-    Sl = kernel('Slice');
-  tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
-  tf.registerKernel({
-    ...orig,
-    kernelFunc: ((args: { inputs: tf.NamedTensorInfoMap; backend: WasmBackendLike; attrs: tf.NamedAttrMap }) => {
-      const { inputs, backend, attrs } = args;
-      const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-      const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
-        strides: [number, number] | number;
-        pad: 'same' | 'valid' | number;
-        dataFormat: string;
-        dimRoundingMode?: 'floor' | 'round' | 'ceil';
-        inputShape: [number, number, number, number];
-      };
-      const info = tf.backend_util.computeConv2DInfo(
-        inputShape,
-        filter.shape as [number, number, number, number],
-        strides,
-        1,
-        pad,
-        dimRoundingMode,
-        false,
-        'channelsLast',
-      );
-      if ((dataFormat && dataFormat !== 'NHWC') || info.dilationHeight !== 1 || info.dilationWidth !== 1)
-        return orig.kernelFunc(args as never) as tf.TensorInfo;
-      const sh = info.strideHeight,
-        sw = info.strideWidth;
-      const [kh, kw] = filter.shape;
-      const [B, H, W, Ci] = inputShape;
-      const [, Ho, Wo, Co] = dy.shape;
-      const { top, left } = info.padInfo;
-      const tmp: tf.TensorInfo[] = [];
-      if ((sh > 1 || sw > 1) && sh === sw && H % sh === 0 && W % sw === 0) {
-        const r = subPixelInputGrad(dy, filter, backend, sh, kh, kw, top, left, H, W, Ci, Co);
-        if (r) return r;
-      }
-      let d = dy;
-      if (sh > 1 || sw > 1) {
-        // zero-dilate: [B,Ho,1,Wo,1,Co] -> pad -> [B,Ho*sh,Wo*sw,Co]; trailing zeros are cropped by the padding below
-        const r6 = R({ inputs: { x: dy }, backend: backend as never, attrs: { shape: [B, Ho, 1, Wo, 1, Co] } });
-        const p6 = P({
-          inputs: { x: r6 },
-          backend: backend as never,
-          attrs: {
-            paddings: [
-              [0, 0],
-              [0, 0],
-              [0, sh - 1],
-              [0, 0],
-              [0, sw - 1],
-              [0, 0],
-            ],
-            constantValue: 0,
-          },
-        });
-        d = R({ inputs: { x: p6 }, backend: backend as never, attrs: { shape: [B, Ho * sh, Wo * sw, Co] } });
-        tmp.push(r6, p6, d);
-      }
-      // full correlation of the dilated dy with the flipped filter; the output must be H x W
-      const Hd = d.shape[1],
-        Wd = d.shape[2];
-      const pt = kh - 1 - top,
-        pl = kw - 1 - left;
-      const pb = H - (Hd + pt - kh + 1),
-        pr = W - (Wd + pl - kw + 1);
-      let src = d;
-      if (pt < 0 || pl < 0 || pb < 0 || pr < 0) {
-        // crop first (can happen with odd leftovers), keeping the arithmetic of the pads non-negative
-        const ct = Math.max(0, -pt),
-          cl = Math.max(0, -pl),
-          cb = Math.max(0, -pb),
-          cr = Math.max(0, -pr);
-        src = Sl({
-          inputs: { x: d },
-          backend: backend as never,
-          attrs: { begin: [0, ct, cl, 0], size: [B, Hd - ct - cb, Wd - cl - cr, Co] },
-        });
-        tmp.push(src);
-      }
-      const padArr = [
-        [0, 0],
-        [Math.max(0, pt), Math.max(0, pb)],
-        [Math.max(0, pl), Math.max(0, pr)],
-        [0, 0],
-      ];
-      const fT = T({ inputs: { x: filter }, backend: backend as never, attrs: { perm: [0, 1, 3, 2] } });
-      const fR = Rv({ inputs: { x: fT }, backend: backend as never, attrs: { dims: [0, 1] } });
-      const out = C({
-        inputs: { x: src, filter: fR },
-        backend: backend as never,
-        attrs: { strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', pad: padArr as never },
+ *  by dilating dy with zeros first (s^2 more MACs, but on the fast path: far quicker than the stock loop).
+ *  `stock` is the backend's own kernel, kept for what this one does not cover (NCHW, dilated convs). */
+export function conv2DBackpropInputConfig(stock: KernelConfig): KernelConfig {
+  const stockFunc = stock.kernelFunc as unknown as WasmKernel<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs>;
+  const transpose = transposeKernel(),
+    reverse = wasmKernel<ReverseInputs, ReverseAttrs>(tf.Reverse),
+    conv2D = conv2DKernel(),
+    padV2 = wasmKernel<PadV2Inputs, PadV2Attrs>(tf.PadV2),
+    reshape = reshapeKernel(),
+    slice = sliceKernel();
+  const conv2DBackpropInput: WasmKernel<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs> = (args) => {
+    const { inputs, backend, attrs } = args;
+    const dy = input(inputs.dy, tf.Conv2DBackpropInput, 'dy'),
+      filter = input(inputs.filter, tf.Conv2DBackpropInput, 'filter');
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
+    const info = tf.backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    if ((dataFormat && dataFormat !== 'NHWC') || info.dilationHeight !== 1 || info.dilationWidth !== 1)
+      return stockFunc(args);
+    const sh = info.strideHeight,
+      sw = info.strideWidth;
+    const [kh, kw] = filter.shape;
+    const [B, H, W, Ci] = inputShape;
+    const [, Ho, Wo, Co] = dy.shape;
+    const { top, left } = info.padInfo;
+    const tmp: TensorInfo[] = [];
+    if ((sh > 1 || sw > 1) && sh === sw && H % sh === 0 && W % sw === 0) {
+      const r = subPixelInputGrad(dy, filter, backend, sh, kh, kw, top, left, H, W, Ci, Co);
+      if (r) return r;
+    }
+    let d = dy;
+    if (sh > 1 || sw > 1) {
+      // zero-dilate: [B,Ho,1,Wo,1,Co] -> pad -> [B,Ho*sh,Wo*sw,Co]; trailing zeros are cropped by the padding below
+      const r6 = reshape({ inputs: { x: dy }, backend, attrs: { shape: [B, Ho, 1, Wo, 1, Co] } });
+      const p6 = padV2({
+        inputs: { x: r6 },
+        backend,
+        attrs: {
+          paddings: [
+            [0, 0],
+            [0, 0],
+            [0, sh - 1],
+            [0, 0],
+            [0, sw - 1],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
       });
-      for (const t of [...tmp, fT, fR]) backend.disposeData(t.dataId);
-      if (out.shape[1] !== H || out.shape[2] !== W || out.shape[3] !== Ci)
-        throw new Error(`Conv2DBackpropInput shape ${out.shape} != ${inputShape}`);
-      return out;
-    }) as never,
-  });
+      d = reshape({ inputs: { x: p6 }, backend, attrs: { shape: [B, Ho * sh, Wo * sw, Co] } });
+      tmp.push(r6, p6, d);
+    }
+    // full correlation of the dilated dy with the flipped filter; the output must be H x W
+    const Hd = d.shape[1],
+      Wd = d.shape[2];
+    const pt = kh - 1 - top,
+      pl = kw - 1 - left;
+    const pb = H - (Hd + pt - kh + 1),
+      pr = W - (Wd + pl - kw + 1);
+    let src = d;
+    if (pt < 0 || pl < 0 || pb < 0 || pr < 0) {
+      // crop first (can happen with odd leftovers), keeping the arithmetic of the pads non-negative
+      const ct = Math.max(0, -pt),
+        cl = Math.max(0, -pl),
+        cb = Math.max(0, -pb),
+        cr = Math.max(0, -pr);
+      src = slice({
+        inputs: { x: d },
+        backend,
+        attrs: { begin: [0, ct, cl, 0], size: [B, Hd - ct - cb, Wd - cl - cr, Co] },
+      });
+      tmp.push(src);
+    }
+    const fT = transpose({ inputs: { x: filter }, backend, attrs: { perm: [0, 1, 3, 2] } });
+    const fR = reverse({ inputs: { x: fT }, backend, attrs: { dims: [0, 1] } });
+    const out = conv2D({
+      inputs: { x: src, filter: fR },
+      backend,
+      attrs: {
+        strides: [1, 1],
+        dilations: [1, 1],
+        dataFormat: 'NHWC',
+        pad: [
+          [0, 0],
+          [Math.max(0, pt), Math.max(0, pb)],
+          [Math.max(0, pl), Math.max(0, pr)],
+          [0, 0],
+        ],
+      },
+    });
+    for (const t of [...tmp, fT, fR]) backend.disposeData(t.dataId);
+    if (out.shape[1] !== H || out.shape[2] !== W || out.shape[3] !== Ci)
+      throw new Error(`Conv2DBackpropInput shape ${out.shape} != ${inputShape}`);
+    return out;
+  };
+  return { ...stock, kernelFunc: asKernelFunc(conv2DBackpropInput) };
 }
 
 /** FusedBatchNorm gradient without tiling 1/sqrt(var) to x's full shape (stock tfjs-core 4.22
  *  does; broadcasting gives the same numbers with fewer full-size tensors). Backend-agnostic. */
-export function registerBroadcastBatchNormGrad(): void {
-  tf.registerGradient({
-    kernelName: 'FusedBatchNorm',
-    inputsToSave: ['x', 'mean', 'variance', 'scale'],
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
-      const g = dy as tf.Tensor;
-      const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
-      const [x, mean, variance, scale] = saved;
-      const scaleValue = scale == null ? tf.scalar(1) : scale;
-      const reductionAxes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
-      const red = (t: tf.Tensor) => tf.reshape(mean.rank === 1 ? tf.sum(t, reductionAxes) : t, mean.shape);
-      const xMinusMean = tf.sub(x, mean);
-      const dyTimesScale = tf.mul(g, scaleValue);
-      const rstd = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
-      const minusHalfRCube = tf.mul(tf.mul(tf.mul(rstd, rstd), rstd), tf.scalar(-0.5));
-      return {
-        x: () => tf.reshape(tf.mul(tf.mul(g, rstd), scaleValue), x.shape),
-        mean: () => red(tf.mul(tf.mul(rstd, tf.scalar(-1)), dyTimesScale)),
-        variance: () => red(tf.mul(tf.mul(minusHalfRCube, xMinusMean), dyTimesScale)),
-        scale: () => red(tf.mul(g, tf.mul(xMinusMean, rstd))),
-        offset: () => red(g),
-      };
-    },
-  });
-}
+export const broadcastBatchNormGradConfig: GradConfig = {
+  kernelName: tf.FusedBatchNorm,
+  inputsToSave: ['x', 'mean', 'variance', 'scale'],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: NamedAttrMap) => {
+    const g = dy as tf.Tensor;
+    // GradFunc hands every op's attrs over as the untyped map: FusedBatchNormAttrs, checked
+    const varianceEpsilon: FusedBatchNormAttrs['varianceEpsilon'] | undefined =
+      typeof attrs.varianceEpsilon === 'number' ? attrs.varianceEpsilon : undefined;
+    if (varianceEpsilon === undefined) throw new Error('FusedBatchNorm gradient: no numeric varianceEpsilon attr');
+    const [x, mean, variance, scale] = saved;
+    const scaleValue = scale == null ? tf.scalar(1) : scale;
+    const reductionAxes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
+    const red = (t: tf.Tensor) => tf.reshape(mean.rank === 1 ? tf.sum(t, reductionAxes) : t, mean.shape);
+    const xMinusMean = tf.sub(x, mean);
+    const dyTimesScale = tf.mul(g, scaleValue);
+    const rstd = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
+    const minusHalfRCube = tf.mul(tf.mul(tf.mul(rstd, rstd), rstd), tf.scalar(-0.5));
+    return {
+      x: () => tf.reshape(tf.mul(tf.mul(g, rstd), scaleValue), x.shape),
+      mean: () => red(tf.mul(tf.mul(rstd, tf.scalar(-1)), dyTimesScale)),
+      variance: () => red(tf.mul(tf.mul(minusHalfRCube, xMinusMean), dyTimesScale)),
+      scale: () => red(tf.mul(g, tf.mul(xMinusMean, rstd))),
+      offset: () => red(g),
+    };
+  },
+};
 
 /** BatchMatMul with transpose flags leaves XNNPACK's fast path (measured 1.5 vs 16 GFLOPS): transpose the
- *  operand explicitly first. Matters for every Dense-layer gradient and the queue logits. */
-export function registerFastTransposedMatMul(): void {
-  const orig = tf.getKernel('BatchMatMul', 'wasm');
-  if (!orig) throw new Error('wasm kernel BatchMatMul missing');
-  const T = kernel('Transpose');
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({
-    ...orig,
-    kernelFunc: ((args: { inputs: tf.NamedTensorInfoMap; backend: WasmBackendLike; attrs: tf.NamedAttrMap }) => {
-      const { inputs, backend, attrs } = args;
-      let { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      if (!transposeA && !transposeB) return orig.kernelFunc(args as never) as tf.TensorInfo;
-      const tmp: tf.TensorInfo[] = [];
-      const swapLast = (t: tf.TensorInfo) => {
-        const r = t.shape.length,
-          perm = [...Array(r).keys()];
-        perm[r - 2] = r - 1;
-        perm[r - 1] = r - 2;
-        const o = T({ inputs: { x: t }, backend: backend as never, attrs: { perm } });
-        tmp.push(o);
-        return o;
-      };
-      if (transposeA) a = swapLast(a);
-      if (transposeB) b = swapLast(b);
-      const out = orig.kernelFunc({
-        inputs: { a, b },
-        backend,
-        attrs: { ...attrs, transposeA: false, transposeB: false },
-      } as never) as tf.TensorInfo;
-      for (const t of tmp) backend.disposeData(t.dataId);
-      return out;
-    }) as never,
-  });
+ *  operand explicitly first. Matters for every Dense-layer gradient and the queue logits. `stock` is the
+ *  backend's own kernel, which does the multiplication. */
+export function transposedMatMulConfig(stock: KernelConfig): KernelConfig {
+  const transpose = transposeKernel();
+  const matMul = stock.kernelFunc as unknown as WasmKernel<BatchMatMulInputs, BatchMatMulAttrs>;
+  const batchMatMul: WasmKernel<BatchMatMulInputs, BatchMatMulAttrs> = (args) => {
+    const { inputs, backend, attrs } = args;
+    let a = input(inputs.a, tf.BatchMatMul, 'a'),
+      b = input(inputs.b, tf.BatchMatMul, 'b');
+    if (!attrs.transposeA && !attrs.transposeB) return matMul(args);
+    const tmp: TensorInfo[] = [];
+    const swapLast = (t: TensorInfo) => {
+      const r = t.shape.length,
+        perm = [...Array(r).keys()];
+      perm[r - 2] = r - 1;
+      perm[r - 1] = r - 2;
+      const o = transpose({ inputs: { x: t }, backend, attrs: { perm } });
+      tmp.push(o);
+      return o;
+    };
+    if (attrs.transposeA) a = swapLast(a);
+    if (attrs.transposeB) b = swapLast(b);
+    const out = matMul({ inputs: { a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+    for (const t of tmp) backend.disposeData(t.dataId);
+    return out;
+  };
+  return { ...stock, kernelFunc: asKernelFunc(batchMatMul) };
 }
 
 /** Tap layout of one spatial dimension for the sub-pixel input gradient: for output parity r, the filter
@@ -300,9 +323,9 @@ function subPixelTaps(k: number, s: number, pad: number) {
  * 16/9 of the minimal MACs instead of 4x. Returns null when the layout needs cropping (fallback path).
  */
 function subPixelInputGrad(
-  dy: tf.TensorInfo,
-  filter: tf.TensorInfo,
-  backend: WasmBackendLike,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  backend: BackendWasm,
   s: number,
   kh: number,
   kw: number,
@@ -312,7 +335,7 @@ function subPixelInputGrad(
   W: number,
   Ci: number,
   Co: number,
-): tf.TensorInfo | null {
+): TensorInfo | null {
   const th = subPixelTaps(kh, s, top),
     tw = subPixelTaps(kw, s, left);
   const [B, Ho, Wo] = dy.shape;
@@ -337,12 +360,12 @@ function subPixelInputGrad(
         }
     }
   const f = backend.makeOutput([th.L, tw.L, Co, OC], 'float32', undefined, F);
-  const C = kernel('Conv2D'),
-    R = kernel('Reshape'),
-    T = kernel('Transpose');
-  const y = C({
+  const conv2D = conv2DKernel(),
+    reshape = reshapeKernel(),
+    transpose = transposeKernel();
+  const y = conv2D({
     inputs: { x: dy, filter: f },
-    backend: backend as never,
+    backend,
     attrs: {
       strides: [1, 1],
       dilations: [1, 1],
@@ -352,25 +375,30 @@ function subPixelInputGrad(
         [padT, padB],
         [padL, padR],
         [0, 0],
-      ] as never,
+      ],
     },
   });
   // interleave parities (DepthToSpace semantics) with reshape + transpose: the wasm DepthToSpace kernel
   // measured 181 ms vs 11 ms for this on 128x14x14x128
-  const y6 = R({ inputs: { x: y }, backend: backend as never, attrs: { shape: [B, Hr, Wr, s, s, Ci] } });
-  const t6 = T({ inputs: { x: y6 }, backend: backend as never, attrs: { perm: [0, 1, 3, 2, 4, 5] } });
-  const out = R({ inputs: { x: t6 }, backend: backend as never, attrs: { shape: [B, H, W, Ci] } });
+  const y6 = reshape({ inputs: { x: y }, backend, attrs: { shape: [B, Hr, Wr, s, s, Ci] } });
+  const t6 = transpose({ inputs: { x: y6 }, backend, attrs: { perm: [0, 1, 3, 2, 4, 5] } });
+  const out = reshape({ inputs: { x: t6 }, backend, attrs: { shape: [B, H, W, Ci] } });
   for (const t of [f, y, y6, t6]) backend.disposeData(t.dataId);
   return out;
+}
+
+function replaceKernel(config: KernelConfig): void {
+  tf.unregisterKernel(config.kernelName, config.backendName);
+  tf.registerKernel(config);
 }
 
 let registered = false;
 /** Idempotent: registers every wasm training kernel once per thread. */
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
-  registerConv2DBackpropFilter();
-  registerConv2DBackpropInputFast();
-  registerBroadcastBatchNormGrad();
-  registerFastTransposedMatMul();
+  tf.registerKernel(conv2DBackpropFilterConfig());
+  replaceKernel(conv2DBackpropInputConfig(registeredKernel(tf.Conv2DBackpropInput)));
+  tf.registerGradient(broadcastBatchNormGradConfig);
+  replaceKernel(transposedMatMulConfig(registeredKernel(tf.BatchMatMul)));
   registered = true;
 }

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { featureDim, type Encoder } from '../nets/model';
 import { inferAll } from './final-pass';
+import { readRows, type Pixels } from '../../dataset/pixel-source';
 
 export interface FeatureOut {
   feat: Float32Array;
@@ -12,25 +13,23 @@ export interface FeatureOut {
 }
 
 /**
- * Rows `rows` of `pixels` (N x size x size x channels, uint8) as one batch scaled to [0,1] and normalised with the
+ * Rows `rows` of `pixels` (a source, or one N x size x size x channels uint8 array) as one batch scaled to [0,1] and normalised with the
  * run's per-channel mean/std (given as tensors so a pass over many batches creates them once).
  */
 export function pixelBatch(
-  pixels: Uint8Array,
+  pixels: Pixels,
   rows: ArrayLike<number>,
   size: number,
   channels: number,
   mean: tf.Tensor1D,
   std: tf.Tensor1D,
 ): tf.Tensor4D {
+  const per = size * size * channels,
+    m = rows.length,
+    px = readRows(pixels, rows, per),
+    buf = new Float32Array(m * per);
+  for (let t = 0; t < m * per; t++) buf[t] = px[t] / 255;
   return tf.tidy(() => {
-    const per = size * size * channels,
-      m = rows.length,
-      buf = new Float32Array(m * per);
-    for (let r = 0; r < m; r++) {
-      const o = rows[r] * per;
-      for (let t = 0; t < per; t++) buf[r * per + t] = pixels[o + t] / 255;
-    }
     return tf.div(tf.sub(tf.tensor4d(buf, [m, size, size, channels]), mean), std) as tf.Tensor4D;
   });
 }
@@ -48,7 +47,7 @@ export function gatherRows(src: Float32Array, rows: ArrayLike<number>, dim: numb
  */
 export function extractFeatures(
   enc: Encoder,
-  pixels: Uint8Array,
+  pixels: Pixels,
   rows: ArrayLike<number>,
   size: number,
   channels: number,

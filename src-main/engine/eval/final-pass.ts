@@ -13,7 +13,7 @@ import {
   SAMPLES_CSV,
   SAMPLES_HEADER,
 } from '../../../src-shared/run-format';
-import { toCsv } from '../../util/csv';
+import { csvCell } from '../../util/csv';
 import { writeAtomicSync } from '../../util/atomic';
 import { EMBED_DIM, featureDim, forward, type Encoder } from '../nets/model';
 import { cleanRule, softmaxRows, type Status } from '../mopro/noise-cleaning';
@@ -73,6 +73,15 @@ export function inferAll(
   return { logits, emb, feat };
 }
 
+/** Pixel positions (images x height x width) of one final-pass forward: 256 images up to 64 px, fewer above, so
+ *  the activations of one chunk stay near their 64 px size (256 images at 96 px RGB added ~0.5 GB of RSS). */
+export const FINAL_CHUNK_PIXELS = 256 * 64 * 64;
+
+/** Images per final-pass forward at this image size (1 to 256). */
+export function finalChunk(imageSize: number): number {
+  return Math.max(1, Math.min(256, Math.floor(FINAL_CHUNK_PIXELS / (imageSize * imageSize))));
+}
+
 /** Neighbours of the final pass's ood_score and relabel vote, at every folder size: on a 400-image folder k = 50
  *  (vs knnK's 20) moved OOD AUROC from 0.81-0.89 to 0.85-0.92 over four runs; weights exp(cos/0.1) keep far ones light. */
 export const FINAL_K = 50;
@@ -90,10 +99,9 @@ export function featureProjection(F: number, m: number): Float32Array {
   return out;
 }
 
-/** Rows of an n x dim matrix scaled to unit length (a zero row stays zero). */
-export function unitRows(x: Float32Array, n: number): Float32Array {
-  const dim = x.length / n,
-    out = new Float32Array(x.length);
+/** Rows of an n x dim matrix scaled to unit length (a zero row stays zero); into `out` (may be x itself). */
+export function unitRows(x: Float32Array, n: number, out = new Float32Array(x.length)): Float32Array {
+  const dim = x.length / n;
   for (let i = 0; i < n; i++) {
     let z = 0;
     for (let t = 0; t < dim; t++) z += x[i * dim + t] ** 2;
@@ -118,7 +126,7 @@ function nearSpace(feat: Float32Array, n: number): Float32Array {
   } finally {
     P.dispose();
   }
-  return unitRows(out, n);
+  return unitRows(out, n, out);
 }
 
 /** v_i . c_k for every row and prototype (n x K): the logits of the prototype softmax s (mopro.md §2). */
@@ -170,6 +178,14 @@ export interface JudgeOptions {
   training?: TrainingFacts;
 }
 
+/** Rows `use` of a row-major n x dim matrix (the matrix itself when `use` is every row, in order: no copy). */
+function pickRows(x: Float32Array, use: Int32Array, dim: number, n: number): Float32Array {
+  if (use.length === n) return x;
+  const out = new Float32Array(use.length * dim);
+  use.forEach((i, j) => out.set(x.subarray(i * dim, (i + 1) * dim), j * dim));
+  return out;
+}
+
 /**
  * MoPro: q = alpha p + (1-alpha) s with the trained prototypes. CE: there are no prototypes, so q = p (alpha 1)
  * and prototypes for the arrays are the class means of the embeddings.
@@ -205,17 +221,15 @@ export function judge(
   const fixedB = Array.from(fixed, (f) => f === 1);
   const r = cleanRule(p, s, given, K, alpha, opts.threshold, fixedB);
   // the bank for predict's neighbour-label score: every usable training sample's embedding with its given label
-  const use = Int32Array.from([...Array(n).keys()].filter((i) => !excluded[i]));
-  const bankEmb = new Float32Array(use.length * d);
-  use.forEach((i, j) => bankEmb.set(out.emb.subarray(i * d, (i + 1) * d), j * d));
+  const use = Int32Array.from({ length: n }, (_, i) => i).filter((i) => !excluded[i]);
+  const bankEmb = pickRows(out.emb, use, d, n);
   const bank = { emb: bankEmb, labels: Int32Array.from(use, (i) => given[i]), n: use.length };
   // The final pass's neighbours: in the backbone's pooled features when given (OOD AUROC 0.93 -> 0.98 against the
   // embedding on a 2,000-image case: the prototype loss pulls relabelled OOD images into class clusters in the
   // embedding), else the embedding. knn() skips self by index: the bank rows in bank order, then scattered back.
   const space = out.feat ? nearSpace(out.feat, n) : null;
   const dim = space ? space.length / n : d;
-  const bankX = space ? new Float32Array(use.length * dim) : bankEmb;
-  if (space) use.forEach((i, j) => bankX.set(space.subarray(i * dim, (i + 1) * dim), j * dim));
+  const bankX = space ? pickRows(space, use, dim, n) : bankEmb;
   const nbr = new Float32Array(n * K),
     ood = new Float32Array(n).fill(1);
   const k = Math.max(1, Math.min(FINAL_K, bank.n - 1)),
@@ -243,7 +257,7 @@ export function judge(
     const oodBank = oodScores(opts.oodScore, {
       emb: bankEmb,
       protos,
-      q: Float32Array.from(Array.from(use).flatMap((i) => Array.from(r.q.subarray(i * K, (i + 1) * K)))),
+      q: pickRows(r.q, use, K, n),
       n: use.length,
       K,
       d,
@@ -302,6 +316,45 @@ export function contractStatus(status: Status, given: string, corrected: string)
   return corrected === given ? 'clean' : 'relabeled';
 }
 
+/** Rows of CSV text are flushed to the file at about this many characters (no N-row string or row array). */
+const CSV_FLUSH_CHARS = 1 << 20;
+
+/**
+ * toCsv(header, rows) written as it is built, a block at a time, atomically as writeAtomicSync (temp file in the
+ * same folder, fsync, rename): the same bytes without holding every row of a large run at once.
+ */
+export function writeCsvAtomicSync(
+  file: string,
+  header: readonly string[],
+  n: number,
+  row: (i: number) => readonly unknown[],
+): void {
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  const put = (text: string) => {
+    const b = Buffer.from(text, 'utf8');
+    for (let o = 0; o < b.length;) o += fs.writeSync(fd, b, o, b.length - o);
+  };
+  try {
+    let buf = header.map(csvCell).join(',') + '\n';
+    for (let i = 0; i < n; i++) {
+      buf += row(i).map(csvCell).join(',') + '\n';
+      if (buf.length >= CSV_FLUSH_CHARS) {
+        put(buf);
+        buf = '';
+      }
+    }
+    put(buf);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.renameSync(tmp, file);
+}
+
 /** Writes samples.csv and the arrays; returns the counts of samples.csv's statuses. */
 export function writeRunArrays(
   out: string,
@@ -313,14 +366,14 @@ export function writeRunArrays(
 ): FinalResult['counts'] {
   fs.mkdirSync(path.join(out, ARRAYS_DIR), { recursive: true });
   const counts = { clean: 0, relabeled: 0, ood: 0 };
-  const csvRows = samples.map((s, i) => {
-    const r = res.rows[i];
+  writeCsvAtomicSync(path.join(out, SAMPLES_CSV), SAMPLES_HEADER, samples.length, (i) => {
+    const s = samples[i],
+      r = res.rows[i];
     const corrected = r.status === 'ood' ? '' : classes[r.label];
     const status = contractStatus(r.status, s.label, corrected);
     counts[status]++;
     return [s.rel, s.label, corrected, status, r.confidence.toFixed(6), r.ood.toFixed(6)];
   });
-  writeAtomicSync(path.join(out, SAMPLES_CSV), toCsv(SAMPLES_HEADER, csvRows));
   const f32 = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   writeAtomicSync(path.join(out, Q_F32), f32(res.q));
   writeAtomicSync(path.join(out, EMBEDDINGS_F32), f32(emb));

@@ -21,8 +21,12 @@ export function knnK(bankSize: number, K: number): number {
   return Math.min(50, Math.max(5, Math.floor(bankSize / (2 * K))));
 }
 
+/** Similarities held at once by knn (query block x bank rows): 64 MB whatever the bank's size. */
+export const KNN_BLOCK_CELLS = 1 << 24;
+
 /** k nearest bank rows (cosine; rows are unit vectors) of each query row, skipping the query itself when
- *  selfOffset >= 0 (query i is bank row selfOffset + i). */
+ *  selfOffset >= 0 (query i is bank row selfOffset + i). Queries go in blocks of up to 256 rows, fewer for a
+ *  big bank, so memory is the bank plus one block x bank similarity matrix, never queries x bank. */
 export function knn(
   query: Float32Array,
   nq: number,
@@ -31,6 +35,7 @@ export function knn(
   d: number,
   k: number,
   selfOffset = -1,
+  blockCells = KNN_BLOCK_CELLS,
 ): { idx: Int32Array; sim: Float32Array } {
   const kk = Math.min(k, nb - (selfOffset >= 0 ? 1 : 0));
   const out = new Int32Array(nq * k).fill(-1),
@@ -38,25 +43,29 @@ export function knn(
   if (kk <= 0) return { idx: out, sim };
   const B = tf.tensor2d(bank, [nb, d]);
   const want = Math.min(nb, kk + (selfOffset >= 0 ? 1 : 0));
-  for (let s = 0; s < nq; s += 256) {
-    const m = Math.min(256, nq - s);
-    tf.tidy(() => {
-      const q = tf.tensor2d(query.subarray(s * d, (s + m) * d), [m, d]);
-      const { values, indices } = tf.topk(tf.matMul(q, B, false, true), want);
-      const ix = indices.dataSync(),
-        vs = values.dataSync();
-      for (let i = 0; i < m; i++) {
-        let c = 0;
-        for (let j = 0; j < want && c < kk; j++) {
-          const b = ix[i * want + j];
-          if (selfOffset >= 0 && b === selfOffset + s + i) continue;
-          sim[(s + i) * k + c] = vs[i * want + j];
-          out[(s + i) * k + c++] = b;
+  const block = Math.max(1, Math.min(256, Math.floor(blockCells / nb)));
+  try {
+    for (let s = 0; s < nq; s += block) {
+      const m = Math.min(block, nq - s);
+      tf.tidy(() => {
+        const q = tf.tensor2d(query.subarray(s * d, (s + m) * d), [m, d]);
+        const { values, indices } = tf.topk(tf.matMul(q, B, false, true), want);
+        const ix = indices.dataSync(),
+          vs = values.dataSync();
+        for (let i = 0; i < m; i++) {
+          let c = 0;
+          for (let j = 0; j < want && c < kk; j++) {
+            const b = ix[i * want + j];
+            if (selfOffset >= 0 && b === selfOffset + s + i) continue;
+            sim[(s + i) * k + c] = vs[i * want + j];
+            out[(s + i) * k + c++] = b;
+          }
         }
-      }
-    });
+      });
+    }
+  } finally {
+    B.dispose();
   }
-  B.dispose();
   return { idx: out, sim };
 }
 

@@ -16,6 +16,7 @@ import { Rng } from '../../../src-shared/rng';
 import { runTraining } from '../train/train-run';
 import { parseCsv } from '../../util/csv';
 import { SAMPLES_HEADER } from '../../../src-shared/run-format';
+import { RunJson } from '../../../src-shared/run-json';
 import { useBackend } from '../backends/test-backends';
 
 const sample = path.resolve(__dirname, '../../../resources/sample');
@@ -143,6 +144,7 @@ describe('tools on a tiny run (sample, 16 px, wasm)', () => {
     expect(rows).toHaveLength(SAMPLE_N);
     expect(r.counts.clean + r.counts.relabeled + r.counts.ood).toBe(SAMPLE_N);
     const rj = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
+    expect(RunJson.safeParse(rj).error).toBeUndefined(); // the cRT run.json fits the shared schema
     expect(rj.state).toBe('done');
     expect(rj.parent).toBe(run);
     expect(rj.crt.perClass.after.reduce((a: number, b: number) => a + b, 0)).toBe(r.trainRows);

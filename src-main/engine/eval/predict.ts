@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadImages } from '../../dataset/decode';
+import { loadPixelSource } from '../../dataset/decode';
 import { listImages } from '../../dataset/scan';
 import { PREDICTIONS_HEADER } from '../../../src-shared/run-format';
 import { toCsv } from '../../util/csv';
@@ -170,7 +170,7 @@ export async function runPredict(
   const { meta, enc, protos, bank } = loadModel(opts.run);
   const listed = await listImages(opts.folder);
   const files = listed.files;
-  const load = await loadImages(files, {
+  const load = await loadPixelSource(files, {
     size: meta.imageSize,
     channels: meta.channels,
     cacheDir: opts.cacheDir ?? defaultCacheDir(),
@@ -210,6 +210,7 @@ export async function runPredict(
     mean.dispose();
     std.dispose();
     disposeEncoder(enc);
+    load.pixels.close();
   }
   emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
   const q = new Float32Array(n * K);

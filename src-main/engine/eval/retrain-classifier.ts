@@ -12,6 +12,7 @@ import path from 'node:path';
 import { loadImages } from '../../dataset/decode';
 import { cacheDir as defaultCacheDir } from '../../paths';
 import { DECISIONS_JSON, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../../src-shared/run-format';
+import { migrateRunJson, parseRunJson, type RunJsonInput } from '../../../src-shared/run-json';
 import { parseCsv } from '../../util/csv';
 import { writeAtomicSync } from '../../util/atomic';
 import { selectBackend } from '../backends/backend';
@@ -58,14 +59,6 @@ export interface RetrainResult {
   losses: number[];
 }
 
-interface RunJsonLike {
-  dataset: string;
-  config?: { seed?: number };
-  adaptations?: string[];
-  datasetSummary?: { classes?: string[] };
-  [k: string]: unknown;
-}
-
 export async function retrainClassifier(
   o: RetrainOptions,
   emit: (e: EngineEvent) => void = () => {},
@@ -74,9 +67,10 @@ export async function retrainClassifier(
   const runJsonFile = path.join(run, RUN_JSON);
   if (!fs.existsSync(runJsonFile))
     throw new Error(`${runJsonFile} not found: give a finished run folder (mopro train ... --out <run>)`);
-  const rj = JSON.parse(fs.readFileSync(runJsonFile, 'utf8')) as RunJsonLike & { state?: string };
+  const runJsonText = fs.readFileSync(runJsonFile, 'utf8');
+  const rj = parseRunJson(runJsonText, runJsonFile, run);
   if (rj.state !== 'done')
-    throw new Error(`${run}: the run is ${rj.state ?? 'unfinished'}; finish it first (mopro train ... --resume)`);
+    throw new Error(`${run}: the run is ${rj.state}; finish it first (mopro train ... --resume)`);
   const out = path.resolve(o.out ?? `${run.replace(/[\\/]+$/, '')}-crt`);
   if (out === run) throw new Error(`--out ${out} is the source run: give a new folder`);
   if (fs.existsSync(out) && fs.readdirSync(out).length)
@@ -125,7 +119,7 @@ export async function retrainClassifier(
     const before = new Array<number>(K).fill(0);
     for (const k of y) before[k]++;
     const factors = crtRepeatFactors(before);
-    const rng = new Rng((o.seed ?? rj.config?.seed ?? 1) * 31 + 7);
+    const rng = new Rng((o.seed ?? rj.config.seed ?? 1) * 31 + 7);
     const after = new Array<number>(K).fill(0);
     const epochs = o.epochs ?? 15;
     const wInit = enc.params.get('cls/w')!,
@@ -217,25 +211,20 @@ export async function retrainClassifier(
       losses,
       views: 'image and its mirror, drawn per sample (features precomputed: encoder frozen)',
     };
-    writeAtomicSync(
-      path.join(out, RUN_JSON),
-      JSON.stringify(
-        {
-          ...rj,
-          out,
-          state: 'done',
-          createdAt: new Date().toISOString(),
-          parent: run,
-          crt,
-          counts: res.counts,
-          statusRule: res.rule,
-          suggestions: { trusted: res.rule.trusted, reason: res.rule.reason, advice: res.rule.advice },
-          adaptations: [...(rj.adaptations ?? []), `classifier re-trained (cRT) on ${n} cleaned samples from ${run}`],
-        },
-        null,
-        2,
-      ),
-    );
+    // the source run's run.json (every key it recorded, older shapes migrated) with the cRT's keys on top
+    const changes: Partial<RunJsonInput> = {
+      out,
+      state: 'done',
+      createdAt: new Date().toISOString(),
+      parent: run,
+      crt,
+      counts: res.counts,
+      statusRule: res.rule,
+      suggestions: { trusted: res.rule.trusted, reason: res.rule.reason, advice: res.rule.advice },
+      adaptations: [...(rj.adaptations ?? []), `classifier re-trained (cRT) on ${n} cleaned samples from ${run}`],
+    };
+    const source = migrateRunJson(JSON.parse(runJsonText), run) as Record<string, unknown>;
+    writeAtomicSync(path.join(out, RUN_JSON), JSON.stringify({ ...source, ...changes }, null, 2));
     emit({ type: 'phase', phase: 'writing', done: 1, total: 1 });
     return { out, counts: res.counts, trainRows: n, perClass: { before, after }, losses };
   } finally {

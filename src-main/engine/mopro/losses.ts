@@ -1,6 +1,7 @@
 // The three MoPro losses (mopro.md §3) as tf ops. Masks instead of gathers: the masked mean keeps every
 // op on the fast, gradient-complete path of every backend (no UnsortedSegmentSum needed) and a batch
-// with no clean sample gives 0, not NaN (mopro.md §6.10).
+// with no clean sample gives 0, not NaN (mopro.md §6.10). The terms' names and how they are shown are in
+// src-shared/losses.ts; the trainer sums them into the total.
 import * as tf from '@tensorflow/tfjs';
 
 /** per-row cross-entropy -log softmax(logits)[target] */

@@ -4,6 +4,7 @@
 // checkpoint can address every weight and BN statistic by name.
 import * as tf from '@tensorflow/tfjs';
 import { batchNormTrain } from './batchnorm';
+import { Rng } from '../../../src-shared/rng';
 
 export interface ArchSpec {
   /** stem conv: channels, kernel, stride; optional 3x3/2 max-pool (ImageNet-style stems) */
@@ -164,12 +165,6 @@ export interface ForwardOut {
   emb: tf.Tensor2D;
 }
 
-/** Small deterministic seed stream for initialisers. */
-function seeder(seed: number) {
-  let s = seed >>> 0;
-  return () => (s = (s * 1664525 + 1013904223) >>> 0) % 2147483647;
-}
-
 let encoderSerial = 0;
 /** tf variable names are global per thread: prefix each encoder's names uniquely. */
 function uniq(n: string): string {
@@ -196,7 +191,9 @@ function buildEncoder(arch: string, inChannels: number, numClasses: number, seed
   encoderSerial++;
   const spec = ARCHS[arch];
   if (!spec) throw new Error(`unknown --arch "${arch}": use one of ${Object.keys(ARCHS).join(', ')}`);
-  const next = seeder(seed + 17);
+  // one seed per initialiser, drawn from the shared seeded stream
+  const rng = new Rng(seed + 17),
+    next = () => rng.tfSeed();
   const params = new Map<string, tf.Variable>();
   const buffers = new Map<string, tf.Variable>();
   // He-normal as torchvision initialises each family: ResNet fan-out, DenseNet kaiming_normal_'s default fan-in

@@ -10,6 +10,7 @@ import { extractFeatures } from '../eval/features';
 import { EMBED_DIM, featureDim, headsForward, type Encoder } from '../nets/model';
 import { readStore, writeStore } from '../nets/tensor-store';
 import type { InferOut } from '../eval/final-pass';
+import { readRows, type Pixels } from '../../dataset/pixel-source';
 
 export interface FrozenFeatureResult {
   views: Float32Array[];
@@ -30,7 +31,7 @@ export interface FrozenFeatureOptions {
 /** The cache key: everything the features depend on (weights, arch, size, channels, normalisation, pixels). */
 export function frozenFeatureKey(
   enc: Encoder,
-  pixels: Uint8Array,
+  pixels: Pixels,
   n: number,
   size: number,
   channels: number,
@@ -51,13 +52,18 @@ export function frozenFeatureKey(
       views: ['image', 'mirror'],
     }),
   );
-  h.update(pixels.subarray(0, n * size * size * channels));
+  // row by row in blocks (the same digest as one update over all rows): a streamed source is never whole in memory
+  const per = size * size * channels;
+  for (let s = 0; s < n; s += 1024) {
+    const rows = Int32Array.from({ length: Math.min(1024, n - s) }, (_, j) => s + j);
+    h.update(readRows(pixels, rows, per));
+  }
   return h.digest('hex');
 }
 
 export function frozenFeatures(
   enc: Encoder,
-  pixels: Uint8Array,
+  pixels: Pixels,
   n: number,
   size: number,
   channels: number,

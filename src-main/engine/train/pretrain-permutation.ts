@@ -9,6 +9,7 @@ import { lrAt } from './schedule';
 import { MomentumSgd } from './sgd';
 import { logSinkhorn } from './sinkhorn';
 import type { TrainData } from './trainer';
+import { readRows } from '../../dataset/pixel-source';
 
 /** Default grid: 2x2 under 48 px (28 px -> 14 px tiles, still enough for two stride-2 stages), else 3x3. */
 export function defaultGrid(imageSize: number): number {
@@ -59,8 +60,9 @@ export function createPermutationHead(featDim: number, grid: number, seed: numbe
   headSerial++;
   const m = grid * grid,
     params = new Map<string, tf.Variable>();
-  let s = (seed * 2654435761 + 12345) >>> 0;
-  const next = () => (s = (s * 1664525 + 1013904223) >>> 0) % 2147483647;
+  // its own stream: the tile permutations draw from Rng(seed * 7919 + 104729)
+  const rng = new Rng(seed * 2654435761 + 12345),
+    next = () => rng.tfSeed();
   const dense = (name: string, i: number, o: number) => {
     const b = 1 / Math.sqrt(i);
     // tidy: a variable keeps its own copy, the initial value would leak otherwise
@@ -127,7 +129,8 @@ export function shuffledTiles(
   perms: Int32Array[],
   norm: { mean: number[]; std: number[] },
 ): { tiles: Float32Array; target: Float32Array } {
-  const { h, w, c, pixels } = data,
+  const { h, w, c } = data,
+    pixels = readRows(data.pixels, rows, h * w * c),
     { th, tw } = geo,
     m = geo.grid * geo.grid,
     B = rows.length;
@@ -137,7 +140,7 @@ export function shuffledTiles(
   const scale = norm.std.map((s) => 1 / (255 * s)),
     shift = norm.mean.map((mu, ch) => -mu / norm.std[ch]);
   for (let b = 0; b < B; b++) {
-    const img = rows[b] * h * w * c,
+    const img = b * h * w * c,
       perm = perms[b];
     for (let slot = 0; slot < m; slot++) {
       const src = geo.tiles[perm[slot]];

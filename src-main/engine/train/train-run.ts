@@ -5,9 +5,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EpochStats } from '../../../src-shared/contract';
-import { loadImages } from '../../dataset/decode';
+import { LossName, mapLosses, withLossRecord, zeroLosses } from '../../../src-shared/losses';
+import { loadPixelSource } from '../../dataset/decode';
+import { readRows, type Pixels } from '../../dataset/pixel-source';
 import { scanDataset } from '../../dataset/scan';
 import { RUN_JSON } from '../../../src-shared/run-format';
+import { RUN_JSON_VERSION, type RunJsonInput, type RunState } from '../../../src-shared/run-json';
 import { writeAtomicSync } from '../../util/atomic';
 import { checkRunOutput, OutputRefused } from '../../util/output-guard';
 import { cacheDir as defaultCacheDir } from '../../paths';
@@ -15,7 +18,7 @@ import { continueOnSyncBackend, downloadVariables, selectBackend } from '../back
 import { hasCheckpoint, loadCheckpoint, readCheckpointMeta, saveCheckpoint } from './checkpoint';
 import { datasetIdentity, datasetMismatch, recordedIdentity } from './dataset-identity';
 import { resolveConfig, type EngineConfig } from './config';
-import { FINAL_FEAT_DIM, inferAll, judge, writeRunArrays } from '../eval/final-pass';
+import { FINAL_FEAT_DIM, finalChunk, inferAll, judge, writeRunArrays } from '../eval/final-pass';
 import { probeImages } from './image-info';
 import { ARCHS, createEncoder, disposeEncoder, isHeadParam, paramCount, type Encoder } from '../nets/model';
 import { loadModel, readModelMeta, saveModel } from '../nets/model-io';
@@ -25,17 +28,22 @@ import { IMAGENET_MEAN, IMAGENET_STD, readPretrained, resolvePretrained, type Fe
 import { loadTorchvisionWeights, type LoadReport } from '../nets/torchvision-weights';
 import { samplingSummary } from './sampling';
 import { Trainer, type TrainData } from './trainer';
+import { DataParallel } from './data-parallel';
 import type { EngineEvent, RunResult, TrainOptions } from '../types';
 
 export interface RunControl {
   shouldStop(): boolean;
   overrides?: Partial<EngineConfig>;
   /** --pretrained downloads (tests inject a fake) */ fetch?: FetchLike;
+  /** rows above this many bytes are read from the on-disk pixel cache per batch (decode.ts IN_MEMORY_MAX_BYTES; 0 = always) */
+  pixelsInMemoryMax?: number;
+  /** benchmarks: training ends after this many steps (then the final pass runs as after the last epoch) */
+  maxSteps?: number;
 }
 
 /** Per-channel mean/std of the training pixels (0..1 scale), on a sample of rows for speed. */
 export function pixelStats(
-  pixels: Uint8Array,
+  pixels: Pixels,
   n: number,
   per: number,
   c: number,
@@ -45,15 +53,17 @@ export function pixelStats(
     s2 = new Float64Array(c),
     cnt = new Float64Array(c);
   const step = Math.max(1, Math.floor(rows.length / 2000));
-  for (let r = 0; r < rows.length; r += step) {
-    const o = rows[r] * per;
-    for (let t = 0; t < per; t++) {
-      const v = pixels[o + t] / 255,
-        ch = t % c;
-      s[ch] += v;
-      s2[ch] += v * v;
-      cnt[ch]++;
-    }
+  const picked = Int32Array.from({ length: Math.ceil(rows.length / step) }, (_, j) => rows[j * step]);
+  for (let b = 0; b < picked.length; b += 256) {
+    const px = readRows(pixels, picked.subarray(b, b + 256), per);
+    for (let o = 0; o < px.length; o += per)
+      for (let t = 0; t < per; t++) {
+        const v = px[o + t] / 255,
+          ch = t % c;
+        s[ch] += v;
+        s2[ch] += v * v;
+        cnt[ch]++;
+      }
   }
   void n;
   const mean = Array.from(s, (v, i) => v / Math.max(1, cnt[i]));
@@ -271,12 +281,19 @@ export async function runTraining(
     message: `${scan.samples.length} images, ${scan.classes.length} classes; ${cfg.method} ${cfg.arch} ${cfg.imageSize}px x${cfg.channels}, ${cfg.epochs} epochs, batch ${cfg.batchSize}, backend ${backend.name}`,
   });
 
-  const load = await loadImages(scan.samples, {
+  const load = await loadPixelSource(scan.samples, {
     size: cfg.imageSize,
     channels: cfg.channels,
     cacheDir: opts.cacheDir ?? defaultCacheDir(),
+    inMemoryMax: ctl.pixelsInMemoryMax,
     onProgress: (d, t) => emit({ type: 'phase', phase: 'decode', done: d, total: t }),
   });
+  if (load.streamed)
+    emit({
+      type: 'log',
+      level: 'info',
+      message: `pixels read from the on-disk cache batch by batch (${((scan.samples.length * load.pixels.rowBytes) / 1e9).toFixed(2)} GB of rows stay on disk)`,
+    });
   const N = scan.samples.length,
     K = scan.classes.length;
   const labels = Int32Array.from(scan.samples, (s) => s.classIndex);
@@ -324,8 +341,8 @@ export async function runTraining(
   const trainer = new Trainer(cfg, data, norm);
   let history: EpochStats[] = [];
   let wallBefore = 0;
-  let initInfo: Record<string, unknown> | null = null,
-    pretrainInfo: Record<string, unknown> | null = null;
+  let initInfo: RunJsonInput['init'] = undefined,
+    pretrainInfo: RunJsonInput['pretrain'] = undefined;
   if (!resume && opts.init) {
     const initDir = path.resolve(opts.init);
     const src = loadModel(initDir);
@@ -379,6 +396,7 @@ export async function runTraining(
       });
     if (ctl.shouldStop()) {
       trainer.dispose();
+      load.pixels.close();
       emit({
         type: 'log',
         level: 'warn',
@@ -418,50 +436,44 @@ export async function runTraining(
   };
   if (resume) {
     const m = loadCheckpoint(out, trainer);
-    history = m.history;
+    history = m.history.map((h) => withLossRecord(h) as unknown as EpochStats); // older checkpoints: flat loss fields
     wallBefore = m.wallSeconds;
     emit({ type: 'log', level: 'info', message: `resumed at epoch ${m.epoch + 1}, step ${m.step}` });
   }
-  const runJson = (state: string, extra: Record<string, unknown> = {}) => {
-    writeAtomicSync(
-      path.join(out, RUN_JSON),
-      JSON.stringify(
-        {
-          version: 1,
-          state,
-          method: cfg.method,
-          dataset: scan.root,
-          out,
-          createdAt: new Date(t0).toISOString(),
-          config: cfg,
-          adaptations,
-          backend,
-          model: { arch: cfg.arch, note: ARCHS[cfg.arch].note, params: paramCount(trainer.query) },
-          normalisation: norm,
-          datasetSummary: {
-            classes: scan.classes,
-            fingerprint: identity.fingerprint,
-            counts: scan.classes.map((_, k) => scan.samples.filter((s) => s.classIndex === k).length),
-            images: N,
-            used: trainIdx.length,
-            skipped: [...scan.skipped, ...load.skipped],
-            warnings: scan.warnings,
-            fixedLabels: fixed.reduce((a, b) => a + b, 0),
-            excluded: (opts.excluded ?? []).length,
-          },
-          sampling,
-          ...(initInfo ? { init: initInfo } : {}),
-          ...(pretrainInfo ? { pretrain: pretrainInfo } : {}),
-          ...((pretrainedInfo ?? cfg.pretrained) ? { pretrained: pretrainedInfo ?? cfg.pretrained } : {}),
-          ...(frozenInfo ? { frozenBackbone: frozenInfo } : {}),
-          epochs: history,
-          wall: { trainSeconds: wallBefore + (Date.now() - t0) / 1000 },
-          ...extra,
-        },
-        null,
-        2,
-      ),
-    );
+  const runJson = (state: RunState, extra: Partial<RunJsonInput> = {}) => {
+    const j: RunJsonInput = {
+      version: RUN_JSON_VERSION,
+      state,
+      method: cfg.method,
+      dataset: scan.root,
+      out,
+      createdAt: new Date(t0).toISOString(),
+      config: cfg,
+      adaptations,
+      backend,
+      model: { arch: cfg.arch, note: ARCHS[cfg.arch].note, params: paramCount(trainer.query) },
+      normalisation: norm,
+      datasetSummary: {
+        classes: scan.classes,
+        fingerprint: identity.fingerprint,
+        counts: scan.classes.map((_, k) => scan.samples.filter((s) => s.classIndex === k).length),
+        images: N,
+        used: trainIdx.length,
+        skipped: [...scan.skipped, ...load.skipped],
+        warnings: scan.warnings,
+        fixedLabels: fixed.reduce((a, b) => a + b, 0),
+        excluded: (opts.excluded ?? []).length,
+      },
+      sampling,
+      ...(initInfo ? { init: initInfo } : {}),
+      ...(pretrainInfo ? { pretrain: pretrainInfo } : {}),
+      ...((pretrainedInfo ?? cfg.pretrained) ? { pretrained: pretrainedInfo ?? cfg.pretrained } : {}),
+      ...(frozenInfo ? { frozenBackbone: frozenInfo } : {}),
+      epochs: history,
+      wall: { trainSeconds: wallBefore + (Date.now() - t0) / 1000 },
+      ...extra,
+    };
+    writeAtomicSync(path.join(out, RUN_JSON), JSON.stringify(j, null, 2));
   };
   let frozenInfo: Record<string, unknown> | null = null;
   const unfrozen = () => cfg.unfreezeAfter !== undefined && trainer.state.epoch >= cfg.unfreezeAfter;
@@ -506,6 +518,24 @@ export async function runTraining(
     });
   }
   if (!resume) sampling.drawnFirstEpoch = trainer.epochDraws();
+  // --threads n: n data-parallel wasm replicas (data-parallel.ts); anything it cannot run trains on one thread
+  let dp: DataParallel | null = null;
+  const threads = opts.threads ?? 1;
+  if (threads > 1) {
+    try {
+      if (backend.name !== 'wasm') throw new Error(`replicas run on wasm, this run uses ${backend.name}`);
+      dp = await DataParallel.start(trainer, threads, norm);
+      const note = `${threads} data-parallel replicas, each step's ${cfg.batchSize} images split between them: BatchNorm statistics per replica (DDP without SyncBN, as the official code), evaluation with rank 0's running statistics`;
+      if (!adaptations.some((a) => a.includes('data-parallel replicas'))) adaptations.push(note);
+      emit({ type: 'log', level: 'info', message: `training on ${note}` });
+    } catch (e) {
+      emit({
+        type: 'log',
+        level: 'warn',
+        message: `--threads ${threads}: training on one thread (${e instanceof Error ? e.message : String(e)})`,
+      });
+    }
+  }
   runJson('running');
 
   const totalSteps = cfg.epochs * trainer.stepsPerEpoch;
@@ -524,15 +554,13 @@ export async function runTraining(
       });
     }
     const te = Date.now();
-    const acc = { loss: 0, lossCe: 0, lossIns: 0, lossPro: 0, relabeled: 0, ood: 0, n: 0, steps: 0 };
+    const acc = { loss: 0, losses: zeroLosses(), relabeled: 0, ood: 0, n: 0, steps: 0 };
     while (trainer.state.epoch === epoch) {
       const ts = Date.now();
-      const info = await trainer.step();
+      const info = await (dp ? dp.step() : trainer.step());
       stepsThisSession++;
       acc.loss += info.loss;
-      acc.lossCe += info.lossCe;
-      acc.lossIns += info.lossIns;
-      acc.lossPro += info.lossPro;
+      for (const n of LossName.options) acc.losses[n] += info.losses[n];
       acc.relabeled += info.relabeled;
       acc.ood += info.ood;
       acc.n += info.n;
@@ -555,15 +583,14 @@ export async function runTraining(
         stopped = true;
         break;
       }
+      if (ctl.maxSteps !== undefined && stepsThisSession >= ctl.maxSteps) break;
     }
     const secs = (Date.now() - te) / 1000;
     if (acc.steps) {
       const stats: EpochStats = {
         epoch,
         loss: acc.loss / acc.steps,
-        lossCe: acc.lossCe / acc.steps,
-        lossIns: acc.lossIns / acc.steps,
-        lossPro: acc.lossPro / acc.steps,
+        losses: mapLosses((n) => acc.losses[n] / acc.steps),
         relabeled: acc.relabeled,
         ood: acc.ood,
         imagesPerSec: acc.n / secs,
@@ -582,10 +609,13 @@ export async function runTraining(
       stopped = true;
       break;
     }
+    if (ctl.maxSteps !== undefined && stepsThisSession >= ctl.maxSteps) break;
   }
+  await dp?.close();
   if (stopped) {
     runJson('stopped');
     trainer.dispose();
+    load.pixels.close();
     return { out, state: 'stopped', epochsDone: history.length, counts: { clean: 0, relabeled: 0, ood: 0 } };
   }
 
@@ -605,7 +635,7 @@ export async function runTraining(
         trainer.query,
         N,
         (idx) => trainer.plainBatch(idx),
-        256,
+        finalChunk(cfg.imageSize),
         (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: N }),
         { feat: true, featDim: FINAL_FEAT_DIM },
       );
@@ -669,6 +699,7 @@ export async function runTraining(
   });
   emit({ type: 'phase', phase: 'writing', done: 1, total: 1 });
   trainer.dispose();
+  load.pixels.close();
   return { out, state: 'done', epochsDone: history.length, counts: res.counts };
 }
 

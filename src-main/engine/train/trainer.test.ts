@@ -1,4 +1,4 @@
-// Trainer: no tensor leaks across steps (both methods), checkpoint round-trip and exact resume.
+// Trainer: no tensor leaks across steps (both methods), the loss record of a step, checkpoint round-trip and exact resume.
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -54,9 +54,19 @@ describe.each(['wasm'] as const)('trainer on %s', (backend) => {
       await t.step();
       await t.step();
       const before = tf.memory().numTensors;
-      for (let i = 0; i < 10; i++) await t.step(); // crosses into the cleaning epoch
+      const infos = [];
+      for (let i = 0; i < 10; i++) infos.push(await t.step()); // crosses into the cleaning epoch
       expect(t.state.epoch).toBeGreaterThanOrEqual(1);
       expect(tf.memory().numTensors).toBe(before);
+      // the loss record: every term read back, the total their weighted sum; plain CE has no MoPro terms
+      const c = t.cfg;
+      for (const x of infos) {
+        expect(Object.keys(x.losses).sort()).toEqual(['ce', 'ins', 'pro']);
+        expect(x.losses.ce).toBeGreaterThan(0);
+        if (method === 'ce') expect([x.losses.ins, x.losses.pro]).toEqual([0, 0]);
+        else expect(Math.min(x.losses.ins, x.losses.pro)).toBeGreaterThan(0);
+        expect(x.loss).toBeCloseTo(x.losses.ce + c.wIns * x.losses.ins + c.wPro * x.losses.pro, 4);
+      }
       t.dispose();
     },
     120_000,
@@ -101,7 +111,7 @@ describe('trainer on webgpu', () => {
       for (let i = 0; i < 10; i++) infos.push(await t.step()); // crosses into the cleaning epoch
       expect(t.state.epoch).toBeGreaterThanOrEqual(1);
       expect(tf.memory().numTensors).toBe(before);
-      expect(infos.every((x) => Number.isFinite(x.loss) && x.lossIns > 0)).toBe(true);
+      expect(infos.every((x) => Number.isFinite(x.loss) && x.losses.ins > 0)).toBe(true);
       t.dispose();
       await useBackend('wasm');
     },

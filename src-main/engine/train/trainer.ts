@@ -1,4 +1,4 @@
-// One MoPro (or plain-CE) training run over in-memory pixels, in the step order of mopro.md §3.
+// One MoPro (or plain-CE) training run over decoded pixels (a PixelSource), in the step order of mopro.md §3.
 // Side effects are limited to tf variables and the trainer's own state; files are written elsewhere.
 import * as tf from '@tensorflow/tfjs';
 import type { EngineConfig } from './config';
@@ -18,14 +18,17 @@ import { ceLoss, instanceLoss, protoLogits, protoLoss } from '../mopro/losses';
 import { cleanRuleTensor } from '../mopro/clean-rule-tensor';
 import { classMeanPrototypes, updatePrototypes } from '../mopro/prototypes';
 import { InstanceQueue } from '../mopro/queue';
+import { LossName, zeroLosses, type Losses } from '../../../src-shared/losses';
 import { Rng } from '../../../src-shared/rng';
 import { lrAt } from './schedule';
 import { MomentumSgd } from './sgd';
 import { strongAugment, weakAugment } from './augment';
 import { classCounts, epochOrder } from './sampling';
+import { readRows, type Pixels } from '../../dataset/pixel-source';
+import { shardRange } from './data-parallel';
 
 export interface TrainData {
-  pixels: Uint8Array; //  N x H x W x C
+  pixels: Pixels; //  N rows of H x W x C (a source reading batches from disk, or one array)
   n: number;
   h: number;
   w: number;
@@ -45,11 +48,23 @@ export interface FrozenFeatures {
   std?: Float32Array;
 }
 
+/** A data-parallel replica's link to the others (data-parallel.ts): its rows of each batch are [lo, hi) of
+ *  shardRange(B, rank, size); the gradients are averaged and the read-backs gathered through it. */
+export interface ReplicaLink {
+  readonly rank: number;
+  readonly size: number;
+  /** replaces each gradient by the replicas' average weighted by rows (`weight` = this replica's rows / B) */
+  reduceGrads(grads: Map<string, tf.Tensor>, weight: number): void;
+  /** the whole batch's read-back, assembled from every replica's in rank (= batch) order */
+  gatherStep(
+    local: Float32Array,
+    o: { rows: number; batch: number; d: number; decision: boolean; keys: boolean; losses: number },
+  ): Float32Array;
+}
+
 export interface StepInfo {
-  loss: number;
-  lossCe: number;
-  lossIns: number;
-  lossPro: number;
+  loss: number; //    the weighted total
+  losses: Losses; //  each term, unweighted (0 when the method or epoch does not use it)
   relabeled: number;
   ood: number;
   n: number;
@@ -79,6 +94,8 @@ export class Trainer {
   readonly stepsPerEpoch: number;
   /** set: the backbone is frozen and only the heads train, on these precomputed features */
   frozen: FrozenFeatures | null = null;
+  /** set: one of several data-parallel replicas (data-parallel.ts) */
+  replica: ReplicaLink | null = null;
 
   constructor(
     readonly cfg: EngineConfig,
@@ -110,11 +127,9 @@ export class Trainer {
   private batch(idx: Int32Array): tf.Tensor4D {
     const { h, w, c, pixels } = this.data;
     const per = h * w * c;
-    const buf = new Float32Array(idx.length * per);
-    for (let i = 0; i < idx.length; i++) {
-      const o = idx[i] * per;
-      for (let t = 0; t < per; t++) buf[i * per + t] = pixels[o + t] / 255;
-    }
+    const px = readRows(pixels, idx, per),
+      buf = new Float32Array(idx.length * per);
+    for (let t = 0; t < idx.length * per; t++) buf[t] = px[t] / 255;
     return tf.tensor4d(buf, [idx.length, h, w, c]);
   }
 
@@ -212,10 +227,15 @@ export class Trainer {
       d = EMBED_DIM;
     const epoch = this.state.epoch;
     const idx = this.state.perm!.subarray(this.state.step * B, (this.state.step + 1) * B);
+    // a data-parallel replica computes rows [lo, hi); it augments the whole batch, so the random stream (and
+    // with it the next epoch's order) stays the same on every replica
+    const rep = this.replica;
+    const [lo, hi] = rep ? shardRange(idx.length, rep.rank, rep.size) : [0, idx.length];
+    const mine = <T extends tf.Tensor>(t: T): T => (rep ? (tf.slice(t, lo, hi - lo) as T) : t);
     const given = Int32Array.from(idx, (i) => this.data.labels[i]);
     const fixed = Array.from(idx, (i) => this.data.fixed[i] === 1);
     const lr = this.lr(epoch, this.state.step);
-    const info: StepInfo = { loss: 0, lossCe: 0, lossIns: 0, lossPro: 0, relabeled: 0, ood: 0, n: idx.length };
+    const info: StepInfo = { loss: 0, losses: zeroLosses(), relabeled: 0, ood: 0, n: idx.length };
     let embArr: Float32Array = new Float32Array(0),
       keysArr: Float32Array = new Float32Array(0);
     let label: Int32Array = given,
@@ -227,7 +247,7 @@ export class Trainer {
       const frozen = this.frozen;
       const raw = frozen ? null : this.batch(idx);
       const weakF = frozen ? this.featBatch(idx) : null;
-      const weak = raw ? this.normalise(weakAugment(raw, this.rng, c.cropScaleMin)) : null;
+      const weak = raw ? mine(this.normalise(weakAugment(raw, this.rng, c.cropScaleMin))) : null;
       const queryForward = (): ForwardOut =>
         weakF ? headsForward(this.query, weakF) : forward(this.query, weak!, true);
       let keys: tf.Tensor2D | null = null;
@@ -237,7 +257,7 @@ export class Trainer {
         emaUpdate(this.key!, this.query, c.keyMomentum, frozen ? isHeadParam : undefined);
         keys = frozen
           ? headsForward(this.key!, this.featBatch(idx)).emb
-          : forward(this.key!, this.normalise(strongAugment(raw!, this.rng, c.strongCropScaleMin)), true).emb;
+          : forward(this.key!, mine(this.normalise(strongAugment(raw!, this.rng, c.strongCropScaleMin))), true).emb;
       }
       const queueT = mopro ? tf.tensor2d(this.queue!.data, [d, c.queueSize]) : null;
       const protosT = tf.tensor2d(this.protos, [K, d]);
@@ -250,14 +270,14 @@ export class Trainer {
         kept.push(tf.keep(o.emb));
         let pl: tf.Tensor2D | null = null;
         if (useProto) pl = protoLogits(o.emb, protosT, c.tau);
-        let labelT: tf.Tensor1D = tf.tensor1d(given, 'int32'),
-          maskT: tf.Tensor1D = tf.ones([idx.length]);
+        let labelT: tf.Tensor1D = tf.tensor1d(given.subarray(lo, hi), 'int32'),
+          maskT: tf.Tensor1D = tf.ones([hi - lo]);
         if (cleaning && pl) {
           const dec = cleanRuleTensor(
             o.logits,
             pl,
             labelT,
-            tf.tensor1d(fixed.map((f) => (f ? 1 : 0))),
+            tf.tensor1d(fixed.slice(lo, hi).map((f) => (f ? 1 : 0))),
             K,
             c.alpha,
             c.threshold,
@@ -266,34 +286,44 @@ export class Trainer {
           labelT = tf.cast(tf.squeeze(tf.slice(dec, [0, 0], [-1, 1]), [1]), 'int32');
           maskT = tf.squeeze(tf.slice(dec, [0, 1], [-1, 1]), [1]);
         }
-        const lce = ceLoss(o.logits, labelT, maskT);
-        let total: tf.Scalar = lce,
-          lins: tf.Scalar = tf.scalar(0),
-          lpro: tf.Scalar = tf.scalar(0);
+        const terms: Partial<Record<LossName, tf.Scalar>> = { ce: ceLoss(o.logits, labelT, maskT) };
+        let total: tf.Scalar = terms.ce!;
         if (mopro) {
-          lins = instanceLoss(o.emb, keys!, queueT!, c.tau);
-          total = tf.add(total, tf.mul(lins, c.wIns));
+          terms.ins = instanceLoss(o.emb, keys!, queueT!, c.tau);
+          total = tf.add(total, tf.mul(terms.ins, c.wIns));
           if (useProto) {
-            lpro = protoLoss(o.emb, protosT, labelT, maskT, c.tau);
-            total = tf.add(total, tf.mul(lpro, c.wPro));
+            terms.pro = protoLoss(o.emb, protosT, labelT, maskT, c.tau);
+            total = tf.add(total, tf.mul(terms.pro, c.wPro));
           }
         }
-        kept.push(tf.keep(tf.stack([total, lce, lins, lpro])));
+        kept.push(tf.keep(tf.stack([total, ...LossName.options.map((name) => terms[name] ?? tf.scalar(0))])));
         return total;
       }, varList);
       const g = new Map<string, tf.Tensor>();
       for (const [n, v] of this.query.params) if (grads[v.name]) g.set(n, grads[v.name]);
+      if (rep) rep.reduceGrads(g, (hi - lo) / idx.length);
       this.sgd.step(this.query.params, g, lr);
       return tf.concat([...kept, ...(keys ? [keys] : [])].map((t) => t.flatten()));
     });
-    const all = (await readBack.data()) as Float32Array;
+    const local = (await readBack.data()) as Float32Array;
     readBack.dispose();
+    const hasDecision = kept.length === 3;
     for (const t of kept) t.dispose();
-    // layout: emb (B x d), [decision (B x 2)], losses (4), [keys (B x d)]
+    const all = rep
+      ? rep.gatherStep(local, {
+          rows: hi - lo,
+          batch: idx.length,
+          d,
+          decision: hasDecision,
+          keys: mopro,
+          losses: 1 + LossName.options.length,
+        })
+      : local;
+    // layout: emb (B x d), [decision (B x 2)], total + one value per LossName, [keys (B x d)]
     const n = idx.length;
     let at = 0;
     embArr = all.slice(at, (at += n * d));
-    if (kept.length === 3) {
+    if (hasDecision) {
       label = new Int32Array(n);
       clean = [];
       for (let i = 0; i < n; i++) {
@@ -304,7 +334,8 @@ export class Trainer {
       }
       at += 2 * n;
     }
-    [info.loss, info.lossCe, info.lossIns, info.lossPro] = all.slice(at, (at += 4));
+    info.loss = all[at++];
+    for (const name of LossName.options) info.losses[name] = all[at++];
     if (mopro) keysArr = all.slice(at, (at += n * d));
     if (mopro) {
       // (6) prototypes: clean samples, corrected labels (all/original before cleaning starts)

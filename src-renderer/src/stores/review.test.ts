@@ -65,6 +65,46 @@ describe('review store', () => {
     expect(review.reviewed).toBe(oodCount);
   });
 
+  it('two quick key presses decide two images in a row, each once the one before landed', async () => {
+    const { api, review } = await setup();
+    const [a, b] = [review.rowAt(0)!.id, review.rowAt(1)!.id];
+    let release!: () => void;
+    api.gate = new Promise<void>((r) => (release = r));
+    const first = review.decide({ kind: 'accept' });
+    const second = review.decide({ kind: 'keep' });
+    await new Promise((r) => setTimeout(r, 10));
+    api.gate = null;
+    release();
+    await Promise.all([first, second]);
+    expect(api.decisions.get(a)).toEqual({ kind: 'accept' });
+    expect(api.decisions.get(b)).toEqual({ kind: 'keep' });
+    expect(review.focusIndex).toBe(2);
+    expect(review.status).toBe('Kept the given label for 1 image');
+  });
+
+  it('shift+arrows grow a range from the anchor; a bulk decision clears it; Esc-style clear drops the anchor', async () => {
+    const { api, review } = await setup();
+    review.cols = 4;
+    review.focus(5);
+    review.move('right', true);
+    review.move('down', true);
+    await review.settled();
+    expect(review.anchor).toBe(5);
+    expect(review.focusIndex).toBe(10);
+    expect(review.selectedCount).toBe(6); // positions 5..10
+    expect(review.isSelected(review.rowAt(10)!.id) && !review.isSelected(review.rowAt(4)!.id)).toBe(true);
+    review.clickCell(12, { shift: false, toggle: true });
+    expect(review.selectedCount).toBe(7);
+    await review.decide({ kind: 'ood' });
+    expect(api.decisions.size).toBe(7);
+    expect(review.selectedCount).toBe(0);
+    expect(review.status).toBe('Marked 7 images out-of-distribution');
+    review.toggleSelect(3);
+    review.clearSelection();
+    expect(review.selectedCount).toBe(0);
+    expect(review.anchor).toBeNull();
+  });
+
   it('override by class number, range selection by position', async () => {
     const { api, review } = await setup();
     await review.overrideToIndex(2);

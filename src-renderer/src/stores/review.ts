@@ -1,9 +1,6 @@
-// The review grid's state: query (filter + sort), the lazily paged rows, focus, selection,
-// decisions with undo/redo, and the detail of the focused sample.
-//
-// No optimistic UI: a decision is shown only after `decisions.apply` resolved (the server has
-// flushed it to the journal by then) and the affected rows were re-read. Decisions run one after
-// another, so a fast double key press acts on whatever is focused once the first one landed.
+// The review grid's state: query (filter + sort), the lazily paged rows, focus and the detail of
+// the focused sample. The selection (review/selection.ts) and the decision queue with undo/redo
+// (review/decision-queue.ts) are composables this store wires to the rows and the API.
 import { defineStore } from 'pinia';
 import { computed, markRaw, ref, shallowRef, watch } from 'vue';
 import type { ApiEvent, DecisionAction, SampleDetail, SampleFilter, SampleRow, SampleSort } from '@shared/contract';
@@ -11,6 +8,8 @@ import { transport } from '../api/client';
 import { moveIndex, type Move } from '../lib/keymap';
 import { RowPager } from '../lib/row-pager';
 import { useAppStore } from './app';
+import { useDecisionQueue } from './review/decision-queue';
+import { useSelection } from './review/selection';
 
 export const PAGE_SIZE = 150;
 
@@ -38,25 +37,6 @@ export function cleanFilter(f: SampleFilter): SampleFilter {
   if (f.search?.trim()) out.search = f.search.trim();
   if (f.ids) out.ids = f.ids;
   return out;
-}
-
-/** The status line after a decision. */
-export function describeAction(a: DecisionAction, n: number): string {
-  const what = n === 1 ? '1 image' : `${n.toLocaleString('en-US')} images`;
-  switch (a.kind) {
-    case 'accept':
-      return `Accepted the suggestion for ${what}`;
-    case 'keep':
-      return `Kept the given label for ${what}`;
-    case 'override':
-      return `Set ${what} to “${a.label}”`;
-    case 'ood':
-      return `Marked ${what} out-of-distribution`;
-    case 'restore':
-      return `Restored ${what} to the model's suggestion`;
-    case 'duplicate':
-      return `Left out ${what} as a duplicate`;
-  }
 }
 
 /** How long typing in a filter box waits before the grid follows. */
@@ -89,40 +69,34 @@ export const useReviewStore = defineStore('review', () => {
   const cols = ref(1);
   const visibleRows = ref(8); //       grid rows that fit on screen (for PageUp/PageDown)
   const focusIndex = ref(0);
-  const selectionVersion = ref(0);
-  const selection = markRaw(new Set<number>());
-  const anchor = ref<number | null>(null);
   const detail = shallowRef<SampleDetail | null>(null);
-  const reviewed = ref(0);
-  const canUndo = ref(false);
-  const canRedo = ref(false);
   const status = ref<string>('');
-  const deciding = ref(false);
   const lastQueryMs = ref<number | null>(null);
   const loadError = ref<string | null>(null);
   /** Where an id-list filter came from ("selected on the embedding map"), shown on its chip. */
   const idsLabel = ref<string | null>(null);
   let filterTimer: ReturnType<typeof setTimeout> | null = null;
   let visible = { start: 0, end: PAGE_SIZE };
-  let queue: Promise<void> = Promise.resolve();
 
   const projectId = computed(() => app.project?.id ?? null);
   const hasRun = computed(() => !!app.project?.activeRunId);
   const classes = computed(() => app.project?.classes ?? []);
   const imageCount = computed(() => app.project?.imageCount ?? 0);
-  const selectedCount = computed(() => (selectionVersion.value, selection.size));
 
+  /** Positions offset..offset+limit-1 of the current query (filter and sort). */
+  const query = (offset: number, limit: number) =>
+    transport().api.call('samples.query', {
+      projectId: projectId.value!,
+      filter: cleanFilter(filter.value),
+      sort: sort.value,
+      offset,
+      limit,
+    });
   const pager = markRaw(
     new RowPager(
       async (offset, limit) => {
         const t0 = performance.now();
-        const res = await transport().api.call('samples.query', {
-          projectId: projectId.value!,
-          filter: cleanFilter(filter.value),
-          sort: sort.value,
-          offset,
-          limit,
-        });
+        const res = await query(offset, limit);
         lastQueryMs.value = Math.round(performance.now() - t0);
         return res;
       },
@@ -140,10 +114,29 @@ export const useReviewStore = defineStore('review', () => {
   }
   const focusedRow = computed(() => rowAt(focusIndex.value));
 
-  function isSelected(id: number): boolean {
-    void selectionVersion.value;
-    return selection.has(id);
-  }
+  const selection = useSelection({
+    idAt: (i) => pager.rowAt(i)?.id,
+    // Not through the pager: a range can span thousands of rows the grid never shows.
+    idsAt: async (offset, limit) => (projectId.value ? (await query(offset, limit)).rows.map((r) => r.id) : []),
+    allIds: async () => {
+      const { ids } = await transport().api.call('samples.ids', {
+        projectId: projectId.value!,
+        filter: cleanFilter(filter.value),
+      });
+      return ids;
+    },
+    fail: (err) => app.fail(err),
+  });
+  const { version: selectionVersion, anchor, count: selectedCount, has: isSelected, selectRange } = selection;
+  const decisions = useDecisionQueue({
+    projectId: () => projectId.value,
+    api: () => transport().api,
+    refreshRows,
+    showDetail: () => scheduleDetail(0),
+    status,
+    fail: (err) => app.fail(err),
+  });
+  const { reviewed, canUndo, canRedo, deciding, undo, redo } = decisions;
 
   // ---- loading ---------------------------------------------------------------------------
   async function ensureVisible(): Promise<void> {
@@ -270,42 +263,7 @@ export const useReviewStore = defineStore('review', () => {
   }
 
   function toggleSelect(i = focusIndex.value): void {
-    const r = rowAt(i);
-    if (!r) return;
-    if (selection.has(r.id)) selection.delete(r.id);
-    else selection.add(r.id);
-    anchor.value = i;
-    selectionVersion.value++;
-  }
-
-  /** Selects positions lo..hi of the current list, fetching rows that are not loaded yet. */
-  async function selectRange(a: number, b: number, additive: boolean): Promise<void> {
-    const lo = Math.min(a, b);
-    const hi = Math.max(a, b);
-    if (!additive) selection.clear();
-    const missing: number[] = [];
-    for (let i = lo; i <= hi; i++) {
-      const r = pager.rowAt(i);
-      if (r) selection.add(r.id);
-      else missing.push(i);
-    }
-    selectionVersion.value++;
-    if (missing.length === 0 || !projectId.value) return;
-    try {
-      for (let off = missing[0]!; off <= missing[missing.length - 1]!; off += 5000) {
-        const res = await transport().api.call('samples.query', {
-          projectId: projectId.value,
-          filter: cleanFilter(filter.value),
-          sort: sort.value,
-          offset: off,
-          limit: Math.min(5000, hi - off + 1),
-        });
-        for (const r of res.rows) selection.add(r.id);
-      }
-      selectionVersion.value++;
-    } catch (err) {
-      app.fail(err);
-    }
+    selection.toggle(i);
   }
 
   function clickCell(i: number, mods: { shift: boolean; toggle: boolean }): void {
@@ -327,24 +285,12 @@ export const useReviewStore = defineStore('review', () => {
 
   async function selectAll(): Promise<void> {
     if (!projectId.value) return;
-    try {
-      const { ids } = await transport().api.call('samples.ids', {
-        projectId: projectId.value,
-        filter: cleanFilter(filter.value),
-      });
-      selection.clear();
-      for (const id of ids) selection.add(id);
-      selectionVersion.value++;
-      status.value = `Selected ${ids.length.toLocaleString('en-US')} images`;
-    } catch (err) {
-      app.fail(err);
-    }
+    const n = await selection.selectAll();
+    if (n !== null) status.value = `Selected ${n.toLocaleString('en-US')} images`;
   }
 
   function clearSelection(): void {
     selection.clear();
-    anchor.value = null;
-    selectionVersion.value++;
   }
 
   // ---- detail -----------------------------------------------------------------------------
@@ -376,47 +322,24 @@ export const useReviewStore = defineStore('review', () => {
   }
 
   // ---- decisions --------------------------------------------------------------------------
-  function enqueue(job: () => Promise<void>): Promise<void> {
-    const next = queue.then(job, job);
-    queue = next.catch(() => undefined);
-    return next;
-  }
-
-  function setCounters(r: { reviewed: number; canUndo: boolean; canRedo: boolean }): void {
-    reviewed.value = r.reviewed;
-    canUndo.value = r.canUndo;
-    canRedo.value = r.canRedo;
-  }
-
   /** Applies to the selection when there is one, else to the focused image. */
   function decide(action: DecisionAction): Promise<void> {
-    return enqueue(async () => {
-      const pid = projectId.value;
-      if (!pid) return;
-      const bulk = selection.size > 0;
+    // Read when the decision's turn comes, so it acts on what is focused once earlier ones landed.
+    return decisions.decide(action, () => {
+      if (selectedCount.value > 0) return { ids: selection.snapshot(), landed: clearSelection };
       const focused = pager.rowAt(focusIndex.value);
-      const ids = bulk ? [...selection] : focused ? [focused.id] : [];
-      if (ids.length === 0) return;
-      const nextRow = bulk ? undefined : pager.rowAt(focusIndex.value + 1);
-      deciding.value = true;
-      try {
-        const r = await transport().api.call('decisions.apply', { projectId: pid, ids, action });
-        setCounters(r);
-        await refreshRows();
-        if (bulk) clearSelection();
-        else if (nextRow) {
+      if (!focused) return null;
+      const nextRow = pager.rowAt(focusIndex.value + 1);
+      return {
+        ids: [focused.id],
+        landed: () => {
+          if (!nextRow) return;
           // Move on to the image that followed, wherever it sits now (it may have shifted up
           // when the decided one left the filter).
           const at = pager.indexOfId(nextRow.id);
           focus(at >= 0 ? at : focusIndex.value);
-        }
-        scheduleDetail(0);
-        status.value = describeAction(action, r.applied);
-      } catch (err) {
-        app.fail(err);
-      } finally {
-        deciding.value = false;
-      }
+        },
+      };
     });
   }
 
@@ -432,46 +355,10 @@ export const useReviewStore = defineStore('review', () => {
     return decide({ kind: 'override', label });
   }
 
-  function undo(): Promise<void> {
-    return enqueue(async () => {
-      if (!projectId.value) return;
-      try {
-        const r = await transport().api.call('decisions.undo', { projectId: projectId.value });
-        setCounters(r);
-        await refreshRows();
-        scheduleDetail(0);
-        status.value = r.undone
-          ? `Undid the last action (${r.undone.toLocaleString('en-US')} image${r.undone === 1 ? '' : 's'})`
-          : 'Nothing to undo';
-      } catch (err) {
-        app.fail(err);
-      }
-    });
-  }
-
-  function redo(): Promise<void> {
-    return enqueue(async () => {
-      if (!projectId.value) return;
-      try {
-        const r = await transport().api.call('decisions.redo', { projectId: projectId.value });
-        setCounters(r);
-        await refreshRows();
-        scheduleDetail(0);
-        status.value = r.redone
-          ? `Redid ${r.redone.toLocaleString('en-US')} image${r.redone === 1 ? '' : 's'}`
-          : 'Nothing to redo';
-      } catch (err) {
-        app.fail(err);
-      }
-    });
-  }
-
   /** Decisions made elsewhere (another window, the CLI) or echoes of ours. */
   function onEvent(e: ApiEvent): void {
     if (e.type !== 'decisions.changed' || e.projectId !== projectId.value) return;
-    const changed = e.reviewed !== reviewed.value || e.canUndo !== canUndo.value || e.canRedo !== canRedo.value;
-    setCounters(e);
-    if (changed && !deciding.value) void enqueue(refreshRows);
+    decisions.heard(e);
   }
 
   function thumbUrl(path: string): string {
@@ -565,6 +452,6 @@ export const useReviewStore = defineStore('review', () => {
     thumbUrl,
     fullUrl,
     /** Resolves once every queued decision has landed (tests, export). */
-    settled: () => queue,
+    settled: decisions.settled,
   };
 });

@@ -1,0 +1,101 @@
+// The wasm training kernels (wasm-kernels.ts) against tfjs's cpu backend, the reference: conv gradients for the
+// strides, paddings and kernel sizes the nets use (the sub-pixel, zero-dilation and cropping paths of the input
+// gradient, the leftover slice of the filter gradient), matMul with transpose flags, the BatchNorm gradient.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../../src-shared/rng';
+import { useBackend } from './test-backends';
+
+interface ConvCase {
+  x: [number, number, number, number];
+  k: number;
+  co: number;
+  stride: number;
+  pad: 'same' | 'valid';
+}
+const CONVS: ConvCase[] = [
+  { x: [2, 8, 8, 3], k: 3, co: 4, stride: 1, pad: 'same' },
+  { x: [2, 8, 8, 3], k: 3, co: 4, stride: 2, pad: 'same' }, //  sub-pixel input gradient
+  { x: [2, 9, 9, 3], k: 3, co: 4, stride: 2, pad: 'same' }, //  odd size: zero-dilation path
+  { x: [2, 9, 9, 2], k: 3, co: 3, stride: 2, pad: 'valid' }, // leftover row/col: sliced off, cropped
+  { x: [1, 16, 16, 3], k: 7, co: 8, stride: 2, pad: 'same' }, // the ImageNet stem
+  { x: [2, 8, 8, 4], k: 1, co: 6, stride: 2, pad: 'valid' }, // a downsampling shortcut
+];
+
+function values(shape: number[], seed: number): Float32Array {
+  const r = new Rng(seed),
+    v = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < v.length; i++) v[i] = r.normal();
+  return v;
+}
+
+/** Gradients of sum(conv(x, w) * m) with respect to x and w, on the backend now set. */
+function convGrads(c: ConvCase): { dx: Float32Array; dw: Float32Array } {
+  const shapeW: [number, number, number, number] = [c.k, c.k, c.x[3], c.co];
+  return tf.tidy(() => {
+    const x = tf.tensor4d(values(c.x, 1), c.x),
+      w = tf.tensor4d(values(shapeW, 2), shapeW);
+    const outShape = tf.conv2d(x, w, c.stride, c.pad).shape;
+    const m = tf.tensor(values(outShape, 3), outShape);
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), m)),
+    )([x, w]);
+    return { dx: g[0].dataSync() as Float32Array, dw: g[1].dataSync() as Float32Array };
+  });
+}
+
+function expectClose(got: Float32Array, want: Float32Array, what: string): void {
+  expect(got.length, what).toBe(want.length);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
+  expect(worst, `${what}: worst relative difference`).toBeLessThan(1e-4);
+}
+
+describe('wasm training kernels agree with the cpu backend', () => {
+  it.each(CONVS)('conv $k x $k / $stride $pad on $x -> $co: input and filter gradients', async (c) => {
+    await useBackend('cpu');
+    const want = convGrads(c);
+    await useBackend('wasm');
+    const n0 = tf.memory().numTensors;
+    const got = convGrads(c);
+    expect(tf.memory().numTensors).toBe(n0);
+    expectClose(got.dx, want.dx, 'dx');
+    expectClose(got.dw, want.dw, 'dw');
+  });
+
+  it('matMul with transpose flags (forward and gradients)', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const a = tf.tensor3d(values([2, 5, 3], 4), [2, 5, 3]),
+          b = tf.tensor3d(values([2, 4, 5], 5), [2, 4, 5]);
+        const f = (p: tf.Tensor, q: tf.Tensor) => tf.matMul(p as tf.Tensor3D, q as tf.Tensor3D, true, true);
+        const g = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(f(p, q))))([a, b]);
+        return [f(a, b), ...g].map((t) => t.dataSync() as Float32Array);
+      });
+    await useBackend('cpu');
+    const want = run();
+    await useBackend('wasm');
+    run().forEach((v, i) => expectClose(v, want[i], ['y', 'da', 'db'][i]));
+  });
+
+  it('BatchNorm gradient (broadcast, not tiled) for x, mean, variance, scale and offset', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(values([2, 3, 3, 4], 6), [2, 3, 3, 4]);
+        const mean = tf.tensor1d(values([4], 7)),
+          variance = tf.abs(tf.tensor1d(values([4], 8))),
+          scale = tf.tensor1d(values([4], 9)),
+          offset = tf.tensor1d(values([4], 10));
+        const g = tf.grads((a: tf.Tensor, mu: tf.Tensor, v: tf.Tensor, s: tf.Tensor, o: tf.Tensor) =>
+          tf.sum(
+            tf.square(tf.batchNorm(a, mu as tf.Tensor1D, v as tf.Tensor1D, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3)),
+          ),
+        )([x, mean, variance, scale, offset]);
+        return g.map((t) => t.dataSync() as Float32Array);
+      });
+    await useBackend('cpu');
+    const want = run();
+    await useBackend('wasm');
+    run().forEach((v, i) => expectClose(v, want[i], ['dx', 'dmean', 'dvariance', 'dscale', 'doffset'][i]));
+  });
+});
