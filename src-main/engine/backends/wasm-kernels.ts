@@ -37,10 +37,15 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 /** A wasm kernel with its op's typed inputs and attrs (tfjs's own kernels have this signature). */
 type WasmKernel<I extends NamedTensorInfoMap, A> = (args: { inputs: I; backend: BackendWasm; attrs: A }) => TensorInfo;
 
-/** The registered wasm kernel `name`, typed by its op's inputs and attrs. The cast is tfjs's own: the registry
- *  stores every kernel as the untyped KernelFunc. */
+/** The registered wasm kernel `name`, typed by its op's inputs and attrs. */
 function wasmKernel<I extends NamedTensorInfoMap, A>(name: string): WasmKernel<I, A> {
-  return registeredKernel(name).kernelFunc as unknown as WasmKernel<I, A>;
+  return typedKernel(registeredKernel(name));
+}
+
+/** A registered kernel's function with its op's inputs and attrs. The cast is tfjs's own (its backends register
+ *  `fn as unknown as KernelFunc`): the registry stores every kernel as the untyped KernelFunc. */
+function typedKernel<I extends NamedTensorInfoMap, A>(k: KernelConfig): WasmKernel<I, A> {
+  return k.kernelFunc as unknown as WasmKernel<I, A>;
 }
 
 /** The kernel registered for `name` on wasm now: the backend's own until this module replaces it. */
@@ -140,7 +145,7 @@ export function conv2DBackpropFilterConfig(): KernelConfig {
  *  by dilating dy with zeros first (s^2 more MACs, but on the fast path: far quicker than the stock loop).
  *  `stock` is the backend's own kernel, kept for what this one does not cover (NCHW, dilated convs). */
 export function conv2DBackpropInputConfig(stock: KernelConfig): KernelConfig {
-  const stockFunc = stock.kernelFunc as unknown as WasmKernel<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs>;
+  const stockFunc = typedKernel<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs>(stock);
   const transpose = transposeKernel(),
     reverse = wasmKernel<ReverseInputs, ReverseAttrs>(tf.Reverse),
     conv2D = conv2DKernel(),
@@ -277,7 +282,7 @@ export const broadcastBatchNormGradConfig: GradConfig = {
  *  backend's own kernel, which does the multiplication. */
 export function transposedMatMulConfig(stock: KernelConfig): KernelConfig {
   const transpose = transposeKernel();
-  const matMul = stock.kernelFunc as unknown as WasmKernel<BatchMatMulInputs, BatchMatMulAttrs>;
+  const matMul = typedKernel<BatchMatMulInputs, BatchMatMulAttrs>(stock);
   const batchMatMul: WasmKernel<BatchMatMulInputs, BatchMatMulAttrs> = (args) => {
     const { inputs, backend, attrs } = args;
     let a = input(inputs.a, tf.BatchMatMul, 'a'),
