@@ -10,6 +10,7 @@
 // MAX_SEGMENTS pile up they are compacted into a few large ones. An entry is valid only while the
 // file's mtime and byte size are unchanged, so an edited image is decoded again.
 // Decode failures are cached too (with their reason): a corrupt file is not re-tried every epoch.
+// Datasets too big to hold in memory are read straight from the segments (placeOf + pixel-source.ts).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';

@@ -4,7 +4,7 @@
 // 5 draws. Adaptation: a multinomial logistic-regression head (our linear-head trainer, L2-regularised)
 // stands in for scikit-learn's LinearSVC(C=0.5): both are linear classifiers on the same features.
 import path from 'node:path';
-import { loadImages } from '../../dataset/decode';
+import { loadPixelSource } from '../../dataset/decode';
 import { listImages } from '../../dataset/scan';
 import { cacheDir as defaultCacheDir } from '../../paths';
 import { selectBackend } from '../backends/backend';
@@ -102,7 +102,7 @@ export async function runProbe(o: ProbeOptions, emit: (e: EngineEvent) => void =
     );
   const { meta, enc } = loadModel(path.resolve(o.run));
   try {
-    const load = await loadImages(labelled, {
+    const load = await loadPixelSource(labelled, {
       size: meta.imageSize,
       channels: meta.channels,
       cacheDir: o.cacheDir ?? defaultCacheDir(),
@@ -120,6 +120,7 @@ export async function runProbe(o: ProbeOptions, emit: (e: EngineEvent) => void =
       { mean: meta.mean, std: meta.std },
       { onProgress: (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: rows.length }) },
     );
+    load.pixels.close();
     const x = normaliseRows(f.feat, rows.length, f.dim); // in place: f.feat is ours
     const cIdx = new Map(classes.map((c, k) => [c, k] as const));
     const y = Int32Array.from(rows, (i) => cIdx.get(labelled[i].rel.split('/')[0])!);

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadImages } from '../../dataset/decode';
+import { loadPixelSource } from '../../dataset/decode';
 import { cacheDir as defaultCacheDir } from '../../paths';
 import { DECISIONS_JSON, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../../src-shared/run-format';
 import { migrateRunJson, parseRunJson, type RunJsonInput } from '../../../src-shared/run-json';
@@ -89,7 +89,7 @@ export async function retrainClassifier(
     const dataset = rj.dataset;
     if (!fs.existsSync(dataset))
       throw new Error(`${dataset} (the run's dataset) is gone: cRT needs the images; restore the folder`);
-    const load = await loadImages(
+    const load = await loadPixelSource(
       rows.map((r) => ({ abs: path.join(dataset, ...r.path.split('/')), rel: r.path })),
       {
         size: meta.imageSize,
@@ -109,6 +109,7 @@ export async function retrainClassifier(
       flip: true,
       onProgress: (d) => emit({ type: 'phase', phase: 'final-pass', done: N + d, total: 2 * N }),
     });
+    load.pixels.close();
     // training rows: the run's cleaned list (clean + relabelled, decodable), labelled with the corrected label
     const use = [...all].filter((i) => load.ok[i] && rows[i].status !== 'ood' && classIdx.has(rows[i].corrected_label));
     const F = f0.dim,
