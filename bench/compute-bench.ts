@@ -1,7 +1,7 @@
 // `npm run bench:compute` — training throughput and peak memory per compute backend, next to PyTorch on
 // the same network, on this machine.
 //
-//   npm run bench:compute -- [--backends wasm,wasm-dp2,webgpu,tensorflow,torch,torch-1t] [--cases 28-grey,64-rgb]
+//   npm run bench:compute -- [--backends wasm,wasm-dp2,webgpu,tensorflow,torch,torch-1t] [--cases 28-grey,64-rgb,224-rgb]
 //                            [--seconds 20] [--batch 128]
 //
 // Each backend runs in a child process of its own (peak RSS is that process's maxRSS), on random
@@ -30,6 +30,8 @@ interface Case {
 const CASES: Record<string, Case> = {
   '28-grey': { name: '28-grey', size: 28, channels: 1 },
   '64-rgb': { name: '64-rgb', size: 64, channels: 3 },
+  // the engine's choice from 128 px up: ResNet-18 (run it with a small --batch on a CPU)
+  '224-rgb': { name: '224-rgb', size: 224, channels: 3 },
 };
 interface ChildSpec {
   backend: string;
