@@ -120,6 +120,8 @@ export const TrainConfig = z.object({
   initRun: z.string().min(1).max(200).optional(),
   /** samples.csv status rule: the measured best (default) or the official offline rule of mopro.md §2. */
   statusRule: StatusRuleName.default('best'),
+  /** wasm: data-parallel replicas, one CPU core each (engine/train/data-parallel.ts); absent = one thread. */
+  threads: z.number().int().min(1).max(64).optional(),
   /** The Train panel's preset, for the run's display name only. */
   preset: z.string().max(40).optional(),
 });

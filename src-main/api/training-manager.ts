@@ -30,7 +30,8 @@ export interface TrainingManager {
   dispose(): Promise<void>;
 }
 
-function trainOptions(c: TrainConfig): Omit<TrainOptions, 'dataset' | 'out'> {
+/** The API's training config -> the engine's options (dataset and run folder are added by the caller). */
+export function trainOptions(c: TrainConfig): Omit<TrainOptions, 'dataset' | 'out'> {
   return {
     method: c.method,
     epochs: c.epochs,
@@ -44,6 +45,7 @@ function trainOptions(c: TrainConfig): Omit<TrainOptions, 'dataset' | 'out'> {
     statusRule: c.statusRule,
     ...(c.pretrained || c.initRun ? { freezeBackbone: c.freezeBackbone ?? false } : {}),
     ...(c.pretrained ? { pretrained: c.pretrained } : {}),
+    ...(c.threads && c.threads > 1 ? { threads: c.threads } : {}),
   };
 }
 

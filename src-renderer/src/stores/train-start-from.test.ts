@@ -18,6 +18,7 @@ const base: TrainForm = {
   weightsFile: '',
   initRun: '',
   freezeBackbone: true,
+  twoCores: false,
 } as TrainForm;
 
 describe('train form: start from', () => {
@@ -42,5 +43,13 @@ describe('train form: start from', () => {
     expect(r).toMatchObject({ initRun: '20261201T1200-mopro-ab12', freezeBackbone: true });
     expect(r.pretrained).toBeUndefined();
     expect(TrainConfig.parse(r)).toMatchObject({ initRun: '20261201T1200-mopro-ab12', freezeBackbone: true });
+  });
+
+  it('two CPU cores send threads 2, which the API accepts; otherwise no threads field', () => {
+    expect(configFromForm(base).threads).toBeUndefined();
+    const c = configFromForm({ ...base, twoCores: true });
+    expect(c.threads).toBe(2);
+    expect(TrainConfig.parse(c).threads).toBe(2);
+    expect(() => TrainConfig.parse({ ...c, threads: 0 })).toThrow();
   });
 });

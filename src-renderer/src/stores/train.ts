@@ -62,6 +62,8 @@ export interface TrainForm {
   weightsFile: string;
   initRun: string;
   freezeBackbone: boolean;
+  /** wasm: train on two data-parallel replicas, one CPU core each (1.6-1.9x faster measured on 2 cores) */
+  twoCores: boolean;
 }
 
 /** Form -> API config; empty optional fields are left to the engine's defaults. */
@@ -84,6 +86,7 @@ export function configFromForm(f: TrainForm): TrainConfig {
   else if (from === 'file' && f.weightsFile.trim()) c.pretrained = f.weightsFile.trim();
   else if (from === 'run' && f.initRun) c.initRun = f.initRun;
   if (from !== 'scratch' && f.freezeBackbone) c.freezeBackbone = true;
+  if (f.twoCores) c.threads = 2;
   return c;
 }
 
@@ -112,6 +115,7 @@ export const useTrainStore = defineStore('train', () => {
     weightsFile: '',
     initRun: '',
     freezeBackbone: false,
+    twoCores: false,
   });
   const runId = ref<string | null>(null);
   const summary = shallowRef<RunSummary | null>(null);
