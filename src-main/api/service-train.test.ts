@@ -43,4 +43,16 @@ describe('service: training through the engine', () => {
     const d = (await svc.call('samples.get', { projectId: prj.id, id: 5 })) as MethodResults['samples.get'];
     expect(d.classScores.map((c) => c.label).sort()).toEqual(['a', 'b']);
   });
+
+  it('"Two CPU cores" (threads 2) trains on two wasm replicas (run.json says so)', async () => {
+    const { svc, prj, finished } = fx;
+    const { runId } = (await svc.call('train.start', {
+      projectId: prj.id,
+      config: { epochs: 1, batchSize: 8, imageSize: 8, backend: 'wasm', threads: 2, seed: 1 },
+    })) as MethodResults['train.start'];
+    expect(await finished(runId)).toMatchObject({ type: 'train.done', runId, state: 'done' });
+    const s = (await svc.call('projects.get', { projectId: prj.id })) as ProjectSummary;
+    const run = JSON.parse(fs.readFileSync(path.join(s.runs.find((r) => r.id === runId)!.dir, 'run.json'), 'utf8'));
+    expect(run.adaptations.some((a: string) => a.startsWith('2 data-parallel replicas'))).toBe(true);
+  });
 });
