@@ -10,25 +10,12 @@ import { resolveConfig, type EngineConfig } from './config';
 import { Trainer, type ReplicaLink, type TrainData } from './trainer';
 import { DataParallel, mergeReadBacks, shardRange, snapshotTrainer } from './data-parallel';
 import { useBackend } from '../backends/test-backends';
+import { syntheticTrainData } from './test-data';
 import { runTraining } from './train-run';
 import type { EngineEvent } from '../types';
 
-function synthetic(n: number, s: number, k: number): TrainData {
-  const pixels = new Uint8Array(n * s * s);
-  for (let i = 0; i < n; i++)
-    for (let t = 0; t < s * s; t++) pixels[i * s * s + t] = ((i % k) * 25 + ((t * 7919 + i * 31) % 60)) & 255;
-  return {
-    pixels,
-    n,
-    h: s,
-    w: s,
-    c: 1,
-    labels: Int32Array.from({ length: n }, (_, i) => i % k),
-    fixed: Uint8Array.from({ length: n }, (_, i) => (i % 9 === 0 ? 1 : 0)),
-    trainIdx: Int32Array.from({ length: n }, (_, i) => i),
-    numClasses: k,
-  };
-}
+// every ninth row confirmed by a person, so the fixed-label path runs on the replicas too
+const synthetic = (n: number, s: number, k: number): TrainData => syntheticTrainData(n, s, k, (i) => i % 9 === 0);
 
 function config(method: 'mopro' | 'ce'): EngineConfig {
   const { config: c } = resolveConfig({

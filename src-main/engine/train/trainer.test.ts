@@ -5,26 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig, type EngineConfig } from './config';
-import { Trainer, type TrainData } from './trainer';
+import { Trainer } from './trainer';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { unavailable, useBackend, WEBGPU_MISSING } from '../backends/test-backends';
-
-function synthetic(n: number, s: number, k: number): TrainData {
-  const pixels = new Uint8Array(n * s * s);
-  for (let i = 0; i < n; i++)
-    for (let t = 0; t < s * s; t++) pixels[i * s * s + t] = ((i % k) * 25 + ((t * 7919 + i * 31) % 60)) & 255;
-  return {
-    pixels,
-    n,
-    h: s,
-    w: s,
-    c: 1,
-    labels: Int32Array.from({ length: n }, (_, i) => i % k),
-    fixed: new Uint8Array(n),
-    trainIdx: Int32Array.from({ length: n }, (_, i) => i),
-    numClasses: k,
-  };
-}
+import { syntheticTrainData } from './test-data';
 
 function config(method: 'mopro' | 'ce', over: Partial<EngineConfig> = {}): EngineConfig {
   const { config: c } = resolveConfig({
@@ -50,7 +34,7 @@ describe.each(['wasm'] as const)('trainer on %s', (backend) => {
     '%s: tf.memory().numTensors stays flat across steps',
     async (method) => {
       await useBackend(backend);
-      const t = new Trainer(config(method), synthetic(64, 8, 4), { mean: [0.3], std: [0.2] });
+      const t = new Trainer(config(method), syntheticTrainData(64, 8, 4), { mean: [0.3], std: [0.2] });
       await t.step();
       await t.step();
       const before = tf.memory().numTensors;
@@ -75,7 +59,7 @@ describe.each(['wasm'] as const)('trainer on %s', (backend) => {
   it('mopro: checkpoint round-trip resumes bit-identically (weights, key encoder, optimiser, queue, prototypes, RNG)', async () => {
     await useBackend(backend);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-ckpt-'));
-    const data = synthetic(64, 8, 4),
+    const data = syntheticTrainData(64, 8, 4),
       norm = { mean: [0.3], std: [0.2] };
     const a = new Trainer(config('mopro'), data, norm);
     for (let i = 0; i < 5; i++) await a.step(); // mid-epoch (8 steps per epoch)
@@ -104,7 +88,7 @@ describe('trainer on webgpu', () => {
     `mopro on webgpu: numTensors stays flat across steps, losses finite${WEBGPU_MISSING ? ` (skipped: ${WEBGPU_MISSING})` : ''}`,
     async () => {
       await useBackend('webgpu');
-      const t = new Trainer(config('mopro'), synthetic(64, 8, 4), { mean: [0.3], std: [0.2] });
+      const t = new Trainer(config('mopro'), syntheticTrainData(64, 8, 4), { mean: [0.3], std: [0.2] });
       await t.step();
       const before = tf.memory().numTensors;
       const infos = [];
