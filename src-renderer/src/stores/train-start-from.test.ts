@@ -1,25 +1,10 @@
 // Train panel "Start from" / "Freeze backbone" -> the API's TrainConfig (and the service accepts it).
 import { describe, expect, it } from 'vitest';
 import { TrainConfig } from '@shared/contract';
-import { configFromForm, type TrainForm } from './train';
+import { configFromForm, defaultForm, type TrainForm } from './train';
 
-const base: TrainForm = {
-  preset: 'quick',
-  method: 'mopro',
-  epochs: 3,
-  backend: 'auto',
-  batchSize: null,
-  imageSize: null,
-  seed: null,
-  useDecisions: false,
-  balanced: false,
-  pretrain: false,
-  startFrom: 'scratch',
-  weightsFile: '',
-  initRun: '',
-  freezeBackbone: true,
-  twoCores: false,
-} as TrainForm;
+// a freeze request that only counts once the weights do not start from scratch
+const base: TrainForm = { ...defaultForm(3), freezeBackbone: true };
 
 describe('train form: start from', () => {
   it('scratch sends no weights and no freeze', () => {

@@ -66,6 +66,27 @@ export interface TrainForm {
   twoCores: boolean;
 }
 
+/** A new Train panel: the Quick preset with `epochs`, from scratch, every option off. */
+export function defaultForm(epochs: number): TrainForm {
+  return {
+    preset: 'quick',
+    method: 'mopro',
+    epochs,
+    backend: 'auto',
+    batchSize: null,
+    imageSize: null,
+    seed: null,
+    useDecisions: false,
+    balanced: false,
+    pretrain: false,
+    startFrom: 'scratch',
+    weightsFile: '',
+    initRun: '',
+    freezeBackbone: false,
+    twoCores: false,
+  };
+}
+
 /** Form -> API config; empty optional fields are left to the engine's defaults. */
 export function configFromForm(f: TrainForm): TrainConfig {
   const c: TrainConfig = {
@@ -100,23 +121,7 @@ export function mergeEpoch(list: EpochStats[], s: EpochStats): EpochStats[] {
 
 export const useTrainStore = defineStore('train', () => {
   const app = useAppStore();
-  const form = reactive<TrainForm>({
-    preset: 'quick',
-    method: 'mopro',
-    epochs: presetEpochs(presets[0]!, app.project?.imageCount),
-    backend: 'auto',
-    batchSize: null,
-    imageSize: null,
-    seed: null,
-    useDecisions: false,
-    balanced: false,
-    pretrain: false,
-    startFrom: 'scratch',
-    weightsFile: '',
-    initRun: '',
-    freezeBackbone: false,
-    twoCores: false,
-  });
+  const form = reactive<TrainForm>(defaultForm(presetEpochs(presets[0]!, app.project?.imageCount)));
   const runId = ref<string | null>(null);
   const summary = shallowRef<RunSummary | null>(null);
   const epochs = shallowRef<EpochStats[]>([]);
