@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cellFilter, gridFilter } from '../stores/insights';
+import { cellFilter } from '../stores/insights';
+import { gridFilter } from '../stores/review';
 import { boxPolygon, insidePolygon, Scatter, toPixel } from './scatter';
 
 /** Just enough of a canvas for Scatter's maths (no drawing in node). */

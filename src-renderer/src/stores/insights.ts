@@ -14,26 +14,10 @@ import type {
 } from '@shared/contract';
 import { transport } from '../api/client';
 import { useAppStore } from './app';
-import { useReviewStore } from './review';
+import { gridFilter, useReviewStore } from './review';
 
 export type InsightsView = 'map' | 'health' | 'duplicates' | 'compare';
 export type ColorBy = 'given' | 'corrected' | 'status';
-
-/** A filter with only the fields given (the rest of the grid's filter is cleared). */
-export function gridFilter(f: Partial<SampleFilter>): Partial<SampleFilter> {
-  return {
-    view: 'all',
-    given: undefined,
-    suggested: undefined,
-    minConfidence: undefined,
-    maxConfidence: undefined,
-    minOod: undefined,
-    maxOod: undefined,
-    search: undefined,
-    ids: undefined,
-    ...f,
-  };
-}
 
 /** The filter a confusion-matrix cell stands for: given row, corrected column (null = OOD). */
 export function cellFilter(given: string, corrected: string | null): Partial<SampleFilter> {

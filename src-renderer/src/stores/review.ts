@@ -60,6 +60,22 @@ export function readStoredQuery(
   }
 }
 
+/** A filter with only the fields given (the rest of the grid's filter is cleared). */
+export function gridFilter(f: Partial<SampleFilter>): Partial<SampleFilter> {
+  return {
+    view: 'all',
+    given: undefined,
+    suggested: undefined,
+    minConfidence: undefined,
+    maxConfidence: undefined,
+    minOod: undefined,
+    maxOod: undefined,
+    search: undefined,
+    ids: undefined,
+    ...f,
+  };
+}
+
 export const useReviewStore = defineStore('review', () => {
   const app = useAppStore();
   const filter = ref<SampleFilter>({ view: 'all' });
@@ -211,17 +227,7 @@ export const useReviewStore = defineStore('review', () => {
   }
 
   function resetFilter(): void {
-    setFilter({
-      view: 'all',
-      given: undefined,
-      suggested: undefined,
-      minConfidence: undefined,
-      maxConfidence: undefined,
-      minOod: undefined,
-      maxOod: undefined,
-      search: undefined,
-      ids: undefined,
-    });
+    setFilter(gridFilter({}));
   }
 
   /** Drops an id-list filter (a map selection or a duplicate pair), keeping the rest. */
