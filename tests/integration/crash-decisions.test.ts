@@ -2,77 +2,26 @@
 // that every decision the server acknowledged (HTTP 200) is there. Each decision carries a unique
 // override label, so "is it there" is an exact check on the sample's history.
 // CI: a few rounds. MOPRO_LONG_TESTS=1: 100 rounds.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDataset, rng, syntheticRows, writeProjectRun } from '../fixtures/project';
-import { projectIdFor } from '../../src-main/project/project';
+import { rng } from '../fixtures/project';
+import { killAll, makeServedProjectIn, postApi, spawnServe, type ServedProject } from '../fixtures/serve-process';
 
 const ROUNDS = process.env.MOPRO_LONG_TESTS === '1' ? 100 : 4;
-const repo = path.resolve(import.meta.dirname, '../..');
-let base: string, root: string, env: NodeJS.ProcessEnv;
 const N = 40;
+let project: ServedProject;
+const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
-  base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-crash-'));
-  root = path.join(base, 'ds');
-  const files = await makeDataset(root, ['a', 'b'], N / 2);
-  const dataDir = path.join(base, 'data');
-  writeProjectRun(
-    dataDir,
-    projectIdFor(fs.realpathSync(root)),
-    'r1',
-    fs.realpathSync(root),
-    ['a', 'b'],
-    syntheticRows(files, ['a', 'b'], 4),
-  );
-  env = { ...process.env, MOPRO_DATA_DIR: dataDir, MOPRO_CACHE_DIR: path.join(base, 'cache') };
+  project = await makeServedProjectIn('mopro-crash-', N / 2, 4);
 });
-const children = new Set<ChildProcess>();
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  fs.rmSync(base, { recursive: true, force: true });
+  killAll(children);
+  fs.rmSync(project.base, { recursive: true, force: true });
 });
-
-interface Child {
-  proc: ChildProcess;
-  origin: string;
-  token: string;
-  projectId: string;
-}
-
-async function startChild(): Promise<Child> {
-  // `node --import tsx`, not the tsx CLI: the CLI runs the script in a child process, so SIGKILL
-  // would hit only the wrapper and leave the real server running (and the test proving nothing).
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(repo, 'src-main/server/main.ts'), '--dataset', root],
-    { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.add(proc);
-  let stderr = '';
-  proc.stderr!.on('data', (d) => {
-    stderr += d;
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = readline.createInterface({ input: proc.stdout! });
-    rl.once('line', resolve);
-    proc.once('exit', (c) => reject(new Error(`server exited (${c}) before listening: ${stderr}`)));
-  });
-  const j = JSON.parse(line);
-  return { proc, origin: j.origin, token: j.token, projectId: j.projectId };
-}
-
-const call = async (c: Child, method: string, input: unknown): Promise<Response> =>
-  fetch(`${c.origin}/api/${method}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-mopro-token': c.token },
-    body: JSON.stringify(input),
-  });
+const startChild = () => spawnServe(project, children);
 
 describe('decisions survive SIGKILL of the server', () => {
   it(
@@ -92,7 +41,7 @@ describe('decisions survive SIGKILL of the server', () => {
               r() < 0.2 ? [Math.floor(r() * N), Math.floor(r() * N), Math.floor(r() * N)] : [Math.floor(r() * N)];
             sent++;
             try {
-              const res = await call(c, 'decisions.apply', {
+              const res = await postApi(c, 'decisions.apply', {
                 projectId: c.projectId,
                 ids,
                 action: { kind: 'override', label },
@@ -117,7 +66,7 @@ describe('decisions survive SIGKILL of the server', () => {
       try {
         const byId = new Map<number, Set<string>>();
         for (let id = 0; id < N; id++) {
-          const res = await call(c, 'samples.get', { projectId: c.projectId, id });
+          const res = await postApi(c, 'samples.get', { projectId: c.projectId, id });
           expect(res.status).toBe(200);
           const d = (await res.json()) as { history: { action: { kind: string; label?: string } }[] };
           byId.set(id, new Set(d.history.map((h) => h.action.label ?? '')));

@@ -2,75 +2,43 @@
 // project read-only (it sees the first's decisions, its own are refused with CONFLICT); once the
 // first is gone (SIGKILL: a stale lock, taken over; SIGTERM: released) the next one writes. At the
 // end every acknowledged decision is in the journal, with unique sequence numbers.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDataset, syntheticRows, writeProjectRun } from '../fixtures/project';
-import { projectDir, projectIdFor } from '../../src-main/project/project';
+import {
+  killAll,
+  makeServedProjectIn,
+  postApi,
+  spawnServe,
+  type ServeChild,
+  type ServedProject,
+} from '../fixtures/serve-process';
+import { projectDir } from '../../src-main/project/project';
 import { Journal } from '../../src-main/project/journal';
 
-const repo = path.resolve(import.meta.dirname, '../..');
-let base: string, root: string, dataDir: string, env: NodeJS.ProcessEnv, pid: string;
+let project: ServedProject;
 const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
-  base = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-writer-'));
-  root = path.join(base, 'ds');
-  const files = await makeDataset(root, ['a', 'b'], 5);
-  dataDir = path.join(base, 'data');
-  pid = projectIdFor(fs.realpathSync(root));
-  writeProjectRun(dataDir, pid, 'r1', fs.realpathSync(root), ['a', 'b'], syntheticRows(files, ['a', 'b'], 4));
-  env = { ...process.env, MOPRO_DATA_DIR: dataDir, MOPRO_CACHE_DIR: path.join(base, 'cache') };
+  project = await makeServedProjectIn('mopro-writer-', 5, 4);
 });
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  fs.rmSync(base, { recursive: true, force: true });
+  killAll(children);
+  fs.rmSync(project.base, { recursive: true, force: true });
 });
 
-interface Server {
-  proc: ChildProcess;
-  origin: string;
-  token: string;
-  projectId: string;
-  stderr: () => string;
-}
-
-async function serve(): Promise<Server> {
-  // `node --import tsx` (not the tsx CLI), so a signal reaches the server itself.
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(repo, 'src-main/server/main.ts'), '--dataset', root],
-    { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.add(proc);
-  let stderr = '';
-  proc.stderr!.on('data', (d) => {
-    stderr += d;
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    readline.createInterface({ input: proc.stdout! }).once('line', resolve);
-    proc.once('exit', (c) => reject(new Error(`server exited (${c}) before listening: ${stderr}`)));
-  });
-  const j = JSON.parse(line);
-  return { proc, origin: j.origin, token: j.token, projectId: j.projectId, stderr: () => stderr };
-}
-
+type Server = ServeChild;
+const serve = () => spawnServe(project, children);
 async function call(s: Server, method: string, input: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${s.origin}/api/${method}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-mopro-token': s.token },
-    body: JSON.stringify(input),
-  });
+  const res = await postApi(s, method, input);
   return { status: res.status, body: await res.json() };
 }
 
 const override = (s: Server, id: number, label: string) =>
   call(s, 'decisions.apply', { projectId: s.projectId, ids: [id], action: { kind: 'override', label } });
-const lockFile = () => path.join(projectDir(dataDir, pid), 'writer.lock');
+const lockFile = () => path.join(projectDir(project.dataDir, project.projectId), 'writer.lock');
 
 describe('one writer per project (two real serve processes)', () => {
   it('second opens read-only, reads but cannot write; writes after the first is killed or stops', async () => {
@@ -123,16 +91,18 @@ describe('one writer per project (two real serve processes)', () => {
     await once(C.proc, 'exit');
     expect(fs.existsSync(lockFile())).toBe(false);
 
-    const j = Journal.open(path.join(projectDir(dataDir, pid), 'journal.jsonl'), { readOnly: true });
+    const j = Journal.open(path.join(projectDir(project.dataDir, project.projectId), 'journal.jsonl'), {
+      readOnly: true,
+    });
     expect(j.warnings).toEqual([]);
     const lines = fs
-      .readFileSync(path.join(projectDir(dataDir, pid), 'journal.jsonl'), 'utf8')
+      .readFileSync(path.join(projectDir(project.dataDir, project.projectId), 'journal.jsonl'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(new Set(lines.map((l) => l.seq)).size).toBe(lines.length); // no duplicated sequence numbers
     const files = fs
-      .readFileSync(path.join(dataDir, 'projects', pid, 'runs', 'r1', 'samples.csv'), 'utf8')
+      .readFileSync(path.join(project.dataDir, 'projects', project.projectId, 'runs', 'r1', 'samples.csv'), 'utf8')
       .trim()
       .split('\n')
       .slice(1)
