@@ -1,11 +1,11 @@
 // The engine extensions' CLI entries end to end on the bundled sample (16 px, short runs): training with review decisions
 // made through the project journal (--use-decisions) or a file (--decisions), class-balanced sampling,
 // retrain-classifier, probe, predict --crops with calibration recorded in the run summary; and their bad input.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { moproRunner } from '../fixtures/cli';
 import { Project } from '../../src-main/project/project';
 import { parseCsv } from '../../src-main/util/csv';
 import { SAMPLES_HEADER } from '../../src-shared/run-format';
@@ -17,15 +17,7 @@ const SAMPLE_N = fs.readFileSync(`${sample}.truth.jsonl`, 'utf8').trim().split('
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-cli-ext-'));
 const dataDir = path.join(tmp, 'data');
 const env = { ...process.env, MOPRO_CACHE_DIR: path.join(tmp, 'cache'), MOPRO_DATA_DIR: dataDir };
-function mopro(...argv: string[]) {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mopro.mjs'), ...argv], {
-    cwd: root,
-    env,
-    encoding: 'utf8',
-    timeout: 600_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const mopro = moproRunner(env, 600_000);
 const base = ['--epochs', '2', '--batch-size', '32', '--image-size', '16', '--backend', 'wasm', '--seed', '1'];
 const run = path.join(tmp, 'run');
 

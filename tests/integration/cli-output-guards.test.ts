@@ -3,13 +3,14 @@
 // against a snapshot of the user's folders (each entry's type, size, mtime, mode, link target and
 // content hash): 0 changed, 0 added, 0 removed. One real 1-epoch training on a tiny folder covers
 // --force (the old run kept beside the new one) and a real checkpoint for the --resume check.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { moproRunner } from '../fixtures/cli';
 import { PREDICTIONS_HEADER } from '../../src-shared/run-format';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
@@ -19,15 +20,7 @@ const user = path.join(tmp, 'user'); //     everything under here belongs to the
 const ds = path.join(user, 'ds');
 const other = path.join(user, 'other-ds');
 
-function mopro(...argv: string[]) {
-  const r = spawnSync(process.execPath, [path.join(repo, 'bin', 'mopro.mjs'), ...argv], {
-    cwd: repo,
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
-}
+const mopro = moproRunner(env, 120_000);
 
 /** The same as mopro(), without blocking: refusals run a few at a time (each is mostly tsx start-up). */
 function moproAsync(argv: string[]): Promise<{ code: number | null; stderr: string; signal: string | null }> {

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { moproRunner } from '../fixtures/cli';
 import { parseCsv } from '../../src-main/util/csv';
 import { SAMPLES_HEADER, PREDICTIONS_HEADER } from '../../src-shared/run-format';
 import { LossName } from '../../src-shared/losses';
@@ -15,15 +16,7 @@ const shared = path.resolve(root, '..', 'shared');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-cli-'));
 const env = { ...process.env, MOPRO_CACHE_DIR: path.join(tmp, 'cache'), MOPRO_DATA_DIR: path.join(tmp, 'data') };
 
-function mopro(...argv: string[]) {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mopro.mjs'), ...argv], {
-    cwd: root,
-    env,
-    encoding: 'utf8',
-    timeout: 900_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const mopro = moproRunner(env, 900_000);
 
 const noisy = path.join(tmp, 'noisy');
 const testDir = path.join(tmp, 'test');

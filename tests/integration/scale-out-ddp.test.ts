@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { moproRunner } from '../fixtures/cli';
 import { parseCsv } from '../../src-main/util/csv';
 import { SAMPLES_HEADER } from '../../src-shared/run-format';
 
@@ -33,15 +34,7 @@ const wall: Record<string, number> = {};
 // ~17 s each on an idle 2-core box; generous because CI boxes are shared (seen: 80 s under load 15+)
 const LAUNCH_TIMEOUT = 300_000;
 
-function mopro(...argv: string[]) {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'mopro.mjs'), ...argv], {
-    cwd: root,
-    env,
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const mopro = moproRunner(env, 300_000);
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
