@@ -210,8 +210,9 @@ export async function downloadVariables(): Promise<void> {
   await Promise.all(Object.values(tf.engine().registeredVariables).map((v) => v.data()));
 }
 
-/** After webgpu training: the final pass and the model writer still read synchronously, so the trained
- *  variables are downloaded and the job goes on with wasm (else cpu); tensors move over on first use.
+/** After webgpu training (or predict's and cRT's passes): the final pass (judge, neighbour search) and the
+ *  model writer still read synchronously, so the trained variables are downloaded and the job goes on
+ *  with wasm (else cpu); tensors move over on first use.
  *  Returns the backend it moved to, or null when the current one reads synchronously already. */
 export async function continueOnSyncBackend(importer: Importer = defaultImporter): Promise<string | null> {
   if (tf.getBackend() !== 'webgpu') return null;
@@ -227,8 +228,8 @@ export async function continueOnSyncBackend(importer: Importer = defaultImporter
 
 /** Picks and initialises the backend. Never throws for 'auto' (cpu always works); for an explicit
  *  choice that fails it throws with the reason. Only jobs that read tensors asynchronously pass
- *  `webgpu: true` (training); the others (predict, cRT, probe: dataSync) leave webgpu out of auto and
- *  refuse it when asked for. */
+ *  `webgpu: true` (training, predict, cRT, probe); the others (pre-training, frozen-backbone features:
+ *  dataSync) leave webgpu out of auto and refuse it when asked for. */
 export async function selectBackend(
   pref: BackendPref = 'auto',
   importer: Importer = defaultImporter,

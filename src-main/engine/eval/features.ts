@@ -1,8 +1,8 @@
 // Frozen-encoder features for the post-training tools (cRT, low-shot probe) and the batches every eval-mode
 // pass feeds the encoder: decoded uint8 pixel rows -> a normalised float batch.
 import * as tf from '@tensorflow/tfjs';
-import { featureDim, type Encoder } from '../nets/model';
-import { inferAll } from './final-pass';
+import { EMBED_DIM, featureDim, forward, type Encoder } from '../nets/model';
+import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
 import { readRows, type Pixels } from '../../dataset/pixel-source';
 
 export interface FeatureOut {
@@ -41,38 +41,73 @@ export function gatherRows(src: Float32Array, rows: ArrayLike<number>, dim: numb
   return out;
 }
 
+export interface FeatureOptions {
+  flip?: boolean;
+  chunk?: number;
+  onProgress?: (done: number) => void;
+}
+
 /**
  * Eval-mode pass over rows[j] of `pixels` returning pooled backbone features with logits and embeddings.
  * flip mirrors every image left-right (the one augmentation a frozen-feature head can afford to precompute).
  */
-export function extractFeatures(
+export function extractFeatures(...a: Parameters<typeof featurePass>): FeatureOut {
+  return readEachSync(featurePass(...a));
+}
+
+/** extractFeatures reading each chunk back with `await data()` (runs on webgpu too); the same numbers. */
+export function extractFeaturesAsync(...a: Parameters<typeof featurePass>): Promise<FeatureOut> {
+  return readEach(featurePass(...a));
+}
+
+/** The feature pass: yields each chunk's [logits | embeddings | features] rows as one tensor (one read). */
+function* featurePass(
   enc: Encoder,
   pixels: Pixels,
   rows: ArrayLike<number>,
   size: number,
   channels: number,
   norm: { mean: number[]; std: number[] },
-  opts: { flip?: boolean; chunk?: number; onProgress?: (done: number) => void } = {},
-): FeatureOut {
+  opts: FeatureOptions = {},
+): ReadPass<FeatureOut> {
+  const n = rows.length,
+    chunk = opts.chunk ?? 256,
+    K = enc.numClasses,
+    d = EMBED_DIM,
+    F = featureDim(enc.arch),
+    W = K + d + F;
+  const logits = new Float32Array(n * K),
+    emb = new Float32Array(n * d),
+    feat = new Float32Array(n * F);
   const mean = tf.tensor1d(norm.mean),
     std = tf.tensor1d(norm.std);
   try {
-    const batchOf = (idx: Int32Array) =>
-      tf.tidy(() => {
+    for (let s = 0; s < n; s += chunk) {
+      const m = Math.min(chunk, n - s);
+      const all: Float32Array = yield tf.tidy(() => {
         const x = pixelBatch(
           pixels,
-          Array.from(idx, (j) => rows[j]),
+          Array.from({ length: m }, (_, j) => rows[s + j]),
           size,
           channels,
           mean,
           std,
         );
-        return opts.flip ? (tf.reverse(x, 2) as tf.Tensor4D) : x;
+        const o = forward(enc, opts.flip ? (tf.reverse(x, 2) as tf.Tensor4D) : x, false);
+        return tf.concat([o.logits, o.emb, o.feat], 1);
       });
-    const o = inferAll(enc, rows.length, batchOf, opts.chunk ?? 256, opts.onProgress, { feat: true });
-    return { feat: o.feat!, logits: o.logits, emb: o.emb, dim: featureDim(enc.arch) };
+      for (let r = 0; r < m; r++) {
+        const at = r * W,
+          i = s + r;
+        logits.set(all.subarray(at, at + K), i * K);
+        emb.set(all.subarray(at + K, at + K + d), i * d);
+        feat.set(all.subarray(at + K + d, at + W), i * F);
+      }
+      opts.onProgress?.(s + m);
+    }
   } finally {
     mean.dispose();
     std.dispose();
   }
+  return { feat, logits, emb, dim: F };
 }

@@ -2,6 +2,7 @@
 // classifier_retrain.py) and the low-shot probe. Features stay in one tensor; only W and b are variables.
 import * as tf from '@tensorflow/tfjs';
 import { MomentumSgd } from '../train/sgd';
+import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
 
 export interface LinearHead {
   w: Float32Array;
@@ -26,14 +27,28 @@ export interface HeadTrainOptions {
 }
 
 /** Trains W [dim,K], b [K] on x [n,dim] with integer labels y by momentum SGD on softmax cross-entropy. */
-export function trainLinearHead(
+export function trainLinearHead(...a: Parameters<typeof headPass>): HeadTrainResult {
+  return readEachSync(headPass(...a));
+}
+
+/** trainLinearHead reading each step's loss with `await data()` (runs on webgpu too); the same numbers. */
+export function trainLinearHeadAsync(...a: Parameters<typeof headPass>): Promise<HeadTrainResult> {
+  return readEach(headPass(...a));
+}
+
+export interface HeadTrainResult {
+  head: LinearHead;
+  losses: number[];
+}
+
+/** The head's training: yields each step's loss (one read per step), then W and b in one tensor. */
+function* headPass(
   x: Float32Array,
   y: Int32Array,
   dim: number,
   K: number,
   o: HeadTrainOptions,
-): { head: LinearHead; losses: number[] } {
-  const n = y.length;
+): ReadPass<HeadTrainResult> {
   const views = o.views ?? [x];
   // tidy disposes the initial values (a variable keeps its own copy; they would otherwise leak)
   const [w, b] = tf.tidy(() => [
@@ -62,15 +77,13 @@ export function trainLinearHead(
           buf.set(src.subarray(idx[r] * dim, (idx[r] + 1) * dim), r * dim);
           lab[r] = y[idx[r]];
         }
-        tf.tidy(() => {
+        const loss: Float32Array = yield tf.tidy(() => {
           const xb = tf.tensor2d(buf, [m, dim]),
             yb = tf.oneHot(tf.tensor1d(lab, 'int32'), K);
           const { value, grads } = tf.variableGrads(
             () => tf.losses.softmaxCrossEntropy(yb, tf.add(tf.matMul(xb, w), b)) as tf.Scalar,
             [w, b],
           );
-          sum += value.dataSync()[0] * m;
-          cnt += m;
           sgd.step(
             params,
             new Map([
@@ -79,18 +92,21 @@ export function trainLinearHead(
             ]),
             lr,
           );
+          return value;
         });
+        sum += loss[0] * m;
+        cnt += m;
       }
       losses.push(sum / Math.max(1, cnt));
       o.onEpoch?.(e, losses[e]);
     }
-    return { head: { w: Float32Array.from(w.dataSync()), b: Float32Array.from(b.dataSync()), dim, K }, losses };
+    const wb: Float32Array = yield tf.tidy(() => tf.concat([tf.reshape(w, [-1]), b]));
+    return { head: { w: wb.slice(0, dim * K), b: wb.slice(dim * K), dim, K }, losses };
   } finally {
     w.dispose();
     b.dispose();
     sgd.dispose();
   }
-  void n;
 }
 
 /** Logits x W + b on plain arrays (cheap at our sizes, and keeps callers free of tensors). */

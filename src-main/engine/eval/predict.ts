@@ -11,7 +11,8 @@ import { PREDICTIONS_HEADER } from '../../../src-shared/run-format';
 import { toCsv } from '../../util/csv';
 import { writeAtomicSync } from '../../util/atomic';
 import { cacheDir as defaultCacheDir } from '../../paths';
-import { selectBackend } from '../backends/backend';
+import { continueOnSyncBackend, selectBackend } from '../backends/backend';
+import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
 import { calibration } from './calibration';
 import { pixelBatch } from './features';
 import { protoSimilarities } from './final-pass';
@@ -77,7 +78,17 @@ export interface CropInferOut {
  * The ood_score needs one embedding per image: the crops' mean, re-normalised (a mean of unit vectors is
  * shorter than 1 and the scores assume cosine = dot product).
  */
-export function inferCrops(
+export function inferCrops(...a: Parameters<typeof cropPass>): CropInferOut {
+  return readEachSync(cropPass(...a));
+}
+
+/** inferCrops reading each batch back with `await data()` (runs on webgpu too); the same numbers. */
+export function inferCropsAsync(...a: Parameters<typeof cropPass>): Promise<CropInferOut> {
+  return readEach(cropPass(...a));
+}
+
+/** The crop pass: yields each batch's logits and embeddings as one [rows, K + d] tensor (one read). */
+function* cropPass(
   enc: Encoder,
   n: number,
   batchOf: (idx: Int32Array) => tf.Tensor4D,
@@ -87,7 +98,7 @@ export function inferCrops(
   tau: number,
   maxRows = MAX_FORWARD_ROWS,
   onProgress?: (done: number) => void,
-): CropInferOut {
+): ReadPass<CropInferOut> {
   const K = enc.numClasses,
     d = EMBED_DIM,
     nb = boxes.length;
@@ -102,11 +113,17 @@ export function inferCrops(
     const m = Math.min(per, n - s0),
       rows = m * nb;
     const idx = Int32Array.from({ length: m }, (_, i) => s0 + i);
-    const { logits, e } = tf.tidy(() => {
+    const both: Float32Array = yield tf.tidy(() => {
       const x = batchOf(idx);
       const o = forward(enc, identity ? x : applyCrops(x, boxes, size), false);
-      return { logits: o.logits.dataSync() as Float32Array, e: o.emb.dataSync() as Float32Array };
+      return tf.concat([o.logits, o.emb], 1);
     });
+    const logits = new Float32Array(rows * K),
+      e = new Float32Array(rows * d);
+    for (let r = 0; r < rows; r++) {
+      logits.set(both.subarray(r * (K + d), r * (K + d) + K), r * K);
+      e.set(both.subarray(r * (K + d) + K, (r + 1) * (K + d)), r * d);
+    }
     // prototype similarities exactly as the final pass computes them
     const pc = softmaxRows(logits, rows, K),
       sc = softmaxRows(protoSimilarities(e, protos, rows, K, d), rows, K, tau);
@@ -165,7 +182,7 @@ export async function runPredict(
 ): Promise<PredictResult> {
   const crops: CropScheme = opts.crops ?? 1;
   if (!CROP_SCHEMES.includes(crops)) throw new Error(`--crops ${String(crops)}: use 1, 10 or 144`);
-  const backend = await selectBackend(opts.backend ?? 'auto');
+  const backend = await selectBackend(opts.backend ?? 'auto', undefined, { webgpu: true });
   emit({ type: 'backend', ...backend });
   const { meta, enc, protos, bank } = loadModel(opts.run);
   const listed = await listImages(opts.folder);
@@ -203,7 +220,7 @@ export async function runPredict(
     });
   let inf: CropInferOut;
   try {
-    inf = inferCrops(enc, n, batchOf, boxes, S, protos, meta.tau, MAX_FORWARD_ROWS, (done) =>
+    inf = await inferCropsAsync(enc, n, batchOf, boxes, S, protos, meta.tau, MAX_FORWARD_ROWS, (done) =>
       emit({ type: 'phase', phase: 'final-pass', done, total: n }),
     );
   } finally {
@@ -212,6 +229,15 @@ export async function runPredict(
     disposeEncoder(enc);
     load.pixels.close();
   }
+  // the ood_score's neighbour search is the final pass's, which reads synchronously: after a webgpu forward
+  // pass it runs on wasm (embeddings and bank are plain arrays by now: nothing but the job moves)
+  const oodOn = await continueOnSyncBackend();
+  if (oodOn)
+    emit({
+      type: 'log',
+      level: 'info',
+      message: `ood_score on ${oodOn}: its neighbour search reads tensors synchronously, which ${backend.name} cannot`,
+    });
   emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
   const q = new Float32Array(n * K);
   for (let t = 0; t < n * K; t++) q[t] = meta.alpha * inf.p[t] + (1 - meta.alpha) * inf.s[t];

@@ -8,8 +8,8 @@ import { loadPixelSource } from '../../dataset/decode';
 import { listImages } from '../../dataset/scan';
 import { cacheDir as defaultCacheDir } from '../../paths';
 import { selectBackend } from '../backends/backend';
-import { extractFeatures, gatherRows } from './features';
-import { argmaxRows, headLogits, trainLinearHead } from './linear-head';
+import { extractFeaturesAsync, gatherRows } from './features';
+import { argmaxRows, headLogits, trainLinearHead, trainLinearHeadAsync, type LinearHead } from './linear-head';
 import { disposeEncoder } from '../nets/model';
 import { loadModel } from '../nets/model-io';
 import { normaliseRows } from '../mopro/prototypes';
@@ -69,20 +69,53 @@ export function probeAccuracy(
   K: number,
   split: { train: Int32Array; test: Int32Array },
 ): number {
+  const fit = probeFit(x, y, dim, K, split);
+  return testAccuracy(trainLinearHead(...fit).head, x, y, split);
+}
+
+/** probeAccuracy reading the head's losses with `await data()` (runs on webgpu too); the same numbers. */
+export async function probeAccuracyAsync(
+  x: Float32Array,
+  y: Int32Array,
+  dim: number,
+  K: number,
+  split: { train: Int32Array; test: Int32Array },
+): Promise<number> {
+  const fit = probeFit(x, y, dim, K, split);
+  return testAccuracy((await trainLinearHeadAsync(...fit)).head, x, y, split);
+}
+
+/** The head trainer's arguments for a probe split. */
+function probeFit(
+  x: Float32Array,
+  y: Int32Array,
+  dim: number,
+  K: number,
+  split: { train: Int32Array },
+): Parameters<typeof trainLinearHead> {
   const xt = gatherRows(x, split.train, dim),
     yt = Int32Array.from(split.train, (r) => y[r]);
   const all = Int32Array.from({ length: yt.length }, (_, i) => i);
   // full batch; unit-norm inputs need a large step; weight decay plays the role of the SVM's C
-  const { head } = trainLinearHead(xt, yt, dim, K, {
-    epochs: 300,
-    batchSize: Math.max(1, yt.length),
-    lr: () => 2,
-    momentum: 0.9,
-    weightDecay: 1e-3,
-    order: () => all,
-  });
-  const xs = gatherRows(x, split.test, dim),
-    pred = argmaxRows(headLogits(head, xs, split.test.length), split.test.length, K);
+  return [
+    xt,
+    yt,
+    dim,
+    K,
+    {
+      epochs: 300,
+      batchSize: Math.max(1, yt.length),
+      lr: () => 2,
+      momentum: 0.9,
+      weightDecay: 1e-3,
+      order: () => all,
+    },
+  ];
+}
+
+function testAccuracy(head: LinearHead, x: Float32Array, y: Int32Array, split: { test: Int32Array }): number {
+  const xs = gatherRows(x, split.test, head.dim),
+    pred = argmaxRows(headLogits(head, xs, split.test.length), split.test.length, head.K);
   let ok = 0;
   split.test.forEach((r, j) => {
     if (pred[j] === y[r]) ok++;
@@ -91,7 +124,7 @@ export function probeAccuracy(
 }
 
 export async function runProbe(o: ProbeOptions, emit: (e: EngineEvent) => void = () => {}): Promise<ProbeResult> {
-  const backend = await selectBackend(o.backend ?? 'auto');
+  const backend = await selectBackend(o.backend ?? 'auto', undefined, { webgpu: true });
   emit({ type: 'backend', ...backend });
   const listed = await listImages(o.folder);
   const labelled = listed.files.filter((f) => f.rel.includes('/'));
@@ -111,7 +144,7 @@ export async function runProbe(o: ProbeOptions, emit: (e: EngineEvent) => void =
     for (const s of [...listed.skipped, ...load.skipped])
       emit({ type: 'log', level: 'warn', message: `skipped ${s.path}: ${s.reason}` });
     const rows = Int32Array.from(labelled.map((_, i) => i).filter((i) => load.ok[i]));
-    const f = extractFeatures(
+    const f = await extractFeaturesAsync(
       enc,
       load.pixels,
       rows,
@@ -134,7 +167,7 @@ export async function runProbe(o: ProbeOptions, emit: (e: EngineEvent) => void =
         const split = lowShotSplit(y, classes.length, k, rng);
         if (!split.train.length || !split.test.length)
           throw new Error(`${o.folder}: no class has more than ${k} images; use a smaller --shots`);
-        accs.push(probeAccuracy(x, y, f.dim, classes.length, split));
+        accs.push(await probeAccuracyAsync(x, y, f.dim, classes.length, split));
         testImages = split.test.length;
       }
       const mean = accs.reduce((a, b) => a + b, 0) / accs.length;

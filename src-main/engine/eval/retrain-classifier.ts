@@ -15,10 +15,10 @@ import { DECISIONS_JSON, RUN_JSON, SAMPLES_CSV, SAMPLES_HEADER } from '../../../
 import { migrateRunJson, parseRunJson, type RunJsonInput } from '../../../src-shared/run-json';
 import { parseCsv } from '../../util/csv';
 import { writeAtomicSync } from '../../util/atomic';
-import { selectBackend } from '../backends/backend';
-import { extractFeatures, gatherRows } from './features';
+import { continueOnSyncBackend, selectBackend } from '../backends/backend';
+import { extractFeaturesAsync, gatherRows } from './features';
 import { judge, writeRunArrays } from './final-pass';
-import { headLogits, trainLinearHead } from './linear-head';
+import { headLogits, trainLinearHeadAsync } from './linear-head';
 import { disposeEncoder } from '../nets/model';
 import { loadModel, saveModel } from '../nets/model-io';
 import { Rng } from '../../../src-shared/rng';
@@ -75,7 +75,7 @@ export async function retrainClassifier(
   if (out === run) throw new Error(`--out ${out} is the source run: give a new folder`);
   if (fs.existsSync(out) && fs.readdirSync(out).length)
     throw new Error(`${out} is not empty: give a new folder for the re-trained run`);
-  const backend = await selectBackend(o.backend ?? 'auto');
+  const backend = await selectBackend(o.backend ?? 'auto', undefined, { webgpu: true });
   emit({ type: 'backend', ...backend });
   const { meta, enc, protos } = loadModel(run);
   try {
@@ -102,10 +102,10 @@ export async function retrainClassifier(
     const N = rows.length,
       all = Int32Array.from({ length: N }, (_, i) => i);
     const norm = { mean: meta.mean, std: meta.std };
-    const f0 = extractFeatures(enc, load.pixels, all, meta.imageSize, meta.channels, norm, {
+    const f0 = await extractFeaturesAsync(enc, load.pixels, all, meta.imageSize, meta.channels, norm, {
       onProgress: (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: 2 * N }),
     });
-    const f1 = extractFeatures(enc, load.pixels, all, meta.imageSize, meta.channels, norm, {
+    const f1 = await extractFeaturesAsync(enc, load.pixels, all, meta.imageSize, meta.channels, norm, {
       flip: true,
       onProgress: (d) => emit({ type: 'phase', phase: 'final-pass', done: N + d, total: 2 * N }),
     });
@@ -125,7 +125,7 @@ export async function retrainClassifier(
     const epochs = o.epochs ?? 15;
     const wInit = enc.params.get('cls/w')!,
       bInit = enc.params.get('cls/b')!;
-    const { head, losses } = trainLinearHead(x0, y, F, K, {
+    const { head, losses } = await trainLinearHeadAsync(x0, y, F, K, {
       epochs,
       batchSize: 256,
       lr: (e) => crtLr(e),
@@ -138,10 +138,19 @@ export async function retrainClassifier(
       },
       views: [x0, x1],
       pickView: () => (rng.next() < 0.5 ? 0 : 1),
-      init: { w: Float32Array.from(wInit.dataSync()), b: Float32Array.from(bInit.dataSync()) },
+      init: { w: Float32Array.from(await wInit.data()), b: Float32Array.from(await bInit.data()) },
       onEpoch: (e, loss) =>
         emit({ type: 'log', level: 'info', message: `cRT epoch ${e + 1}/${epochs}: loss ${loss.toFixed(4)}` }),
     });
+    // re-judging uses the final pass's neighbour search and the model writer, which read synchronously:
+    // after webgpu's feature pass and head they run on wasm (the variables are downloaded first)
+    const syncOn = await continueOnSyncBackend();
+    if (syncOn)
+      emit({
+        type: 'log',
+        level: 'info',
+        message: `re-judging and the model on ${syncOn}: they read tensors synchronously, which ${backend.name} cannot`,
+      });
     // the new classifier into the model; the final pass is re-judged with it (embeddings are unchanged)
     tf.tidy(() => {
       wInit.assign(tf.tensor2d(head.w, [F, K]));
