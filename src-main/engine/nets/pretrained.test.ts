@@ -316,6 +316,7 @@ describe('train --pretrained --freeze-backbone (in-thread, wasm, 32 px)', () => 
   });
 
   it('bad files fail before training, naming the problem, and leave no run folder', async () => {
+    const n0 = tf.memory().numTensors;
     const trunc = path.join(tmp, 'trunc.safetensors');
     const full = fs.readFileSync(weights);
     fs.writeFileSync(trunc, full.subarray(0, full.length - 100));
@@ -345,6 +346,8 @@ describe('train --pretrained --freeze-backbone (in-thread, wasm, 32 px)', () => 
       runTraining({ ...base, out: out2, pretrained: weights, unfreezeAfter: 1 }, () => {}, ctl),
     ).rejects.toThrow(/--unfreeze-after needs --freeze-backbone/);
     expect(fs.existsSync(out2)).toBe(false);
+    // the encoder the mismatched weights were loaded into is freed with the refused run
+    expect(tf.memory().numTensors).toBe(n0);
   });
 
   it('trains the heads on cached features; backbone unchanged; final pass = saved model; second run hits the cache', async () => {

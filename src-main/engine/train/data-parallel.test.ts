@@ -241,3 +241,23 @@ describe('runTraining with threads', () => {
     fs.rmSync(tmp, { recursive: true, force: true });
   }, 120_000);
 });
+
+describe('replica memory', () => {
+  it('a replica started from a trainer with momenta (as on resume) holds exactly what that trainer holds', async () => {
+    await useBackend('wasm');
+    const norm = { mean: [0.3], std: [0.2] };
+    const base = tf.memory().numTensors;
+    const t = new Trainer(config('mopro'), synthetic(64, 8, 4), norm);
+    await t.step(); // the SGD momenta exist: the replica builds its own from the snapshot
+    const dp = await DataParallel.start(t, 2, norm);
+    try {
+      await dp.step();
+      // the worker thread holds nothing but its trainer: the same encoders and momenta as this one
+      expect(dp.tensorCounts()[1]).toBe(tf.memory().numTensors - base);
+    } finally {
+      await dp.close();
+      t.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(base);
+  }, 60_000);
+});

@@ -254,7 +254,9 @@ export function applySnapshot(t: Trainer, s: TrainerSnapshot): void {
   t.sgd.velocity.clear();
   for (const [n, v] of t.query.params) {
     const a = s.tensors[`v/${n}`];
-    if (a) t.sgd.velocity.set(n, tf.variable(tf.tensor(a, v.shape, 'float32'), false));
+    // tidy frees the initial value (the variable holds its own reference to the data)
+    const velocity = a && tf.tidy(() => tf.variable(tf.tensor(a, v.shape, 'float32'), false));
+    if (velocity) t.sgd.velocity.set(n, velocity);
   }
   t.protos = Float32Array.from(s.protos);
   if (t.queue && s.queue) {

@@ -76,6 +76,23 @@ export async function runTraining(
   emit: (e: EngineEvent) => void,
   ctl: RunControl,
 ): Promise<RunResult> {
+  // what a run holds (the trainer's tf variables, replica threads, open pixel-cache files, a pretrained encoder)
+  // is released however it ends: a run that threw mid-way (diverged loss, full disk) left it all in the calling
+  // thread (109 tensors for a resnet-micro MoPro run)
+  const held: (() => unknown)[] = [];
+  try {
+    return await trainRun(opts, emit, ctl, held);
+  } finally {
+    for (const release of held.reverse()) await release();
+  }
+}
+
+async function trainRun(
+  opts: TrainOptions,
+  emit: (e: EngineEvent) => void,
+  ctl: RunControl,
+  held: (() => unknown)[],
+): Promise<RunResult> {
   const t0 = Date.now();
   const out = path.resolve(opts.out);
   // The same refusal the CLI gives (output in the dataset, someone else's folder, an existing run without --resume).
@@ -265,12 +282,12 @@ export async function runTraining(
   // a mismatch names the tensor and both shapes, and the new run folder is removed)
   let preEnc: ReturnType<typeof createEncoder> | null = null,
     preReport: LoadReport | null = null;
+  held.push(() => preEnc && disposeEncoder(preEnc));
   if (pre) {
     preEnc = createEncoder(cfg.arch, cfg.channels, scan.classes.length, cfg.seed, false);
     try {
       preReport = loadTorchvisionWeights(preEnc, pre.parsed.file.tensors, { file: pre.file });
     } catch (e) {
-      disposeEncoder(preEnc);
       dropNewOut();
       throw e;
     }
@@ -288,6 +305,7 @@ export async function runTraining(
     inMemoryMax: ctl.pixelsInMemoryMax,
     onProgress: (d, t) => emit({ type: 'phase', phase: 'decode', done: d, total: t }),
   });
+  held.push(() => load.pixels.close());
   if (load.streamed)
     emit({
       type: 'log',
@@ -339,6 +357,7 @@ export async function runTraining(
     ? { mean: IMAGENET_MEAN, std: IMAGENET_STD }
     : pixelStats(load.pixels, N, per, cfg.channels, trainIdx);
   const trainer = new Trainer(cfg, data, norm);
+  held.push(() => trainer.dispose());
   let history: EpochStats[] = [];
   let wallBefore = 0;
   let initInfo: RunJsonInput['init'] = undefined,
@@ -395,8 +414,6 @@ export async function runTraining(
         message: `pretrain epoch ${h.epoch + 1}: loss ${h.loss.toFixed(4)} tile accuracy ${(100 * h.accuracy).toFixed(1)}% ${h.seconds.toFixed(1)} s`,
       });
     if (ctl.shouldStop()) {
-      trainer.dispose();
-      load.pixels.close();
       emit({
         type: 'log',
         level: 'warn',
@@ -409,6 +426,7 @@ export async function runTraining(
   if (pre && preEnc) {
     copyEncoderWeights(preEnc, trainer.query, { head: true });
     disposeEncoder(preEnc);
+    preEnc = null;
     pretrainedInfo = {
       ...cfg.pretrained,
       file: pre.file,
@@ -520,6 +538,7 @@ export async function runTraining(
   if (!resume) sampling.drawnFirstEpoch = trainer.epochDraws();
   // --threads n: n data-parallel wasm replicas (data-parallel.ts); anything it cannot run trains on one thread
   let dp: DataParallel | null = null;
+  held.push(() => dp?.close());
   const threads = opts.threads ?? 1;
   if (threads > 1) {
     try {
@@ -614,8 +633,6 @@ export async function runTraining(
   await dp?.close();
   if (stopped) {
     runJson('stopped');
-    trainer.dispose();
-    load.pixels.close();
     return { out, state: 'stopped', epochsDone: history.length, counts: { clean: 0, relabeled: 0, ood: 0 } };
   }
 
@@ -698,8 +715,6 @@ export async function runTraining(
     memory: { rssMB: Math.round(process.memoryUsage().rss / 1e6), tfBytes: tf.memory().numBytes },
   });
   emit({ type: 'phase', phase: 'writing', done: 1, total: 1 });
-  trainer.dispose();
-  load.pixels.close();
   return { out, state: 'done', epochsDone: history.length, counts: res.counts };
 }
 
