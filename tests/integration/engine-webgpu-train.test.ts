@@ -1,12 +1,14 @@
 // `mopro train --backend webgpu` trains the bundled sample (1 epoch at 8 px) through the job process:
 // every training step on the WebGPU adapter (in CI lavapipe, a Vulkan CPU driver), one read-back per
-// step, and the run records the adapter. Without an adapter the test is skipped with the reason.
+// step, and the run records the adapter; then a frozen-backbone run on top of it, unfrozen after one epoch,
+// must follow the same run on wasm. Without an adapter the tests are skipped with the reason.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WEBGPU_MISSING } from '../../src-main/engine/backends/test-backends';
+import { moproRunner } from '../fixtures/cli';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-webgpu-'));
@@ -56,5 +58,54 @@ describe('training on webgpu', () => {
       expect(run.counts.clean + run.counts.relabeled + run.counts.ood).toBe(run.datasetSummary.images);
     },
     180_000,
+  );
+
+  it.skipIf(WEBGPU_MISSING)(
+    `train --freeze-backbone --unfreeze-after 1 on webgpu follows the same run on wasm${WEBGPU_MISSING ? ` (skipped: ${WEBGPU_MISSING})` : ''}`,
+    () => {
+      const init = path.join(tmp, 'run');
+      expect(fs.existsSync(path.join(init, 'run.json')), 'needs the first test run').toBe(true);
+      const mopro = moproRunner(
+        { ...process.env, MOPRO_DATA_DIR: path.join(tmp, 'data'), MOPRO_CACHE_DIR: path.join(tmp, 'cache') },
+        170_000,
+      );
+      const runs = ['webgpu', 'wasm'].map((backend) => {
+        const out = path.join(tmp, `frozen-${backend}`);
+        const r = mopro(
+          'train',
+          path.join(repo, 'resources', 'sample'),
+          '--out',
+          out,
+          '--init',
+          init,
+          '--freeze-backbone',
+          '--unfreeze-after',
+          '1',
+          '--backend',
+          backend,
+          '--epochs',
+          '2',
+          '--image-size',
+          '8',
+          '--batch-size',
+          '100',
+          '--seed',
+          '1',
+        );
+        expect(r.code, r.stderr.slice(-2000)).toBe(0);
+        return JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
+      });
+      const [gpu, cpu] = runs;
+      expect(gpu.backend.name).toBe('webgpu');
+      expect(gpu.frozenBackbone).toMatchObject({ views: ['image', 'mirror'] });
+      // epoch 1 trains the heads on the frozen features, epoch 2 the whole net after unfreezing
+      expect(gpu.epochs).toHaveLength(2);
+      // the heads on cached features agree to float rounding; the unfrozen epoch (whole net, BN, augmentation)
+      // drifts by GPU summation order (measured 0.4%)
+      expect(gpu.epochs[0].loss).toBeCloseTo(cpu.epochs[0].loss, 4);
+      expect(Math.abs(gpu.epochs[1].loss / cpu.epochs[1].loss - 1)).toBeLessThan(0.03);
+      expect(gpu.counts.clean + gpu.counts.relabeled + gpu.counts.ood).toBe(gpu.datasetSummary.images);
+    },
+    360_000,
   );
 });

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { extractFeatures } from '../eval/features';
+import { extractFeaturesAsync } from '../eval/features';
 import { EMBED_DIM, featureDim, headsForward, type Encoder } from '../nets/model';
 import { readStore, writeStore } from '../nets/tensor-store';
 import type { InferOut } from '../eval/final-pass';
@@ -61,7 +61,8 @@ export function frozenFeatureKey(
   return h.digest('hex');
 }
 
-export function frozenFeatures(
+/** Reads back asynchronously (`await data()`), so it runs on webgpu as well as on wasm / cpu. */
+export async function frozenFeatures(
   enc: Encoder,
   pixels: Pixels,
   n: number,
@@ -69,7 +70,7 @@ export function frozenFeatures(
   channels: number,
   norm: { mean: number[]; std: number[] },
   o: FrozenFeatureOptions,
-): FrozenFeatureResult {
+): Promise<FrozenFeatureResult> {
   const t0 = Date.now();
   const key = frozenFeatureKey(enc, pixels, n, size, channels, norm, o.weightsSha256);
   const dir = path.join(o.cacheDir, 'frozen-features'),
@@ -89,8 +90,10 @@ export function frozenFeatures(
     }
   }
   const rows = Int32Array.from({ length: n }, (_, i) => i);
-  const f0 = extractFeatures(enc, pixels, rows, size, channels, norm, { onProgress: (d) => o.onProgress?.(d, 2 * n) });
-  const f1 = extractFeatures(enc, pixels, rows, size, channels, norm, {
+  const f0 = await extractFeaturesAsync(enc, pixels, rows, size, channels, norm, {
+    onProgress: (d) => o.onProgress?.(d, 2 * n),
+  });
+  const f1 = await extractFeaturesAsync(enc, pixels, rows, size, channels, norm, {
     flip: true,
     onProgress: (d) => o.onProgress?.(n + d, 2 * n),
   });

@@ -137,9 +137,9 @@ async function trainRun(
     if (!outExisted) fs.rmSync(out, { recursive: true, force: true });
   };
   fs.mkdirSync(out, { recursive: true });
-  // webgpu trains; pre-training and frozen-backbone features still read tensors synchronously
+  // webgpu trains (frozen-backbone features too); pre-training still reads tensors synchronously
   const backend = await selectBackend(opts.backend, undefined, {
-    webgpu: !opts.freezeBackbone && (opts.pretrain ?? 'none') === 'none',
+    webgpu: (opts.pretrain ?? 'none') === 'none',
   });
   emit({ type: 'backend', ...backend });
   emit({ type: 'phase', phase: 'scan', done: 0, total: 1 });
@@ -496,21 +496,23 @@ async function trainRun(
   let frozenInfo: Record<string, unknown> | null = null;
   const unfrozen = () => cfg.unfreezeAfter !== undefined && trainer.state.epoch >= cfg.unfreezeAfter;
   /** the heads back to raw backbone features (before the full network runs: unfreezing, final pass, model) */
-  const toRawHeads = () => {
+  const toRawHeads = async () => {
     const f = trainer.frozen;
-    if (f?.mean && f.std)
-      for (const e of [trainer.query, trainer.key]) if (e) foldStandardiser(e, { mean: f.mean, std: f.std }, 'raw');
+    if (!f?.mean || !f.std) return;
+    await downloadVariables(); // webgpu: the fold reads the heads' weights synchronously
+    for (const e of [trainer.query, trainer.key]) if (e) foldStandardiser(e, { mean: f.mean, std: f.std }, 'raw');
   };
   if (cfg.freezeBackbone && !unfrozen()) {
     // the feature cache is keyed by the hash of the backbone as it is now (the pretrained file's weights, or
     // after --init / --pretrain / a resumed checkpoint): never stale features for changed weights
+    await downloadVariables(); // webgpu: the hash reads the weights synchronously
     const sha = encoderSha256(trainer.query);
     emit({
       type: 'log',
       level: 'info',
       message: `frozen backbone: computing ${cfg.arch} features of ${N} images and their mirrors (cached)`,
     });
-    const fr = frozenFeatures(trainer.query, load.pixels, N, cfg.imageSize, cfg.channels, norm, {
+    const fr = await frozenFeatures(trainer.query, load.pixels, N, cfg.imageSize, cfg.channels, norm, {
       cacheDir: opts.cacheDir ?? defaultCacheDir(),
       weightsSha256: sha,
       onProgress: (d, t) => emit({ type: 'phase', phase: 'features', done: d, total: t }),
@@ -518,7 +520,10 @@ async function trainRun(
     // the heads train on standardised features (see featureStats); a resumed run's heads already live there
     const st = featureStats(fr.views, trainIdx, fr.dim);
     trainer.frozen = { views: fr.views, dim: fr.dim, ...st };
-    if (!resume) for (const e of [trainer.query, trainer.key]) if (e) foldStandardiser(e, st, 'standardised');
+    if (!resume) {
+      await downloadVariables(); // again: the feature pass moved the weights back onto the GPU
+      for (const e of [trainer.query, trainer.key]) if (e) foldStandardiser(e, st, 'standardised');
+    }
     frozenInfo = {
       views: ['image', 'mirror'],
       dim: fr.dim,
@@ -564,7 +569,7 @@ async function trainRun(
   while (trainer.state.epoch < cfg.epochs) {
     const epoch = trainer.state.epoch;
     if (trainer.frozen && unfrozen()) {
-      toRawHeads();
+      await toRawHeads();
       trainer.frozen = null;
       emit({
         type: 'log',
@@ -645,7 +650,7 @@ async function trainRun(
       level: 'info',
       message: `final pass and model on ${finalOn}: they read tensors synchronously, which ${backend.name} cannot`,
     });
-  toRawHeads();
+  await toRawHeads();
   const inf = trainer.frozen
     ? headsInferAll(trainer.query, trainer.frozen.views[0], N, trainer.frozen.dim)
     : inferAll(
