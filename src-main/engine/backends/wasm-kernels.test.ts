@@ -20,6 +20,11 @@ const CONVS: ConvCase[] = [
   { x: [2, 9, 9, 2], k: 3, co: 3, stride: 2, pad: 'valid' }, // leftover row/col: sliced off, cropped
   { x: [1, 16, 16, 3], k: 7, co: 8, stride: 2, pad: 'same' }, // the ImageNet stem
   { x: [2, 8, 8, 4], k: 1, co: 6, stride: 2, pad: 'valid' }, // a downsampling shortcut
+  { x: [3, 9, 7, 5], k: 1, co: 6, stride: 2, pad: 'same' }, //  odd sizes: the shortcut's matMul and scatter
+  { x: [2, 8, 8, 3], k: 1, co: 2, stride: 3, pad: 'valid' }, // stride 3
+  { x: [2, 10, 10, 6], k: 3, co: 5, stride: 2, pad: 'valid' }, // a row/col the conv never reads: cropped
+  { x: [2, 12, 10, 5], k: 3, co: 6, stride: 2, pad: 'same' }, // sub-pixel parities on a non-square input
+  { x: [2, 9, 9, 3], k: 2, co: 4, stride: 3, pad: 'same' }, //  a parity no tap reaches (its gradient is 0)
 ];
 
 function values(shape: number[], seed: number): Float32Array {

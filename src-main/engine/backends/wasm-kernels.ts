@@ -33,6 +33,7 @@ import type {
   TransposeInputs,
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { channelsFirstBatchLast, interleaveParities, patchRows, strideScatter } from './heap-relayout';
 
 /** A wasm kernel with its op's typed inputs and attrs (tfjs's own kernels have this signature). */
 type WasmKernel<I extends NamedTensorInfoMap, A> = (args: { inputs: I; backend: BackendWasm; attrs: A }) => TensorInfo;
@@ -69,20 +70,29 @@ const conv2DKernel = () => wasmKernel<Conv2DInputs, Conv2DAttrs>(tf.Conv2D);
 const sliceKernel = () => wasmKernel<SliceInputs, SliceAttrs>(tf.Slice);
 const reshapeKernel = () => wasmKernel<ReshapeInputs, ReshapeAttrs>(tf.Reshape);
 
+/** Up to this many input channels (the stem: grey or RGB) the filter gradient is one matMul of the patches
+ *  (kh*kw*Ci rows) with dy; as a conv it would be Ci images of kh x kw output pixels each, which XNNPACK runs
+ *  slowly (measured 128x28x28x1 -> 16: 13 ms, ~1 GFLOPS). */
+const PATCH_ROWS_MAX_CI = 4;
+
 /** dW[i,j,c,o] = sum_{b,h,w} xpad[b, h*s+i, w*s+j, c] * dy[b,h,w,o]
  *  = Conv2D(x^T [Ci,H,W,B], filter = dy^T [Ho,Wo,B,Co], stride 1, dilation s) -> [Ci,kh,kw,Co] -> transpose.
  *  Measured here against an im2col GEMM: this runs at forward-conv speed (138 ms vs 790 ms for
- *  128x14x14x64 -> 64), because Slice/Concat are JS loops in this backend. */
+ *  128x14x14x64 -> 64), because Slice/Concat are JS loops in this backend. x^T is built on the heap in JS
+ *  (heap-relayout.ts), cropped to the rows the conv reads; a 1x1 conv (the strided shortcuts) and the stem are one
+ *  matMul of the patches they read with dy instead: as a conv the output is one (or kh x kw) pixel per channel,
+ *  and a stride-s dilation makes XNNPACK read s^2 times the input (128x64x64x32 / 2 -> 64: ~390 ms before). */
 export function conv2DBackpropFilterConfig(): KernelConfig {
   const transpose = transposeKernel(),
     conv2D = conv2DKernel(),
-    slice = sliceKernel();
+    matMul = wasmKernel<BatchMatMulInputs, BatchMatMulAttrs>(tf.BatchMatMul),
+    reshape = reshapeKernel();
   const conv2DBackpropFilter: WasmKernel<Conv2DBackpropFilterInputs, Conv2DBackpropFilterAttrs> = ({
     inputs,
     backend,
     attrs,
   }) => {
-    let x = input(inputs.x, tf.Conv2DBackpropFilter, 'x');
+    const x = input(inputs.x, tf.Conv2DBackpropFilter, 'x');
     const dy = input(inputs.dy, tf.Conv2DBackpropFilter, 'dy');
     const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
     if (dataFormat && dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter: only NHWC');
@@ -100,24 +110,25 @@ export function conv2DBackpropFilterConfig(): KernelConfig {
       sw = info.strideWidth;
     const { top, left } = info.padInfo;
     const [kh, kw] = filterShape;
-    const [, Ho, Wo] = dy.shape;
-    const [B, , , Ci] = x.shape;
+    const [B, Ho, Wo, Co] = dy.shape;
+    const [, , , Ci] = x.shape;
     let [, H, W] = x.shape;
-    const tmp: TensorInfo[] = [];
-    // rows/cols of x never touched by the conv (VALID with leftover): slice them off
-    const needH = (Ho - 1) * sh + kh - top,
-      needW = (Wo - 1) * sw + kw - left;
-    if (needH < H || needW < W) {
-      const nh = Math.min(H, needH),
-        nw = Math.min(W, needW);
-      x = slice({ inputs: { x }, backend, attrs: { begin: [0, 0, 0, 0], size: [B, nh, nw, Ci] } });
-      tmp.push(x);
-      H = nh;
-      W = nw;
+    if ((kh === 1 && kw === 1) || Ci <= PATCH_ROWS_MAX_CI) {
+      // [kh*kw*Ci, B*Ho*Wo] x [B*Ho*Wo, Co]: the matMul's right operand is dy as it lies
+      const p = patchRows(backend, x, kh, kw, sh, sw, top, left, Ho, Wo);
+      const a = reshape({ inputs: { x: p }, backend, attrs: { shape: [1, kh * kw * Ci, B * Ho * Wo] } });
+      const b = reshape({ inputs: { x: dy }, backend, attrs: { shape: [1, B * Ho * Wo, Co] } });
+      const dw = matMul({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } });
+      const res = reshape({ inputs: { x: dw }, backend, attrs: { shape: [kh, kw, Ci, Co] } });
+      for (const t of [p, a, b, dw]) backend.disposeData(t.dataId);
+      return res;
     }
+    // rows/cols of x never touched by the conv (VALID with leftover) are left out of x^T
+    H = Math.min(H, (Ho - 1) * sh + kh - top);
+    W = Math.min(W, (Wo - 1) * sw + kw - left);
     const bottom = kh + (Ho - 1) * sh - H - top;
     const right = kw + (Wo - 1) * sw - W - left;
-    const xT = transpose({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } });
+    const xT = channelsFirstBatchLast(backend, x, H, W);
     const dyT = transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
     const out = conv2D({
       inputs: { x: xT, filter: dyT },
@@ -135,7 +146,7 @@ export function conv2DBackpropFilterConfig(): KernelConfig {
       },
     });
     const res = transpose({ inputs: { x: out }, backend, attrs: { perm: [1, 2, 0, 3] } });
-    for (const t of [...tmp, xT, dyT, out]) backend.disposeData(t.dataId);
+    for (const t of [xT, dyT, out]) backend.disposeData(t.dataId);
     return res;
   };
   return { kernelName: tf.Conv2DBackpropFilter, backendName: 'wasm', kernelFunc: asKernelFunc(conv2DBackpropFilter) };
@@ -151,7 +162,8 @@ export function conv2DBackpropInputConfig(stock: KernelConfig): KernelConfig {
     conv2D = conv2DKernel(),
     padV2 = wasmKernel<PadV2Inputs, PadV2Attrs>(tf.PadV2),
     reshape = reshapeKernel(),
-    slice = sliceKernel();
+    slice = sliceKernel(),
+    matMul = wasmKernel<BatchMatMulInputs, BatchMatMulAttrs>(tf.BatchMatMul);
   const conv2DBackpropInput: WasmKernel<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs> = (args) => {
     const { inputs, backend, attrs } = args;
     const dy = input(inputs.dy, tf.Conv2DBackpropInput, 'dy'),
@@ -176,6 +188,19 @@ export function conv2DBackpropInputConfig(stock: KernelConfig): KernelConfig {
     const [, Ho, Wo, Co] = dy.shape;
     const { top, left } = info.padInfo;
     const tmp: TensorInfo[] = [];
+    if (kh === 1 && kw === 1 && top === 0 && left === 0 && (sh > 1 || sw > 1)) {
+      // a strided 1x1 conv (the shortcuts): dy W^T at the pixels it read, zero elsewhere; as a conv of the
+      // zero-dilated or sub-pixel dy it would do s^2 times the multiply-adds
+      const f2 = reshape({ inputs: { x: filter }, backend, attrs: { shape: [Ci, Co] } });
+      const fT = transpose({ inputs: { x: f2 }, backend, attrs: { perm: [1, 0] } });
+      const a = reshape({ inputs: { x: dy }, backend, attrs: { shape: [1, B * Ho * Wo, Co] } });
+      const b = reshape({ inputs: { x: fT }, backend, attrs: { shape: [1, Co, Ci] } });
+      const y = matMul({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } });
+      const y4 = reshape({ inputs: { x: y }, backend, attrs: { shape: [B, Ho, Wo, Ci] } });
+      const out = strideScatter(backend, y4, sh, sw, H, W);
+      for (const t of [f2, fT, a, b, y, y4]) backend.disposeData(t.dataId);
+      return out;
+    }
     if ((sh > 1 || sw > 1) && sh === sw && H % sh === 0 && W % sw === 0) {
       const r = subPixelInputGrad(dy, filter, backend, sh, kh, kw, top, left, H, W, Ci, Co);
       if (r) return r;
@@ -309,23 +334,23 @@ export function transposedMatMulConfig(stock: KernelConfig): KernelConfig {
 
 /** Tap layout of one spatial dimension for the sub-pixel input gradient: for output parity r, the filter
  *  taps i with (i - r - pad) divisible by s contribute dy[u - j], j = (i - r - pad) / s. */
-function subPixelTaps(k: number, s: number, pad: number) {
-  const taps: { r: number; i: number; j: number }[] = [];
-  for (let r = 0; r < s; r++)
-    for (let i = 0; i < k; i++) {
-      const t = i - r - pad;
-      if (((t % s) + s) % s === 0) taps.push({ r, i, j: t / s });
-    }
+function subPixelTaps(k: number, s: number, pad: number, r: number) {
+  const taps: { i: number; j: number }[] = [];
+  for (let i = 0; i < k; i++) {
+    const t = i - r - pad;
+    if (((t % s) + s) % s === 0) taps.push({ i, j: t / s });
+  }
   const jmin = Math.min(...taps.map((t) => t.j)),
     jmax = Math.max(...taps.map((t) => t.j));
   return { taps, jmin, jmax, L: jmax - jmin + 1 };
 }
 
 /**
- * Input gradient of a stride-s conv without the s^2 zero-dilation waste: all s*s output parities come
- * from ONE stride-1 conv of dy with a combined filter [L,L,Co,s*s*Ci] (each parity's sub-filter, flipped),
- * then DepthToSpace interleaves them (out[s*u+rh, s*v+rw] = parity (rh,rw) at [u,v]). For 3x3/2 this is
- * 16/9 of the minimal MACs instead of 4x. Returns null when the layout needs cropping (fallback path).
+ * Input gradient of a stride-s conv without the s^2 zero-dilation waste: output parity (rh, rw) (the pixels
+ * out[s*u+rh, s*v+rw]) is a stride-1 conv of dy with that parity's taps of the filter, flipped; the s*s results
+ * are interleaved on the heap (heap-relayout.ts). Exactly the multiply-adds of the gradient (9 taps for 3x3/2,
+ * where one conv with a combined [2,2,Co,4Ci] filter did 16, and its interleave was a 6-D Transpose).
+ * Returns null when a parity's layout needs cropping (fallback path).
  */
 function subPixelInputGrad(
   dy: TensorInfo,
@@ -341,54 +366,55 @@ function subPixelInputGrad(
   Ci: number,
   Co: number,
 ): TensorInfo | null {
-  const th = subPixelTaps(kh, s, top),
-    tw = subPixelTaps(kw, s, left);
-  const [B, Ho, Wo] = dy.shape;
+  const [, Ho, Wo] = dy.shape;
   const Hr = H / s,
     Wr = W / s;
-  const padT = th.jmax,
-    padB = Hr - Ho - th.jmax + th.L - 1;
-  const padL = tw.jmax,
-    padR = Wr - Wo - tw.jmax + tw.L - 1;
-  if (padT < 0 || padB < 0 || padL < 0 || padR < 0 || !th.taps.length || !tw.taps.length) return null;
+  const rows = Array.from({ length: s }, (_, r) => subPixelTaps(kh, s, top, r)),
+    cols = Array.from({ length: s }, (_, r) => subPixelTaps(kw, s, left, r));
+  // a parity with taps reads dy[u - j] for u < Hr: the padding on each side must be >= 0
+  const fits = (t: ReturnType<typeof subPixelTaps>, R: number, O: number) =>
+    !t.taps.length || (t.jmax >= 0 && R - O - t.jmin >= 0);
+  if (!rows.every((t) => fits(t, Hr, Ho)) || !cols.every((t) => fits(t, Wr, Wo))) return null;
   const w = backend.readSync(filter.dataId) as Float32Array; // [kh,kw,Ci,Co]
-  const OC = s * s * Ci;
-  const F = new Float32Array(th.L * tw.L * Co * OC);
-  for (const a of th.taps)
-    for (const b of tw.taps) {
-      const kH = th.jmax - a.j,
-        kW = tw.jmax - b.j,
-        ch0 = (a.r * s + b.r) * Ci;
-      for (let ci = 0; ci < Ci; ci++)
-        for (let co = 0; co < Co; co++) {
-          F[((kH * tw.L + kW) * Co + co) * OC + ch0 + ci] = w[((a.i * kw + b.i) * Ci + ci) * Co + co];
+  const conv2D = conv2DKernel();
+  const parts: (TensorInfo | null)[] = [];
+  for (const th of rows)
+    for (const tw of cols) {
+      if (!th.taps.length || !tw.taps.length) {
+        parts.push(null); // no tap reaches these pixels: their gradient is 0
+        continue;
+      }
+      const F = new Float32Array(th.L * tw.L * Co * Ci);
+      for (const a of th.taps)
+        for (const b of tw.taps) {
+          const kH = th.jmax - a.j,
+            kW = tw.jmax - b.j;
+          for (let ci = 0; ci < Ci; ci++)
+            for (let co = 0; co < Co; co++)
+              F[((kH * tw.L + kW) * Co + co) * Ci + ci] = w[((a.i * kw + b.i) * Ci + ci) * Co + co];
         }
+      const f = backend.makeOutput([th.L, tw.L, Co, Ci], 'float32', undefined, F);
+      parts.push(
+        conv2D({
+          inputs: { x: dy, filter: f },
+          backend,
+          attrs: {
+            strides: [1, 1],
+            dilations: [1, 1],
+            dataFormat: 'NHWC',
+            pad: [
+              [0, 0],
+              [th.jmax, Hr - Ho - th.jmin],
+              [tw.jmax, Wr - Wo - tw.jmin],
+              [0, 0],
+            ],
+          },
+        }),
+      );
+      backend.disposeData(f.dataId);
     }
-  const f = backend.makeOutput([th.L, tw.L, Co, OC], 'float32', undefined, F);
-  const conv2D = conv2DKernel(),
-    reshape = reshapeKernel(),
-    transpose = transposeKernel();
-  const y = conv2D({
-    inputs: { x: dy, filter: f },
-    backend,
-    attrs: {
-      strides: [1, 1],
-      dilations: [1, 1],
-      dataFormat: 'NHWC',
-      pad: [
-        [0, 0],
-        [padT, padB],
-        [padL, padR],
-        [0, 0],
-      ],
-    },
-  });
-  // interleave parities (DepthToSpace semantics) with reshape + transpose: the wasm DepthToSpace kernel
-  // measured 181 ms vs 11 ms for this on 128x14x14x128
-  const y6 = reshape({ inputs: { x: y }, backend, attrs: { shape: [B, Hr, Wr, s, s, Ci] } });
-  const t6 = transpose({ inputs: { x: y6 }, backend, attrs: { perm: [0, 1, 3, 2, 4, 5] } });
-  const out = reshape({ inputs: { x: t6 }, backend, attrs: { shape: [B, H, W, Ci] } });
-  for (const t of [f, y, y6, t6]) backend.disposeData(t.dataId);
+  const out = interleaveParities(backend, parts, s, dy.shape[0], H, W, Ci);
+  for (const t of parts) if (t) backend.disposeData(t.dataId);
   return out;
 }
 

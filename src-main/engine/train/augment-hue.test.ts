@@ -59,6 +59,43 @@ describe.each(BACKENDS)('hue jitter (%s)', (backend) => {
       }
   });
 
+  it('gives the same bits as the per-channel formulation (split, where-chain, concat), ties included', async () => {
+    await useBackend(backend);
+    // the closed form one channel at a time, as hueShift computed it before it worked on all three at once
+    const perChannel = (x: tf.Tensor4D, shifts: number[]) =>
+      tf.tidy(() => {
+        const [r, g, b] = tf.split(x, 3, 3);
+        const v = tf.maximum(tf.maximum(r, g), b),
+          c = tf.sub(v, tf.minimum(tf.minimum(r, g), b));
+        const safeC = tf.where(tf.greater(c, 0), c, tf.onesLike(c));
+        const hr = tf.mod(tf.div(tf.sub(g, b), safeC), 6),
+          hg = tf.add(tf.div(tf.sub(b, r), safeC), 2),
+          hb = tf.add(tf.div(tf.sub(r, g), safeC), 4);
+        let h6 = tf.where(tf.equal(v, r), hr, tf.where(tf.equal(v, g), hg, hb));
+        h6 = tf.mod(tf.add(h6, tf.mul(tf.tensor4d(shifts, [x.shape[0], 1, 1, 1]), 6)), 6);
+        const chan = (n: number) => {
+          const k = tf.mod(tf.add(h6, n), 6);
+          return tf.sub(v, tf.mul(c, tf.clipByValue(tf.minimum(k, tf.sub(4, k)), 0, 1)));
+        };
+        return tf.concat([chan(5), chan(3), chan(1)], 3);
+      });
+    const B = 6,
+      rng = new Rng(11);
+    const levels = [0, 0.25, 0.5, 1]; // coarse levels make equal channels (ties for the max, greys) common
+    const px = Array.from({ length: B * 8 * 8 * 3 }, (_, i) =>
+      i % 2 ? rng.next() : levels[Math.floor(rng.next() * levels.length)],
+    );
+    const shifts = Array.from({ length: B }, () => rng.uniform(-0.4, 0.4));
+    const x = tf.tensor4d(px, [B, 8, 8, 3]);
+    const before = tf.memory().numTensors;
+    const got = hueShift(x, shifts),
+      want = perChannel(x, shifts);
+    expect(Array.from(got.dataSync())).toEqual(Array.from(want.dataSync()));
+    tf.dispose([got, want]);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+
   it('a third of the circle turns pure red into pure green; shift 0 is the identity', async () => {
     await useBackend(backend);
     const red = tf.tensor4d([1, 0, 0, 0.2, 0.5, 0.9], [2, 1, 1, 3]);
