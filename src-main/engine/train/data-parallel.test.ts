@@ -136,8 +136,12 @@ describe('two replicas against one trainer (wasm)', () => {
         expect(compared).toBeGreaterThan(10);
 
         got.push(await dp.step());
+        // a replica records its count after its own step ends, which can be after dp.step() returns;
+        // a snapshot is answered only once the replica is idle again, so the count read after it is this step's
+        await dp.replicaSnapshots();
         const before = [tf.memory().numTensors, dp.tensorCounts()[1]];
         for (let i = 2; i < steps; i++) got.push(await dp.step());
+        await dp.replicaSnapshots();
         expect([tf.memory().numTensors, dp.tensorCounts()[1]]).toEqual(before);
 
         // step 1: same weights, same augmented images; only BN's batch statistics (8 rows per replica
@@ -252,6 +256,7 @@ describe('replica memory', () => {
     const dp = await DataParallel.start(t, 2, norm);
     try {
       await dp.step();
+      await dp.replicaSnapshots(); // the replica is idle again: its count is recorded (see above)
       // the worker thread holds nothing but its trainer: the same encoders and momenta as this one
       expect(dp.tensorCounts()[1]).toBe(tf.memory().numTensors - base);
     } finally {
