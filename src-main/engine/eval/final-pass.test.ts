@@ -1,5 +1,5 @@
 // The final pass in bounded pieces: samples.csv written block by block is byte for byte toCsv's text, the
-// kNN in small query blocks finds what one block finds, and judge leaks no tensors.
+// kNN in small tiles finds what one tile finds, and judge leaks no tensors.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,7 +47,7 @@ describe('final pass in pieces', () => {
     expect([28, 64, 96, 224, 512].map(finalChunk)).toEqual([256, 256, 113, 20, 4]);
   });
 
-  it('knn in blocks of 7 queries equals one block, skipping self; no tensor leaks', async () => {
+  it('knn in 7 x 7 tiles equals one tile, skipping self; no tensor leaks', async () => {
     await tf.setBackend('cpu');
     const r = new Rng(4),
       n = 60,
@@ -58,7 +58,7 @@ describe('final pass in pieces', () => {
     );
     const before = tf.memory().numTensors;
     const whole = knn(x, n, x, n, d, 6, 0);
-    const blocked = knn(x, n, x, n, d, 6, 0, 7 * n);
+    const blocked = knn(x, n, x, n, d, 6, 0, 7 * 7);
     expect(tf.memory().numTensors).toBe(before);
     expect(Array.from(blocked.idx)).toEqual(Array.from(whole.idx));
     expect(Array.from(blocked.sim)).toEqual(Array.from(whole.sim));

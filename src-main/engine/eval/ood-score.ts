@@ -21,12 +21,156 @@ export function knnK(bankSize: number, K: number): number {
   return Math.min(50, Math.max(5, Math.floor(bankSize / (2 * K))));
 }
 
-/** Similarities held at once by knn (query block x bank rows): 64 MB whatever the bank's size. */
-export const KNN_BLOCK_CELLS = 1 << 24;
+/** Similarities held at once by knn (one query tile x bank tile, 1024 x 1024): 4 MB whatever the bank's size.
+ *  Measured on wasm (20k x 256, bench/knn-bench.ts): GEMM CPU time 4.2 s in tiles of 1024, 4.4 s of 2048, 5.4 s
+ *  of 4096 (fewer tiles below the diagonal skipped, larger products read back). */
+export const KNN_BLOCK_CELLS = 1 << 20;
 
-/** k nearest bank rows (cosine; rows are unit vectors) of each query row, skipping the query itself when
- *  selfOffset >= 0 (query i is bank row selfOffset + i). Queries go in blocks of up to 256 rows, fewer for a
- *  big bank, so memory is the bank plus one block x bank similarity matrix, never queries x bank. */
+/** Where knn's time went (added to when passed), wall and process CPU time: the similarity GEMM (tf.matMul and
+ *  its read-back) and the JavaScript top-k selection. */
+export interface KnnTiming {
+  gemmMs: number;
+  selectMs: number;
+  gemmCpuMs: number;
+  selectCpuMs: number;
+}
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** Row r's k best candidates as a heap whose root is the worst kept one (lowest similarity; among equal
+ *  similarities the highest index, so ties keep the lower index, as a stable sort would). */
+function heapPush(hs: Float32Array, hi: Int32Array, base: number, size: number, v: number, b: number): void {
+  let c = size;
+  while (c > 0) {
+    const p = (c - 1) >> 1;
+    const ps = hs[base + p]!;
+    if (ps < v || (ps === v && hi[base + p]! > b)) break;
+    hs[base + c] = ps;
+    hi[base + c] = hi[base + p]!;
+    c = p;
+  }
+  hs[base + c] = v;
+  hi[base + c] = b;
+}
+function heapReplaceRoot(hs: Float32Array, hi: Int32Array, base: number, size: number, v: number, b: number): void {
+  let c = 0;
+  for (;;) {
+    let m = 2 * c + 1;
+    if (m >= size) break;
+    const r = m + 1;
+    if (r < size) {
+      const ms = hs[base + m]!,
+        rs = hs[base + r]!;
+      if (rs < ms || (rs === ms && hi[base + r]! > hi[base + m]!)) m = r;
+    }
+    const cs = hs[base + m]!;
+    if (v < cs || (v === cs && b > hi[base + m]!)) break;
+    hs[base + c] = cs;
+    hi[base + c] = hi[base + m]!;
+    c = m;
+  }
+  hs[base + c] = v;
+  hi[base + c] = b;
+}
+
+/** Every query row's k best candidates (heaps of heapPush) and its admission threshold: the k-th best once the
+ *  heap is full, so a candidate costs one compare unless it enters. */
+class KBest {
+  readonly hs: Float32Array;
+  readonly hi: Int32Array;
+  readonly size: Int32Array;
+  readonly thr: Float32Array;
+  constructor(
+    n: number,
+    readonly k: number,
+  ) {
+    this.hs = new Float32Array(n * k);
+    this.hi = new Int32Array(n * k);
+    this.size = new Int32Array(n);
+    this.thr = new Float32Array(n).fill(-Infinity);
+  }
+
+  admit(r: number, v: number, b: number): void {
+    const k = this.k,
+      base = r * k,
+      n = this.size[r]!;
+    if (n < k) {
+      heapPush(this.hs, this.hi, base, n, v, b);
+      this.size[r] = n + 1;
+      if (n + 1 === k) this.thr[r] = this.hs[base]!;
+    } else {
+      heapReplaceRoot(this.hs, this.hi, base, k, v, b);
+      this.thr[r] = this.hs[base]!;
+    }
+  }
+
+  /** Tile s (m x t: query rows i0.., bank rows j0..) offered to its query rows; bank row `self0 + r` is query r
+   *  itself (self0 < 0: none). */
+  scanRows(s: Float32Array, m: number, t: number, i0: number, j0: number, self0: number): void {
+    const thr = this.thr;
+    for (let i = 0; i < m; i++) {
+      const r = i0 + i,
+        self = self0 >= 0 ? self0 + r - j0 : -1,
+        o = i * t;
+      let th = thr[r]!;
+      for (let c = 0; c < t; c++) {
+        const v = s[o + c]!;
+        if (v > th && c !== self) {
+          this.admit(r, v, j0 + c);
+          th = thr[r]!;
+        }
+      }
+    }
+  }
+
+  /** A tile above the diagonal of the bank against itself: offered to its rows i0.. and, as its transpose (the
+   *  tile below the diagonal, never computed), to rows j0.. */
+  scanBoth(s: Float32Array, m: number, t: number, i0: number, j0: number): void {
+    const thr = this.thr;
+    for (let i = 0; i < m; i++) {
+      const r = i0 + i,
+        o = i * t;
+      let th = thr[r]!;
+      for (let c = 0; c < t; c++) {
+        const v = s[o + c]!;
+        if (v > th) {
+          this.admit(r, v, j0 + c);
+          th = thr[r]!;
+        }
+        if (v > thr[j0 + c]!) this.admit(j0 + c, v, r);
+      }
+    }
+  }
+
+  /** Every row's list, best first (ties: lower index first), into out / sim at row stride `stride`: the heaps
+   *  emptied worst first (a heap sort, no per-row allocation). */
+  write(out: Int32Array, sim: Float32Array, stride: number): void {
+    const { hs, hi, k } = this;
+    for (let r = 0; r < this.size.length; r++) {
+      const base = r * k;
+      for (let m = this.size[r]!; m > 0; m--) {
+        out[r * stride + m - 1] = hi[base]!;
+        sim[r * stride + m - 1] = hs[base]!;
+        heapReplaceRoot(hs, hi, base, m - 1, hs[base + m - 1]!, hi[base + m - 1]!);
+      }
+      this.size[r] = 0;
+    }
+  }
+}
+
+/**
+ * k nearest bank rows (cosine; rows are unit vectors) of each query row, nearest first (ties: lower bank index
+ * first), skipping the query itself when selfOffset >= 0 (query i is bank row selfOffset + i); rows with fewer
+ * than k candidates end in index -1. Exact: every similarity is computed (tf.matMul), in tiles of at most
+ * blockCells, so memory is the inputs, the k-best lists and one tile, never queries x bank.
+ * Why it is fast: the bank is transposed once per tile (tf.matMul with transposeB is slower on wasm); each
+ * row keeps its k best in a heap, and a candidate costs one compare against the row's k-th best unless it
+ * enters; when the queries are the bank itself (the final pass) only the tiles on and above the diagonal are
+ * computed and each similarity serves both rows. Candidates reach every row in ascending bank index, so a
+ * strict compare keeps the lower index on ties.
+ */
 export function knn(
   query: Float32Array,
   nq: number,
@@ -36,36 +180,52 @@ export function knn(
   k: number,
   selfOffset = -1,
   blockCells = KNN_BLOCK_CELLS,
+  timing?: KnnTiming,
 ): { idx: Int32Array; sim: Float32Array } {
   const kk = Math.min(k, nb - (selfOffset >= 0 ? 1 : 0));
   const out = new Int32Array(nq * k).fill(-1),
     sim = new Float32Array(nq * k);
-  if (kk <= 0) return { idx: out, sim };
-  const B = tf.tensor2d(bank, [nb, d]);
-  const want = Math.min(nb, kk + (selfOffset >= 0 ? 1 : 0));
-  const block = Math.max(1, Math.min(256, Math.floor(blockCells / nb)));
-  try {
-    for (let s = 0; s < nq; s += block) {
-      const m = Math.min(block, nq - s);
-      tf.tidy(() => {
-        const q = tf.tensor2d(query.subarray(s * d, (s + m) * d), [m, d]);
-        const { values, indices } = tf.topk(tf.matMul(q, B, false, true), want);
-        const ix = indices.dataSync(),
-          vs = values.dataSync();
-        for (let i = 0; i < m; i++) {
-          let c = 0;
-          for (let j = 0; j < want && c < kk; j++) {
-            const b = ix[i * want + j];
-            if (selfOffset >= 0 && b === selfOffset + s + i) continue;
-            sim[(s + i) * k + c] = vs[i * want + j];
-            out[(s + i) * k + c++] = b;
-          }
+  if (kk <= 0 || nq <= 0) return { idx: out, sim };
+  const sym = query === bank && nq === nb && selfOffset === 0;
+  const side = Math.max(1, Math.floor(Math.sqrt(blockCells)));
+  const qb = Math.min(nq, side),
+    tb = Math.min(nb, side);
+  const best = new KBest(nq, kk);
+  const bt = new Float32Array(d * tb); // one bank tile, transposed (d x tile)
+  const tm: KnnTiming = { gemmMs: 0, selectMs: 0, gemmCpuMs: 0, selectCpuMs: 0 };
+  for (let j0 = 0; j0 < nb; j0 += tb) {
+    const t = Math.min(tb, nb - j0);
+    for (let c = 0; c < t; c++) for (let u = 0; u < d; u++) bt[u * t + c] = bank[(j0 + c) * d + u]!;
+    const B = tf.tensor2d(bt.subarray(0, d * t), [d, t]);
+    try {
+      for (let i0 = 0; i0 < (sym ? j0 + 1 : nq); i0 += qb) {
+        const m = Math.min(qb, nq - i0);
+        const t0 = performance.now(),
+          c0 = timing ? cpuMs() : 0;
+        const S = tf.tidy(() => tf.matMul(tf.tensor2d(query.subarray(i0 * d, (i0 + m) * d), [m, d]), B));
+        let s: Float32Array;
+        try {
+          s = S.dataSync() as Float32Array;
+        } finally {
+          S.dispose();
         }
-      });
+        const t1 = performance.now(),
+          c1 = timing ? cpuMs() : 0;
+        if (sym && i0 !== j0) best.scanBoth(s, m, t, i0, j0);
+        else best.scanRows(s, m, t, i0, j0, selfOffset);
+        tm.gemmMs += t1 - t0;
+        tm.selectMs += performance.now() - t1;
+        if (timing) {
+          tm.gemmCpuMs += c1 - c0;
+          tm.selectCpuMs += cpuMs() - c1;
+        }
+      }
+    } finally {
+      B.dispose();
     }
-  } finally {
-    B.dispose();
   }
+  best.write(out, sim, k);
+  if (timing) for (const key of Object.keys(tm) as (keyof KnnTiming)[]) timing[key] += tm[key];
   return { idx: out, sim };
 }
 
