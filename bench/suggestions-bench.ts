@@ -22,7 +22,6 @@
 // Both are scored by ../shared/bench/evaluate.mjs (bench/score.ts). Mean ± sd over the training seeds. Runs and
 // the tables go under bench-data/suggestions/.
 import * as tf from '@tensorflow/tfjs';
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,33 +40,24 @@ import { SAMPLES_CSV } from '../src-shared/run-format';
 import { parseCsv } from '../src-main/util/csv';
 import { findLabelIssues, knnDistanceScores, stratifiedFolds } from './confident-learning';
 import { evaluate } from './score';
+import {
+  cell,
+  cli,
+  dataDir,
+  generatedCase,
+  list,
+  makeFolder,
+  parseArgs,
+  quickEpochs,
+  readRunJson,
+  root,
+  type Case,
+  type RunJson,
+} from './bench-runs';
 
-const root = path.resolve(import.meta.dirname, '..');
-const shared = path.resolve(root, '..', 'shared');
-const dataDir = path.join(root, 'bench-data');
 const outDir = path.join(dataDir, 'suggestions');
 
-function parseArgs(argv: string[]): Record<string, string | boolean> {
-  const a: Record<string, string | boolean> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    if (!k.startsWith('--')) throw new Error(`unexpected argument ${k}`);
-    const next = argv[i + 1];
-    if (next === undefined || next.startsWith('--')) a[k.slice(2)] = true;
-    else {
-      a[k.slice(2)] = next;
-      i++;
-    }
-  }
-  return a;
-}
-
 const args = parseArgs(process.argv.slice(2));
-const list = (v: unknown, d: string) =>
-  String(v ?? d)
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
 const cfg = {
   cases: list(args.cases, 'sample,2k,10k'),
   seeds: list(args.seeds, '1,2,3').map(Number),
@@ -97,50 +87,6 @@ function log(msg: string) {
 }
 
 // ---------------------------------------------------------------- cases and data
-interface Case {
-  id: string;
-  noisy: string;
-  truth: string;
-  test: string;
-  make: string[] | null;
-}
-
-function makeFolder(argv: string[]) {
-  const r = spawnSync(process.execPath, [path.join(shared, 'bench', 'make-noisy-folder.mjs'), ...argv], {
-    stdio: 'inherit',
-  });
-  if (r.status !== 0) throw new Error(`make-noisy-folder.mjs ${argv.join(' ')} failed`);
-}
-
-/** Same folder names as `npm run bench`, so both benches share the generated data. */
-function generatedCase(id: string, n: number, testN: number): Case {
-  const tag = `n${n}-noise0.4-ood0.1-test${testN}-seed1`;
-  const noisy = path.join(dataDir, `fm-noisy-${tag}`),
-    test = path.join(dataDir, `fm-test-${tag}`);
-  return {
-    id,
-    noisy,
-    truth: `${noisy}.truth.jsonl`,
-    test,
-    make: [
-      '--out',
-      noisy,
-      '--n',
-      String(n),
-      '--noise',
-      '0.4',
-      '--ood',
-      '0.1',
-      '--test-out',
-      test,
-      '--test-n',
-      String(testN),
-      '--seed',
-      '1',
-    ],
-  };
-}
-
 function caseDef(id: string): Case {
   if (id === '2k') return generatedCase(id, 2000, 1000);
   if (id === '10k') return generatedCase(id, 10000, 2000);
@@ -174,32 +120,6 @@ function ensureData(c: Case) {
 }
 
 // ---------------------------------------------------------------- CLI runs
-interface Timed {
-  wallSeconds: number;
-  code: number;
-}
-
-/** One CLI command as a child process at lower priority; its output goes to a log file. */
-function cli(argv: string[], logFile: string): Promise<Timed> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const fd = fs.openSync(logFile, 'a');
-    fs.writeSync(fd, `$ mopro ${argv.join(' ')}\n`);
-    const child = spawn('nice', ['-n', '5', process.execPath, path.join(root, 'bin', 'mopro.mjs'), ...argv], {
-      cwd: root,
-      stdio: ['ignore', fd, fd],
-    });
-    child.on('error', (e) => {
-      fs.closeSync(fd);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      fs.closeSync(fd);
-      resolve({ wallSeconds: (Date.now() - t0) / 1000, code: code ?? 1 });
-    });
-  });
-}
-
 async function pool(tasks: (() => Promise<void>)[], jobs: number) {
   let next = 0;
   const errors: unknown[] = [];
@@ -219,23 +139,6 @@ async function pool(tasks: (() => Promise<void>)[], jobs: number) {
   if (errors.length) throw new Error(`${errors.length} task(s) failed; first: ${(errors[0] as Error).message}`);
 }
 
-interface RunJson {
-  state?: string;
-  config?: { epochs: number; batchSize: number; arch: string; seed: number; method: string };
-  datasetSummary?: { excluded?: number; classes: string[] };
-  wall?: { trainSeconds?: number };
-  finalPass?: Record<string, unknown>;
-  [k: string]: unknown;
-}
-
-const readRunJson = (run: string): RunJson | null => {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8')) as RunJson;
-  } catch {
-    return null;
-  }
-};
-
 /** The configuration a plain `train` would pick for this folder (the app's defaults), for reuse checks and the report. */
 const scans = new Map<string, ReturnType<typeof scanDataset>>();
 const scanOnce = (dir: string) => {
@@ -250,7 +153,7 @@ const scanOnce = (dir: string) => {
  */
 function presetEpochs(images: number): number | undefined {
   if (cfg.epochs) return cfg.epochs;
-  return cfg.preset === 'quick' ? Math.max(5, Math.min(40, Math.round(12_000 / images))) : undefined;
+  return cfg.preset === 'quick' ? quickEpochs(images) : undefined;
 }
 
 async function expectedConfig(
@@ -601,10 +504,6 @@ async function runCaseSeed(
 }
 
 // ---------------------------------------------------------------- report
-const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-const sd = (v: number[]) =>
-  v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / (v.length - 1)) : NaN;
-
 type Getter = (s: Score) => number | undefined;
 const METRICS: [string, Getter, 'pct' | 'num'][] = [
   ['relabel precision', (s) => s.noise?.precision, 'pct'],
@@ -620,13 +519,6 @@ const METRICS: [string, Getter, 'pct' | 'num'][] = [
   ['test top-1', (s) => s.test_top1, 'pct'],
   ['training wall time (s)', (s) => s.wall_s, 'num'],
 ];
-
-function cell(vals: (number | undefined)[], kind: 'pct' | 'num'): string {
-  const v = vals.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-  if (!v.length) return '-';
-  const f = (x: number) => (kind === 'pct' ? (100 * x).toFixed(1) : x.toFixed(0));
-  return v.length > 1 ? `${f(mean(v))} ± ${f(sd(v))}` : f(v[0]);
-}
 
 function table(results: Record<string, Record<number, SeedResult>>): string {
   const lines: string[] = [];
