@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { EMBED_DIM, featureDim, forward, type Encoder } from '../nets/model';
 import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
+import { finalChunk } from './final-pass';
 import { readRows, type Pixels } from '../../dataset/pixel-source';
 
 export interface FeatureOut {
@@ -71,7 +72,7 @@ function* featurePass(
   opts: FeatureOptions = {},
 ): ReadPass<FeatureOut> {
   const n = rows.length,
-    chunk = opts.chunk ?? 256,
+    chunk = opts.chunk ?? finalChunk(size), // bounded activations at any size: 20 images per tidy at 224 px
     K = enc.numClasses,
     d = EMBED_DIM,
     F = featureDim(enc.arch),
