@@ -15,24 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { ARCHS } from '../src-main/engine/nets/model';
 import { evaluate } from './score';
+import { parseArgs } from './bench-runs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const shared = path.resolve(root, '..', 'shared');
-
-function parseArgs(argv: string[]) {
-  const a: Record<string, string | boolean> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    if (!k.startsWith('--')) throw new Error(`unexpected argument ${k}`);
-    const next = argv[i + 1];
-    if (next === undefined || next.startsWith('--')) a[k.slice(2)] = true;
-    else {
-      a[k.slice(2)] = next;
-      i++;
-    }
-  }
-  return a;
-}
 
 const args = parseArgs(process.argv.slice(2));
 const quick = Boolean(args.quick);
