@@ -20,6 +20,10 @@ export interface EngineConfig {
   finalAlpha: number; //       alpha of the final pass (official offline cleaning: 0.5)
   finalThreshold: number; //   T of the final pass (official offline cleaning: 0.8)
   keyMomentum: number; //      m of the key encoder EMA
+  /** shuffle-BN substitute (mopro.md §6.9): the key batch is shuffled and split into this many sub-batches, each
+   *  normalised with its own BN statistics (within each data-parallel replica's rows). Absent = 1: one key
+   *  forward whose BN statistics are those of the batch the query sees. */
+  keyBnGroups?: number;
   protoMomentum: number; //    m_p
   queueSize: number;
   protoStartEpoch: number; //  L_pro from this epoch (0-based)
@@ -145,6 +149,13 @@ export function resolveConfig(inp: ResolveInput): { config: EngineConfig; adapta
   );
   Object.assign(config, inp.overrides ?? {});
   if (inp.overrides && Object.keys(inp.overrides).length) a.push(`overrides: ${JSON.stringify(inp.overrides)}`);
+  const g = config.keyBnGroups ?? 1;
+  if (!Number.isInteger(g) || g < 1 || g > config.batchSize)
+    throw new Error(`keyBnGroups ${g}: must be a whole number from 1 to the batch size (${config.batchSize})`);
+  if (config.method === 'mopro' && g > 1)
+    a.push(
+      `key encoder BN per shuffled sub-batch: ${g} groups of ~${Math.floor(config.batchSize / g)} (shuffle-BN substitute on one device; paper: shuffle BN across GPUs)`,
+    );
   if (config.method === 'ce')
     return { config, adaptations: a.filter((s) => !/queue|prototype|^cleaning|key-encoder/.test(s)) };
   return { config, adaptations: a };

@@ -26,6 +26,7 @@ import { strongAugment, weakAugment } from './augment';
 import { classCounts, epochOrder } from './sampling';
 import { readRows, type Pixels } from '../../dataset/pixel-source';
 import { shardRange } from './data-parallel';
+import { groupedKeyForward, keyGroupOrder } from './key-bn-groups';
 
 export interface TrainData {
   pixels: Pixels; //  N rows of H x W x C (a source reading batches from disk, or one array)
@@ -255,9 +256,14 @@ export class Trainer {
         // (2) EMA of the key encoder before its forward; its BN runs in train mode on its own statistics
         // (frozen backbone: only the heads move, so only they are averaged; the key sees another drawn view)
         emaUpdate(this.key!, this.query, c.keyMomentum, frozen ? isHeadParam : undefined);
-        keys = frozen
-          ? headsForward(this.key!, this.featBatch(idx)).emb
-          : forward(this.key!, mine(this.normalise(strongAugment(raw!, this.rng, c.strongCropScaleMin))), true).emb;
+        if (frozen) keys = headsForward(this.key!, this.featBatch(idx)).emb;
+        else {
+          const strong = mine(this.normalise(strongAugment(raw!, this.rng, c.strongCropScaleMin)));
+          // keyBnGroups > 1: BN statistics per shuffled sub-batch of this replica's rows (key-bn-groups.ts)
+          const groups = c.keyBnGroups ?? 1;
+          const order = groups > 1 ? keyGroupOrder(this.rng, idx.length, lo, hi) : undefined;
+          keys = groupedKeyForward(this.key!, strong, groups, order);
+        }
       }
       const queueT = mopro ? tf.tensor2d(this.queue!.data, [d, c.queueSize]) : null;
       const protosT = tf.tensor2d(this.protos, [K, d]);
