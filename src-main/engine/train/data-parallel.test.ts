@@ -6,31 +6,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveConfig, type EngineConfig } from './config';
 import { Trainer, type ReplicaLink, type TrainData } from './trainer';
 import { DataParallel, mergeReadBacks, shardRange, snapshotTrainer } from './data-parallel';
 import { useBackend } from '../backends/test-backends';
-import { syntheticTrainData } from './test-data';
+import { smallTrainConfig, syntheticTrainData } from './test-data';
 import { runTraining } from './train-run';
 import type { EngineEvent } from '../types';
 
 // every ninth row confirmed by a person, so the fixed-label path runs on the replicas too
 const synthetic = (n: number, s: number, k: number): TrainData => syntheticTrainData(n, s, k, (i) => i % 9 === 0);
 
-function config(method: 'mopro' | 'ce'): EngineConfig {
-  const { config: c } = resolveConfig({
-    method,
-    backend: 'wasm',
-    n: 64,
-    k: 4,
-    channels: 1,
-    nativeSize: 8,
-    batchSize: 16,
-    epochs: 3,
-  });
-  // prototypes from the start and cleaning from epoch 1, so every read-back block is gathered within 6 steps
-  return { ...c, protoStartEpoch: 0, cleanStartEpoch: 1 };
-}
+// batch 16: every read-back block (prototypes, cleaning) is gathered within 6 steps
+const config = (method: 'mopro' | 'ce') => smallTrainConfig(method, 16);
 
 describe('batch split and read-back merge', () => {
   it('shardRange tiles the batch in rank order', () => {

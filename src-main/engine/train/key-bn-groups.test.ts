@@ -8,7 +8,7 @@ import { Rng } from '../../../src-shared/rng';
 import { groupedKeyForward, keyGroupOrder } from './key-bn-groups';
 import { resolveConfig, type EngineConfig } from './config';
 import { Trainer } from './trainer';
-import { syntheticTrainData } from './test-data';
+import { smallTrainConfig, syntheticTrainData } from './test-data';
 import { useBackend } from '../backends/test-backends';
 
 const rows = (t: tf.Tensor2D, idx: number[]) => {
@@ -65,19 +65,7 @@ describe('groupedKeyForward (wasm)', () => {
   });
 });
 
-function config(over: Partial<EngineConfig> = {}): EngineConfig {
-  const { config: c } = resolveConfig({
-    method: 'mopro',
-    backend: 'wasm',
-    n: 64,
-    k: 4,
-    channels: 1,
-    nativeSize: 8,
-    batchSize: 8,
-    epochs: 3,
-  });
-  return { ...c, protoStartEpoch: 0, cleanStartEpoch: 1, ...over };
-}
+const config = (over: Partial<EngineConfig> = {}) => smallTrainConfig('mopro', 8, over);
 const weights = (t: Trainer) =>
   [...t.query.params.values(), ...t.key!.params.values()].map((v) => Array.from(v.dataSync()));
 

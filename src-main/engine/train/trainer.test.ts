@@ -4,26 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveConfig, type EngineConfig } from './config';
+import type { EngineConfig } from './config';
 import { Trainer } from './trainer';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { unavailable, useBackend, WEBGPU_MISSING } from '../backends/test-backends';
-import { syntheticTrainData } from './test-data';
+import { smallTrainConfig, syntheticTrainData } from './test-data';
 
-function config(method: 'mopro' | 'ce', over: Partial<EngineConfig> = {}): EngineConfig {
-  const { config: c } = resolveConfig({
-    method,
-    backend: 'wasm',
-    n: 64,
-    k: 4,
-    channels: 1,
-    nativeSize: 8,
-    batchSize: 8,
-    epochs: 3,
-  });
-  // cleaning and L_pro from the start so every code path of the step runs in a few steps
-  return { ...c, protoStartEpoch: 0, cleanStartEpoch: 1, ...over };
-}
+const config = (method: 'mopro' | 'ce', over: Partial<EngineConfig> = {}) => smallTrainConfig(method, 8, over);
 
 const snapshot = (t: Trainer) => [...t.query.params.values()].map((v) => Array.from(v.dataSync()));
 
