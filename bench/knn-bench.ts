@@ -161,44 +161,34 @@ async function main(): Promise<void> {
   for (const n of ns) {
     const { x, labels } = clustered(n, d, K, 7, process.argv.includes('--sorted'));
     const before = tf.memory().numTensors;
-    const t: KnnTiming = { gemmMs: 0, selectMs: 0, gemmCpuMs: 0, selectCpuMs: 0 };
-    let t0 = performance.now(),
-      c0 = cpu();
-    const got = knn(x, n, x, n, d, k, 0, cells, t);
-    const row: Row = {
-      path: 'engine',
-      n,
-      d,
-      k,
-      seconds: (performance.now() - t0) / 1000,
-      cpuSeconds: cpu() - c0,
-      gemmSeconds: t.gemmMs / 1000,
-      selectSeconds: t.selectMs / 1000,
-      gemmCpuSeconds: t.gemmCpuMs / 1000,
-      selectCpuSeconds: t.selectCpuMs / 1000,
-      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
-    };
-    rows.push(row);
-    console.log(JSON.stringify(row));
-    if (process.argv.includes('--baseline')) {
-      const tb: KnnTiming = { gemmMs: 0, selectMs: 0, gemmCpuMs: 0, selectCpuMs: 0 };
-      t0 = performance.now();
-      c0 = cpu();
-      const ref = knnTopk(x, n, d, k, tb);
-      const b: Row = {
-        path: 'former tf.topk',
+    /** Runs one kNN path and its row: wall and process CPU seconds, the GEMM / selection split, peak RSS. */
+    const timed = (path: string, run: (t: KnnTiming) => { idx: Int32Array; sim: Float32Array }) => {
+      const t: KnnTiming = { gemmMs: 0, selectMs: 0, gemmCpuMs: 0, selectCpuMs: 0 };
+      const t0 = performance.now(),
+        c0 = cpu();
+      const out = run(t);
+      const row: Row = {
+        path,
         n,
         d,
         k,
         seconds: (performance.now() - t0) / 1000,
         cpuSeconds: cpu() - c0,
-        gemmSeconds: tb.gemmMs / 1000,
-        selectSeconds: tb.selectMs / 1000,
-        gemmCpuSeconds: tb.gemmCpuMs / 1000,
-        selectCpuSeconds: tb.selectCpuMs / 1000,
+        gemmSeconds: t.gemmMs / 1000,
+        selectSeconds: t.selectMs / 1000,
+        gemmCpuSeconds: t.gemmCpuMs / 1000,
+        selectCpuSeconds: t.selectCpuMs / 1000,
         peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
-        ...compare(got, ref, n, k, labels, K),
       };
+      return { out, row };
+    };
+    const engine = timed('engine', (t) => knn(x, n, x, n, d, k, 0, cells, t));
+    const got = engine.out;
+    rows.push(engine.row);
+    console.log(JSON.stringify(engine.row));
+    if (process.argv.includes('--baseline')) {
+      const former = timed('former tf.topk', (t) => knnTopk(x, n, d, k, t));
+      const b: Row = { ...former.row, ...compare(got, former.out, n, k, labels, K) };
       rows.push(b);
       console.log(JSON.stringify(b));
     }
