@@ -70,6 +70,24 @@ const conv2DKernel = () => wasmKernel<Conv2DInputs, Conv2DAttrs>(tf.Conv2D);
 const sliceKernel = () => wasmKernel<SliceInputs, SliceAttrs>(tf.Slice);
 const reshapeKernel = () => wasmKernel<ReshapeInputs, ReshapeAttrs>(tf.Reshape);
 
+/** The one Conv2D the gradient kernels call: NHWC, stride 1, explicit [before, after] padding of rows and columns,
+ *  an optional dilation. */
+function conv2DPadded(
+  conv2D: ReturnType<typeof conv2DKernel>,
+  backend: BackendWasm,
+  x: TensorInfo,
+  filter: TensorInfo,
+  padH: [number, number],
+  padW: [number, number],
+  dilations: [number, number] = [1, 1],
+): TensorInfo {
+  return conv2D({
+    inputs: { x, filter },
+    backend,
+    attrs: { strides: [1, 1], dilations, dataFormat: 'NHWC', pad: [[0, 0], padH, padW, [0, 0]] },
+  });
+}
+
 /** Up to this many input channels (the stem: grey or RGB) the filter gradient is one matMul of the patches
  *  (kh*kw*Ci rows) with dy; as a conv it would be Ci images of kh x kw output pixels each, which XNNPACK runs
  *  slowly (measured 128x28x28x1 -> 16: 13 ms, ~1 GFLOPS). */
@@ -130,21 +148,7 @@ export function conv2DBackpropFilterConfig(): KernelConfig {
     const right = kw + (Wo - 1) * sw - W - left;
     const xT = channelsFirstBatchLast(backend, x, H, W);
     const dyT = transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
-    const out = conv2D({
-      inputs: { x: xT, filter: dyT },
-      backend,
-      attrs: {
-        strides: [1, 1],
-        dilations: [sh, sw],
-        dataFormat: 'NHWC',
-        pad: [
-          [0, 0],
-          [top, bottom],
-          [left, right],
-          [0, 0],
-        ],
-      },
-    });
+    const out = conv2DPadded(conv2D, backend, xT, dyT, [top, bottom], [left, right], [sh, sw]);
     const res = transpose({ inputs: { x: out }, backend, attrs: { perm: [1, 2, 0, 3] } });
     for (const t of [xT, dyT, out]) backend.disposeData(t.dataId);
     return res;
@@ -250,21 +254,14 @@ export function conv2DBackpropInputConfig(stock: KernelConfig): KernelConfig {
     }
     const fT = transpose({ inputs: { x: filter }, backend, attrs: { perm: [0, 1, 3, 2] } });
     const fR = reverse({ inputs: { x: fT }, backend, attrs: { dims: [0, 1] } });
-    const out = conv2D({
-      inputs: { x: src, filter: fR },
+    const out = conv2DPadded(
+      conv2D,
       backend,
-      attrs: {
-        strides: [1, 1],
-        dilations: [1, 1],
-        dataFormat: 'NHWC',
-        pad: [
-          [0, 0],
-          [Math.max(0, pt), Math.max(0, pb)],
-          [Math.max(0, pl), Math.max(0, pr)],
-          [0, 0],
-        ],
-      },
-    });
+      src,
+      fR,
+      [Math.max(0, pt), Math.max(0, pb)],
+      [Math.max(0, pl), Math.max(0, pr)],
+    );
     for (const t of [...tmp, fT, fR]) backend.disposeData(t.dataId);
     if (out.shape[1] !== H || out.shape[2] !== W || out.shape[3] !== Ci)
       throw new Error(`Conv2DBackpropInput shape ${out.shape} != ${inputShape}`);
@@ -394,23 +391,7 @@ function subPixelInputGrad(
               F[((kH * tw.L + kW) * Co + co) * Ci + ci] = w[((a.i * kw + b.i) * Ci + ci) * Co + co];
         }
       const f = backend.makeOutput([th.L, tw.L, Co, Ci], 'float32', undefined, F);
-      parts.push(
-        conv2D({
-          inputs: { x: dy, filter: f },
-          backend,
-          attrs: {
-            strides: [1, 1],
-            dilations: [1, 1],
-            dataFormat: 'NHWC',
-            pad: [
-              [0, 0],
-              [th.jmax, Hr - Ho - th.jmin],
-              [tw.jmax, Wr - Wo - tw.jmin],
-              [0, 0],
-            ],
-          },
-        }),
-      );
+      parts.push(conv2DPadded(conv2D, backend, dy, f, [th.jmax, Hr - Ho - th.jmin], [tw.jmax, Wr - Wo - tw.jmin]));
       backend.disposeData(f.dataId);
     }
   const out = interleaveParities(backend, parts, s, dy.shape[0], H, W, Ci);
