@@ -2,50 +2,30 @@
 // every training step on the WebGPU adapter (in CI lavapipe, a Vulkan CPU driver), one read-back per
 // step, and the run records the adapter; then a frozen-backbone run on top of it, unfrozen after one epoch,
 // must follow the same run on wasm. Without an adapter the tests are skipped with the reason.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WEBGPU_MISSING } from '../../src-main/engine/backends/test-backends';
-import { moproRunner } from '../fixtures/cli';
+import { moproRunner, REPO } from '../fixtures/cli';
 
-const repo = path.resolve(import.meta.dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-webgpu-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const mopro = moproRunner(
+  { ...process.env, MOPRO_DATA_DIR: path.join(tmp, 'data'), MOPRO_CACHE_DIR: path.join(tmp, 'cache') },
+  170_000,
+);
+const SAMPLE = path.join(REPO, 'resources', 'sample');
+// 8 px, 10 steps per epoch: lavapipe emulates the GPU on the CPU
+const SMALL = ['--image-size', '8', '--batch-size', '100', '--seed', '1'];
 
 describe('training on webgpu', () => {
   it.skipIf(WEBGPU_MISSING)(
     `train --backend webgpu: the bundled sample, 1 epoch${WEBGPU_MISSING ? ` (skipped: ${WEBGPU_MISSING})` : ''}`,
     () => {
       const out = path.join(tmp, 'run');
-      const r = spawnSync(
-        process.execPath,
-        [
-          path.join(repo, 'bin', 'mopro.mjs'),
-          'train',
-          path.join(repo, 'resources', 'sample'),
-          '--out',
-          out,
-          '--backend',
-          'webgpu',
-          '--epochs',
-          '1',
-          '--image-size',
-          '8',
-          '--batch-size',
-          '100',
-          '--seed',
-          '1',
-        ],
-        {
-          cwd: repo,
-          encoding: 'utf8',
-          env: { ...process.env, MOPRO_DATA_DIR: path.join(tmp, 'data'), MOPRO_CACHE_DIR: path.join(tmp, 'cache') },
-          timeout: 170_000,
-        },
-      );
-      expect(r.status, r.stderr.slice(-2000)).toBe(0);
+      const r = mopro('train', SAMPLE, '--out', out, '--backend', 'webgpu', '--epochs', '1', ...SMALL);
+      expect(r.code, r.stderr.slice(-2000)).toBe(0);
       expect(r.stderr).toMatch(/^backend: webgpu \(WebGPU \(Dawn\) on /m);
       const run = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
       expect(run.state).toBe('done');
@@ -65,15 +45,11 @@ describe('training on webgpu', () => {
     () => {
       const init = path.join(tmp, 'run');
       expect(fs.existsSync(path.join(init, 'run.json')), 'needs the first test run').toBe(true);
-      const mopro = moproRunner(
-        { ...process.env, MOPRO_DATA_DIR: path.join(tmp, 'data'), MOPRO_CACHE_DIR: path.join(tmp, 'cache') },
-        170_000,
-      );
       const runs = ['webgpu', 'wasm'].map((backend) => {
         const out = path.join(tmp, `frozen-${backend}`);
         const r = mopro(
           'train',
-          path.join(repo, 'resources', 'sample'),
+          SAMPLE,
           '--out',
           out,
           '--init',
@@ -85,12 +61,7 @@ describe('training on webgpu', () => {
           backend,
           '--epochs',
           '2',
-          '--image-size',
-          '8',
-          '--batch-size',
-          '100',
-          '--seed',
-          '1',
+          ...SMALL,
         );
         expect(r.code, r.stderr.slice(-2000)).toBe(0);
         return JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
