@@ -1,7 +1,8 @@
 // `mopro train --backend webgpu` trains the bundled sample (1 epoch at 8 px) through the job process:
 // every training step on the WebGPU adapter (in CI lavapipe, a Vulkan CPU driver), one read-back per
 // step, and the run records the adapter; then a frozen-backbone run on top of it, unfrozen after one epoch,
-// must follow the same run on wasm. Without an adapter the tests are skipped with the reason.
+// must follow the same run on wasm; and `--pretrain permutation` pre-trains there (one read-back per step)
+// as it does on wasm. Without an adapter the tests are skipped with the reason.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,5 +79,62 @@ describe('training on webgpu', () => {
       expect(gpu.counts.clean + gpu.counts.relabeled + gpu.counts.ood).toBe(gpu.datasetSummary.images);
     },
     360_000,
+  );
+
+  it.skipIf(WEBGPU_MISSING)(
+    `train --pretrain permutation --pretrain-epochs 1 on webgpu: pre-trains there, wasm's pre-training loss${WEBGPU_MISSING ? ` (skipped: ${WEBGPU_MISSING})` : ''}`,
+    () => {
+      // 4 classes x 25 images of the sample (small data: the config adapts the batch to 16, 6 steps an epoch)
+      const data = path.join(tmp, 'pretrain-data');
+      for (const c of ['Bag', 'Coat', 'Sandal', 'Trouser']) {
+        fs.mkdirSync(path.join(data, c), { recursive: true });
+        for (const f of fs.readdirSync(path.join(SAMPLE, c)).sort().slice(0, 25))
+          fs.copyFileSync(path.join(SAMPLE, c, f), path.join(data, c, f));
+      }
+      const runs = ['webgpu', 'wasm'].map((backend) => {
+        const out = path.join(tmp, `pretrain-${backend}`);
+        const r = mopro(
+          'train',
+          data,
+          '--out',
+          out,
+          '--backend',
+          backend,
+          '--pretrain',
+          'permutation',
+          '--pretrain-epochs',
+          '1',
+          '--epochs',
+          '1',
+          '--image-size',
+          '8',
+          '--batch-size',
+          '25',
+          '--seed',
+          '1',
+        );
+        expect(r.code, r.stderr.slice(-2000)).toBe(0);
+        return { run: JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')), stderr: r.stderr };
+      });
+      const [gpu, cpu] = runs;
+      expect(gpu.stderr).toMatch(/^backend: webgpu \(WebGPU \(Dawn\) on /m);
+      expect(gpu.stderr).toMatch(/^pretrain epoch 1: loss [\d.]+ tile accuracy/m);
+      expect(gpu.run.state).toBe('done');
+      expect(gpu.run.backend).toMatchObject({ name: 'webgpu', adapter: { description: expect.any(String) } });
+      expect(gpu.run.pretrain).toMatchObject({ task: 'permutation', grid: 2, epochs: 1 });
+      expect(gpu.run.pretrain.history).toHaveLength(1);
+      const [g, w] = [gpu.run.pretrain.history[0], cpu.run.pretrain.history[0]];
+      expect(g.epoch).toBe(0);
+      expect(Number.isFinite(g.loss)).toBe(true);
+      expect(g.accuracy).toBeGreaterThanOrEqual(0);
+      expect(g.accuracy).toBeLessThanOrEqual(1);
+      // the same steps on the same tiles: wasm's mean loss to float rounding (GPU summation order; measured 2e-8)
+      expect(cpu.run.backend.name).toBe('wasm');
+      expect(Math.abs(g.loss - w.loss)).toBeLessThan(1e-4);
+      expect(Math.abs(g.accuracy - w.accuracy)).toBeLessThanOrEqual(0.02);
+      expect(gpu.run.epochs).toHaveLength(1);
+      expect(gpu.run.counts.clean + gpu.run.counts.relabeled + gpu.run.counts.ood).toBe(100);
+    },
+    120_000,
   );
 });

@@ -228,8 +228,8 @@ export async function continueOnSyncBackend(importer: Importer = defaultImporter
 
 /** Picks and initialises the backend. Never throws for 'auto' (cpu always works); for an explicit
  *  choice that fails it throws with the reason. Only jobs that read tensors asynchronously pass
- *  `webgpu: true` (training with or without a frozen backbone, predict, cRT, probe); `--pretrain` (dataSync)
- *  leaves webgpu out of auto and refuses it when asked for. */
+ *  `webgpu: true` (training with or without a frozen backbone or permutation pre-training, predict, cRT,
+ *  probe); a job without it leaves webgpu out of auto and refuses it when asked for. */
 export async function selectBackend(
   pref: BackendPref = 'auto',
   importer: Importer = defaultImporter,

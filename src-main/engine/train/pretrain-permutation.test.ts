@@ -13,7 +13,7 @@ import {
 import { createEncoder, disposeEncoder, featureDim } from '../nets/model';
 import { Rng } from '../../../src-shared/rng';
 import type { TrainData } from './trainer';
-import { BACKENDS, useBackend } from '../backends/test-backends';
+import { BACKENDS, NUMERIC_BACKENDS, unavailable, useBackend, type TestBackend } from '../backends/test-backends';
 
 function randomLogits(rng: Rng, B: number, m: number, scale: number): number[][][] {
   return Array.from({ length: B }, () =>
@@ -312,4 +312,49 @@ describe.each(['wasm'] as const)('pretrainPermutation on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before);
     disposeEncoder(enc);
   });
+});
+
+/** 3 steps of 8 cued images (32 tiles of 8x8): short enough for the pure-JS cpu backend; per-step loss and accuracy */
+async function fewSteps(backend: TestBackend) {
+  await useBackend(backend);
+  const enc = createEncoder('resnet-micro', 1, 2, 5);
+  const steps: { step: number; loss: number; accuracy: number }[] = [];
+  const before = tf.memory().numTensors;
+  try {
+    const r = await pretrainPermutation(
+      enc,
+      cued(24, 16, 4),
+      { mean: [0.45], std: [0.3] },
+      { epochs: 1, grid: 2, batchSize: 8, lr: 0.05, seed: 2, onStep: (i) => steps.push(i) },
+    );
+    return { steps, history: r.history, leaked: tf.memory().numTensors - before };
+  } finally {
+    disposeEncoder(enc);
+  }
+}
+let wasmRef: Promise<Awaited<ReturnType<typeof fewSteps>>> | null = null;
+
+// The step reads its loss and tile-accuracy count back once, with `await data()`: webgpu (which cannot read
+// synchronously in Node) pre-trains, and every backend follows wasm's steps.
+describe.each(NUMERIC_BACKENDS)('pretrainPermutation steps on %s', (_label, backend) => {
+  it.skipIf(unavailable(backend))(
+    "3 steps give wasm's losses (1e-4) and tile accuracies (one tile at most); no tensor leak",
+    async () => {
+      wasmRef ??= fewSteps('wasm');
+      const ref = await wasmRef;
+      const got = await fewSteps(backend);
+      expect(tf.getBackend()).toBe(backend);
+      expect(got.leaked).toBe(0);
+      expect(got.steps.map((s) => s.step)).toEqual([1, 2, 3]);
+      expect(got.history).toHaveLength(1);
+      got.steps.forEach((s, i) => {
+        expect(Number.isFinite(s.loss)).toBe(true);
+        expect(Math.abs(s.loss - ref.steps[i].loss)).toBeLessThan(1e-4);
+        // argMax may break a near tie the other way under another summation order: one tile of 32
+        expect(Math.abs(s.accuracy - ref.steps[i].accuracy)).toBeLessThanOrEqual(1 / 32 + 1e-9);
+      });
+      expect(got.history[0].loss).toBeCloseTo(ref.history[0].loss, 4);
+    },
+    60_000,
+  );
 });

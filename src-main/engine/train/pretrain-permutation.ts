@@ -205,35 +205,40 @@ export async function pretrainPermutation(
         const rows = Int32Array.from(order.subarray(step * B, (step + 1) * B), (i) => rowsAll[i]);
         const perms = Array.from(rows, () => rng.permutation(m));
         const { tiles, target } = shuffledTiles(data, rows, geo, perms, norm);
-        let loss = 0,
-          correct = 0;
-        tf.tidy(() => {
-          const x = tf.tensor4d(tiles, [rows.length * m, geo.th, geo.tw, C]);
-          const tgt = tf.tensor3d(target, [rows.length, m, m]);
-          const { grads } = tf.variableGrads(() => {
-            const feat = forward(enc, x, true).feat; // [B*m, F], slot-minor
-            const logS = logSinkhorn(
-              head.apply(tf.reshape(feat, [rows.length, m * F])),
-              SINKHORN_ITERS,
-              SINKHORN_TEMPERATURE,
-            );
-            // Cross-entropy -sum P_true * log S per tile (rows of S are distributions over source positions),
-            // not DeepPermNet's MSE: with log S at hand it is exact and stable, and unlike MSE its gradient does not
-            // vanish when S is confidently wrong (MSE on probabilities saturates like a sigmoid+L2 classifier).
-            const l = tf.div(tf.neg(tf.sum(tf.mul(tgt, logS))), rows.length * m) as tf.Scalar;
-            loss = l.dataSync()[0];
-            const s = logS.dataSync();
-            for (let r = 0; r < rows.length * m; r++) {
-              let a = 0;
-              for (let j = 1; j < m; j++) if (s[r * m + j] > s[r * m + a]) a = j;
-              if (a === perms[(r / m) | 0][r % m]) correct++;
-            }
-            return l;
-          }, varList);
-          const g = new Map<string, tf.Tensor>();
-          for (const [n, v] of params) if (grads[v.name]) g.set(n, grads[v.name]);
-          sgd.step(params, g, lrAt(schedule, epoch + step / steps));
-        });
+        // webgpu in Node reads only asynchronously, so nothing is read inside the step: the loss and the count of
+        // tiles whose Sinkhorn row peaks at the true source position are kept out of the tidy as one tensor and
+        // read once per step with `await data()` (the same values dataSync gave, on every backend)
+        const kept: tf.Tensor[] = []; // made inside variableGrads' scope, read after it
+        let loss: number, correct: number;
+        try {
+          tf.tidy(() => {
+            const x = tf.tensor4d(tiles, [rows.length * m, geo.th, geo.tw, C]);
+            const tgt = tf.tensor3d(target, [rows.length, m, m]);
+            const src = tf.tensor2d(Int32Array.from(perms.flatMap((p) => [...p])), [rows.length, m], 'int32');
+            const { grads } = tf.variableGrads(() => {
+              const feat = forward(enc, x, true).feat; // [B*m, F], slot-minor
+              const logS = logSinkhorn(
+                head.apply(tf.reshape(feat, [rows.length, m * F])),
+                SINKHORN_ITERS,
+                SINKHORN_TEMPERATURE,
+              );
+              // Cross-entropy -sum P_true * log S per tile (rows of S are distributions over source positions),
+              // not DeepPermNet's MSE: with log S at hand it is exact and stable, and unlike MSE its gradient does not
+              // vanish when S is confidently wrong (MSE on probabilities saturates like a sigmoid+L2 classifier).
+              const l = tf.div(tf.neg(tf.sum(tf.mul(tgt, logS))), rows.length * m) as tf.Scalar;
+              // argMax takes the first of equal scores, as a strict > scan does; the count is exact in float32
+              const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logS, 2), src), 'float32'));
+              kept.push(tf.keep(tf.stack([l, hits])));
+              return l;
+            }, varList);
+            const g = new Map<string, tf.Tensor>();
+            for (const [n, v] of params) if (grads[v.name]) g.set(n, grads[v.name]);
+            sgd.step(params, g, lrAt(schedule, epoch + step / steps));
+          });
+          [loss, correct] = await kept[0].data();
+        } finally {
+          for (const t of kept) t.dispose();
+        }
         if (!Number.isFinite(loss))
           throw new Error(
             `permutation pre-training diverged (loss ${loss}) at epoch ${epoch + 1}; try a smaller learning rate`,

@@ -137,10 +137,8 @@ async function trainRun(
     if (!outExisted) fs.rmSync(out, { recursive: true, force: true });
   };
   fs.mkdirSync(out, { recursive: true });
-  // webgpu trains (frozen-backbone features too); pre-training still reads tensors synchronously
-  const backend = await selectBackend(opts.backend, undefined, {
-    webgpu: (opts.pretrain ?? 'none') === 'none',
-  });
+  // webgpu trains (frozen-backbone features and permutation pre-training too): every step reads back asynchronously
+  const backend = await selectBackend(opts.backend, undefined, { webgpu: true });
   emit({ type: 'backend', ...backend });
   emit({ type: 'phase', phase: 'scan', done: 0, total: 1 });
   // A stop during the scan ends it at once (a huge or slow folder must not hold the run hostage).
