@@ -12,29 +12,37 @@ function heapF32(backend: BackendWasm, t: TensorInfo): Float32Array {
 }
 
 /**
- * x [B,H,W,C] -> [C,h,w,B] with out[c,i,j,b] = x[b,i,j,c] for i < h, j < w (the top-left h x w window: the rows
- * and columns a VALID conv never reaches are dropped). Four channels per pass, reading along the batch: for one
- * pixel the B input rows stay in L1 while whole output rows are written in order.
+ * x [B,H,W,C] -> [C,h,w,n] with out[c,i,j,b] = x[b0+b,i,j,c] for i < h, j < w and the n images from b0 (the
+ * top-left h x w window: the rows and columns a VALID conv never reaches are dropped). Four channels per pass,
+ * reading along the batch: for one pixel the n input rows stay in L1 while whole output rows are written in order.
  */
-export function channelsFirstBatchLast(backend: BackendWasm, x: TensorInfo, h: number, w: number): TensorInfo {
+export function channelsFirstBatchLast(
+  backend: BackendWasm,
+  x: TensorInfo,
+  h: number,
+  w: number,
+  b0 = 0,
+  n = x.shape[0] - b0,
+): TensorInfo {
   const [B, H, W, C] = x.shape;
   if (h > H || w > W) throw new Error(`channelsFirstBatchLast: window ${h}x${w} exceeds ${H}x${W}`);
-  const out = backend.makeOutput([C, h, w, B], 'float32');
+  if (b0 < 0 || n < 1 || b0 + n > B) throw new Error(`channelsFirstBatchLast: images [${b0}, ${b0 + n}) of ${B}`);
+  const out = backend.makeOutput([C, h, w, n], 'float32');
   const src = heapF32(backend, x),
     dst = heapF32(backend, out);
   const inB = H * W * C, // input stride between images
-    plane = h * w * B; //    output stride between channels
+    plane = h * w * n; //    output stride between channels
   for (let i = 0; i < h; i++)
     for (let j = 0; j < w; j++) {
-      const s0 = (i * W + j) * C,
-        d0 = (i * w + j) * B;
+      const s0 = b0 * inB + (i * W + j) * C,
+        d0 = (i * w + j) * n;
       let c = 0;
       for (; c + 4 <= C; c += 4) {
         const e0 = d0 + c * plane,
           e1 = e0 + plane,
           e2 = e1 + plane,
           e3 = e2 + plane;
-        for (let b = 0, s = s0 + c; b < B; b++, s += inB) {
+        for (let b = 0, s = s0 + c; b < n; b++, s += inB) {
           dst[e0 + b] = src[s];
           dst[e1 + b] = src[s + 1];
           dst[e2 + b] = src[s + 2];
@@ -43,9 +51,28 @@ export function channelsFirstBatchLast(backend: BackendWasm, x: TensorInfo, h: n
       }
       for (; c < C; c++) {
         const e = d0 + c * plane;
-        for (let b = 0, s = s0 + c; b < B; b++, s += inB) dst[e + b] = src[s];
+        for (let b = 0, s = s0 + c; b < n; b++, s += inB) dst[e + b] = src[s];
       }
     }
+  return out;
+}
+
+/** y [B,h,w,C] -> [h,w,n,C] with out[i,j,b,c] = y[b0+b,i,j,c]: n images from b0 with the batch moved inside the
+ *  pixel, as the filter gradient's conv takes dy for its filter. Whole C-channel runs are copied at once. */
+export function batchInsidePixel(backend: BackendWasm, y: TensorInfo, b0: number, n: number): TensorInfo {
+  const [B, h, w, C] = y.shape;
+  if (b0 < 0 || n < 1 || b0 + n > B) throw new Error(`batchInsidePixel: images [${b0}, ${b0 + n}) of ${B}`);
+  const out = backend.makeOutput([h, w, n, C], 'float32');
+  const src = heapF32(backend, y),
+    dst = heapF32(backend, out);
+  const img = h * w * C;
+  for (let b = 0; b < n; b++) {
+    const s0 = (b0 + b) * img;
+    for (let p = 0; p < h * w; p++) {
+      const s = s0 + p * C;
+      dst.set(src.subarray(s, s + C), (p * n + b) * C);
+    }
+  }
   return out;
 }
 

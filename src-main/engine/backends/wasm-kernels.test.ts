@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src-shared/rng';
 import { useBackend } from './test-backends';
+import { conv2DBackpropFilterConfig, filterGradChunk } from './wasm-kernels';
 
 interface ConvCase {
   x: [number, number, number, number];
@@ -25,6 +26,7 @@ const CONVS: ConvCase[] = [
   { x: [2, 10, 10, 6], k: 3, co: 5, stride: 2, pad: 'valid' }, // a row/col the conv never reads: cropped
   { x: [2, 12, 10, 5], k: 3, co: 6, stride: 2, pad: 'same' }, // sub-pixel parities on a non-square input
   { x: [2, 9, 9, 3], k: 2, co: 4, stride: 3, pad: 'same' }, //  a parity no tap reaches (its gradient is 0)
+  { x: [2, 7, 9, 4], k: 3, co: 5, stride: 2, pad: 'same' }, //  patch rows four channels at a time, padded edges
 ];
 
 function values(shape: number[], seed: number): Float32Array {
@@ -102,5 +104,72 @@ describe('wasm training kernels agree with the cpu backend', () => {
     const want = run();
     await useBackend('wasm');
     run().forEach((v, i) => expectClose(v, want[i], ['dx', 'dmean', 'dvariance', 'dscale', 'doffset'][i]));
+  });
+
+  it.each([
+    { x: [20, 6, 6, 5], k: 3, co: 4, stride: 1, pad: 'same' },
+    { x: [19, 9, 9, 6], k: 3, co: 5, stride: 2, pad: 'valid' },
+  ] as ConvCase[])('filter gradient summed over chunks of images on $x / $stride', async (c) => {
+    const shapeW: [number, number, number, number] = [c.k, c.k, c.x[3], c.co];
+    const grad = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(values(c.x, 11), c.x);
+        const dyShape = tf.conv2d(x, tf.zeros(shapeW) as tf.Tensor4D, c.stride, c.pad).shape;
+        const dy = tf.tensor4d(values(dyShape, 12), dyShape);
+        return tf
+          .grads((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, c.stride, c.pad), dy)))([
+            tf.zeros(shapeW),
+          ])[0]
+          .dataSync() as Float32Array;
+      });
+    await useBackend('cpu');
+    const want = grad();
+    await useBackend('wasm');
+    const stock = tf.getKernel(tf.Conv2DBackpropFilter, 'wasm');
+    if (!stock) throw new Error('no wasm Conv2DBackpropFilter');
+    // a chunk budget of a few images' dy: the batch runs as 3 chunks (sizes 7, 7, 6 and 7, 7, 5)
+    tf.unregisterKernel(tf.Conv2DBackpropFilter, 'wasm');
+    tf.registerKernel(conv2DBackpropFilterConfig(8 * 4 * c.co * 36));
+    try {
+      const n0 = tf.memory().numTensors;
+      expectClose(grad(), want, 'dw');
+      expect(tf.memory().numTensors).toBe(n0);
+    } finally {
+      tf.unregisterKernel(tf.Conv2DBackpropFilter, 'wasm');
+      tf.registerKernel(stock);
+    }
+  });
+});
+
+describe('Identity on wasm', () => {
+  it('shares the heap memory: a clone outlives its source, and memory returns to where it was', async () => {
+    await useBackend('wasm');
+    const m0 = tf.memory();
+    const a = tf.tensor1d([1, 2, 3]);
+    const v = tf.variable(a);
+    const b = a.clone();
+    expect(tf.memory().numDataBuffers - m0.numDataBuffers).toBe(1); // one buffer for the three
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    const c = tf.tensor1d([4, 5, 6]);
+    v.assign(c);
+    c.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    expect(Array.from(v.dataSync())).toEqual([4, 5, 6]);
+    b.dispose();
+    v.dispose();
+    expect(tf.memory().numTensors).toBe(m0.numTensors);
+    expect(tf.memory().numBytes).toBe(m0.numBytes);
+  });
+});
+
+describe('filterGradChunk', () => {
+  it('splits a batch into equal chunks of about the byte budget, never under 8 images', () => {
+    expect(filterGradChunk(128, 32 * 32 * 64)).toBe(16); // 256 KB of dy per image: 4 MB chunks
+    expect(filterGradChunk(128, 16 * 16 * 128)).toBe(32);
+    expect(filterGradChunk(128, 14 * 14 * 32)).toBe(128); // 28 px nets: one conv, as before
+    expect(filterGradChunk(100, 32 * 32 * 64)).toBe(15); //   7 chunks of at most 15 rather than 6 x 16 + 4
+    expect(filterGradChunk(128, 112 * 112 * 64)).toBe(8); //  at least 8 images per chunk
+    expect(filterGradChunk(5, 112 * 112 * 64)).toBe(5);
   });
 });
