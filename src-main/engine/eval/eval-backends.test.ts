@@ -1,6 +1,6 @@
-// predict, cRT (retrain-classifier) and the probe give wasm's answers on every backend that runs here
-// (wasm, cpu, and webgpu where a WebGPU adapter exists: in CI lavapipe, skipped with the reason elsewhere),
-// without leaking tensors. One tiny run (3 classes of the bundled sample, 8 px, 1 epoch on wasm) serves
+// The training run's final pass, predict, cRT (retrain-classifier) and the probe give wasm's answers on every
+// backend that runs here (wasm, cpu, and webgpu where a WebGPU adapter exists: in CI lavapipe, skipped with the
+// reason elsewhere), without leaking tensors. One tiny run (3 classes of the bundled sample, 8 px, 1 epoch on wasm) serves
 // them all; wasm's own outputs, read synchronously, are the reference.
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
@@ -108,7 +108,7 @@ beforeAll(async () => {
   ref = { crops: await crops(false), predict: csv(out), crt: c, crtHead: crtHead(c.out), probe: await probe('wasm') };
 }, 120_000);
 
-describe.each(NUMERIC_BACKENDS)('predict, cRT and probe on %s', (_label, backend) => {
+describe.each(NUMERIC_BACKENDS)('final pass, predict, cRT and probe on %s', (_label, backend) => {
   it.skipIf(unavailable(backend))(
     "inferCropsAsync (1 and 10 crops): wasm's probabilities and embeddings within 1e-4; no tensor leak",
     async () => {
@@ -169,11 +169,59 @@ describe.each(NUMERIC_BACKENDS)('predict, cRT and probe on %s', (_label, backend
       expect(maxDiff(r.losses, ref.crt.losses)).toBeLessThan(1e-4);
       expect(maxDiff(crtHead(r.out), ref.crtHead)).toBeLessThan(1e-4);
       expect(r.counts).toEqual(ref.crt.counts);
+      // webgpu re-judges (kNN, ood_score) itself; only the model writer moves to wasm
+      const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+      expect(logs.filter((m) => m.includes('synchronously'))).toEqual(
+        backend === 'webgpu' ? ['the model written on wasm: it reads tensors synchronously, which webgpu cannot'] : [],
+      );
       const rows = parseCsv(fs.readFileSync(path.join(r.out, 'samples.csv'), 'utf8'), SAMPLES_HEADER);
       const refRows = parseCsv(fs.readFileSync(path.join(ref.crt.out, 'samples.csv'), 'utf8'), SAMPLES_HEADER);
       expect(rows.map((w) => [w.path, w.status, w.corrected_label])).toEqual(
         refRows.map((w) => [w.path, w.status, w.corrected_label]),
       );
+    },
+    60_000,
+  );
+
+  it.skipIf(unavailable(backend))(
+    `the training run's final pass on ${backend} (a finished run resumed): wasm's statuses, labels, q and ood_score; no tensor leak`,
+    async () => {
+      // the run's last checkpoint is its final epoch, so a resume runs the final pass alone, on this backend
+      const out = path.join(tmp, `final-${backend}`);
+      fs.cpSync(run, out, { recursive: true });
+      await useBackend(backend);
+      const before = tf.memory().numTensors;
+      const events: EngineEvent[] = [];
+      const r = await runTraining(
+        { dataset: path.join(tmp, 'data'), out, method: 'mopro', epochs: 1, backend, cacheDir, resume: true },
+        (e) => events.push(e),
+        { shouldStop: () => false },
+      );
+      expect(tf.memory().numTensors).toBe(before);
+      expect(r.state).toBe('done');
+      expect(chosen(events)).toMatchObject({ name: backend });
+      // webgpu runs the forward pass and the kNN itself; only the model writer moves to wasm
+      const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+      expect(logs.filter((m) => m.includes('synchronously'))).toEqual(
+        backend === 'webgpu' ? ['the model writer on wasm: it reads tensors synchronously, which webgpu cannot'] : [],
+      );
+      const rows = parseCsv(fs.readFileSync(path.join(out, 'samples.csv'), 'utf8'), SAMPLES_HEADER);
+      const refRows = parseCsv(fs.readFileSync(path.join(run, 'samples.csv'), 'utf8'), SAMPLES_HEADER);
+      expect(rows).toHaveLength(24);
+      expect(rows.map((w) => [w.path, w.status, w.corrected_label])).toEqual(
+        refRows.map((w) => [w.path, w.status, w.corrected_label]),
+      );
+      const q = (dir: string) =>
+        new Float32Array(new Uint8Array(fs.readFileSync(path.join(dir, 'arrays', 'q.f32'))).buffer);
+      const tol = backend === 'wasm' ? 0 : 1e-4; // wasm: the reference's own code path, bit for bit
+      expect(maxDiff(q(out), q(run))).toBeLessThanOrEqual(tol);
+      for (const col of ['confidence', 'ood_score'] as const)
+        expect(
+          maxDiff(
+            rows.map((w) => Number(w[col])),
+            refRows.map((w) => Number(w[col])),
+          ),
+        ).toBeLessThanOrEqual(tol);
     },
     60_000,
   );

@@ -1,9 +1,9 @@
 // Frozen-encoder features for the post-training tools (cRT, low-shot probe) and the batches every eval-mode
 // pass feeds the encoder: decoded uint8 pixel rows -> a normalised float batch.
 import * as tf from '@tensorflow/tfjs';
-import { EMBED_DIM, featureDim, forward, type Encoder } from '../nets/model';
+import { featureDim, type Encoder } from '../nets/model';
 import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
-import { finalChunk } from './final-pass';
+import { finalChunk, inferPass } from './final-pass';
 import { readRows, type Pixels } from '../../dataset/pixel-source';
 
 export interface FeatureOut {
@@ -61,7 +61,7 @@ export function extractFeaturesAsync(...a: Parameters<typeof featurePass>): Prom
   return readEach(featurePass(...a));
 }
 
-/** The feature pass: yields each chunk's [logits | embeddings | features] rows as one tensor (one read). */
+/** The feature pass: the final pass's eval forward (inferPass, features unprojected) on normalised pixel rows. */
 function* featurePass(
   enc: Encoder,
   pixels: Pixels,
@@ -71,44 +71,28 @@ function* featurePass(
   norm: { mean: number[]; std: number[] },
   opts: FeatureOptions = {},
 ): ReadPass<FeatureOut> {
-  const n = rows.length,
-    chunk = opts.chunk ?? finalChunk(size), // bounded activations at any size: 20 images per tidy at 224 px
-    K = enc.numClasses,
-    d = EMBED_DIM,
-    F = featureDim(enc.arch),
-    W = K + d + F;
-  const logits = new Float32Array(n * K),
-    emb = new Float32Array(n * d),
-    feat = new Float32Array(n * F);
   const mean = tf.tensor1d(norm.mean),
     std = tf.tensor1d(norm.std);
   try {
-    for (let s = 0; s < n; s += chunk) {
-      const m = Math.min(chunk, n - s);
-      const all: Float32Array = yield tf.tidy(() => {
-        const x = pixelBatch(
+    const o = yield* inferPass(
+      enc,
+      rows.length,
+      (idx) =>
+        pixelBatch(
           pixels,
-          Array.from({ length: m }, (_, j) => rows[s + j]),
+          Array.from(idx, (j) => rows[j]),
           size,
           channels,
           mean,
           std,
-        );
-        const o = forward(enc, opts.flip ? (tf.reverse(x, 2) as tf.Tensor4D) : x, false);
-        return tf.concat([o.logits, o.emb, o.feat], 1);
-      });
-      for (let r = 0; r < m; r++) {
-        const at = r * W,
-          i = s + r;
-        logits.set(all.subarray(at, at + K), i * K);
-        emb.set(all.subarray(at + K, at + K + d), i * d);
-        feat.set(all.subarray(at + K + d, at + W), i * F);
-      }
-      opts.onProgress?.(s + m);
-    }
+        ),
+      opts.chunk ?? finalChunk(size), // bounded activations at any size: 20 images per tidy at 224 px
+      opts.onProgress,
+      { feat: true, flip: opts.flip },
+    );
+    return { feat: o.feat!, logits: o.logits, emb: o.emb, dim: featureDim(enc.arch) };
   } finally {
     mean.dispose();
     std.dispose();
   }
-  return { feat, logits, emb, dim: F };
 }

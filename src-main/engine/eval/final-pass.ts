@@ -17,7 +17,8 @@ import { csvCell } from '../../util/csv';
 import { writeAtomicSync } from '../../util/atomic';
 import { EMBED_DIM, featureDim, forward, type Encoder } from '../nets/model';
 import { cleanRule, softmaxRows, type Status } from '../mopro/noise-cleaning';
-import { KNN_TEMP, knn, neighbourShares, oodScores, type OodBank } from './ood-score';
+import { KNN_TEMP, knnPass, neighbourShares, oodScores, type OodBank } from './ood-score';
+import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
 import {
   bestStatuses,
   normalisedEntropy,
@@ -35,16 +36,35 @@ export interface InferOut {
   /** pooled backbone features, with opts.feat */ feat?: Float32Array;
 }
 
-/** Eval-mode forward over rows [0, n) produced by `batchOf`, in chunks (features only on request: 2048-d at 100k is 800 MB;
- *  opts.featDim projects wider features to that many dimensions, see featureProjection). */
-export function inferAll(
+export interface InferOptions {
+  /** pooled backbone features too (2048-d at 100k is 800 MB: only on request) */
+  feat?: boolean;
+  /** project wider features to this many dimensions (see featureProjection) */
+  featDim?: number;
+  /** mirror every image left-right */
+  flip?: boolean;
+}
+
+/** Eval-mode forward over rows [0, n) produced by `batchOf`, in chunks, read synchronously (wasm, cpu, tensorflow). */
+export function inferAll(...a: Parameters<typeof inferPass>): InferOut {
+  return readEachSync(inferPass(...a));
+}
+
+/** inferAll reading each chunk back with `await data()` (runs on webgpu too); the same ops, so the same numbers. */
+export function inferAllAsync(...a: Parameters<typeof inferPass>): Promise<InferOut> {
+  return readEach(inferPass(...a));
+}
+
+/** The eval forward as a read pass (the final pass and the frozen-encoder feature pass): yields each chunk's
+ *  [logits | embeddings | features] rows as one tensor, so a chunk costs one read-back. */
+export function* inferPass(
   enc: Encoder,
   n: number,
   batchOf: (idx: Int32Array) => tf.Tensor4D,
   chunk = 256,
   onProgress?: (done: number) => void,
-  opts: { feat?: boolean; featDim?: number } = {},
-): InferOut {
+  opts: InferOptions = {},
+): ReadPass<InferOut> {
   const K = enc.numClasses,
     d = EMBED_DIM,
     F0 = featureDim(enc.arch);
@@ -52,20 +72,29 @@ export function inferAll(
     opts.feat && opts.featDim && F0 > opts.featDim
       ? tf.tensor2d(featureProjection(F0, opts.featDim), [F0, opts.featDim])
       : null;
-  const F = proj ? opts.featDim! : F0;
+  const F = opts.feat ? (proj ? opts.featDim! : F0) : 0,
+    W = K + d + F;
   const logits = new Float32Array(n * K),
     emb = new Float32Array(n * d),
     feat = opts.feat ? new Float32Array(n * F) : undefined;
   try {
     for (let s = 0; s < n; s += chunk) {
-      const idx = Int32Array.from({ length: Math.min(chunk, n - s) }, (_, i) => s + i);
-      tf.tidy(() => {
-        const o = forward(enc, batchOf(idx), false);
-        logits.set(o.logits.dataSync(), s * K);
-        emb.set(o.emb.dataSync(), s * d);
-        feat?.set((proj ? tf.matMul(o.feat, proj) : o.feat).dataSync(), s * F);
+      const m = Math.min(chunk, n - s);
+      const all: Float32Array = yield tf.tidy(() => {
+        const x = batchOf(Int32Array.from({ length: m }, (_, i) => s + i));
+        const o = forward(enc, opts.flip ? (tf.reverse(x, 2) as tf.Tensor4D) : x, false);
+        const parts = [o.logits, o.emb];
+        if (feat) parts.push(proj ? tf.matMul(o.feat, proj) : o.feat);
+        return tf.concat(parts, 1);
       });
-      onProgress?.(Math.min(n, s + chunk));
+      for (let r = 0; r < m; r++) {
+        const at = r * W,
+          i = s + r;
+        logits.set(all.subarray(at, at + K), i * K);
+        emb.set(all.subarray(at + K, at + K + d), i * d);
+        feat?.set(all.subarray(at + K + d, at + W), i * F);
+      }
+      onProgress?.(s + m);
     }
   } finally {
     proj?.dispose();
@@ -111,8 +140,9 @@ export function unitRows(x: Float32Array, n: number, out = new Float32Array(x.le
   return out;
 }
 
-/** Unit-length rows of the features for the neighbour search, projected to FINAL_FEAT_DIM when wider. */
-function nearSpace(feat: Float32Array, n: number): Float32Array {
+/** Unit-length rows of the features for the neighbour search, projected to FINAL_FEAT_DIM when wider (a read
+ *  pass: 1024 rows' projection per read). */
+function* nearSpacePass(feat: Float32Array, n: number): ReadPass<Float32Array> {
   const F = feat.length / n;
   if (F <= FINAL_FEAT_DIM) return unitRows(feat, n);
   const m = FINAL_FEAT_DIM,
@@ -121,7 +151,7 @@ function nearSpace(feat: Float32Array, n: number): Float32Array {
   try {
     for (let s = 0; s < n; s += 1024) {
       const c = Math.min(1024, n - s);
-      tf.tidy(() => out.set(tf.matMul(tf.tensor2d(feat.subarray(s * F, (s + c) * F), [c, F]), P).dataSync(), s * m));
+      out.set(yield tf.tidy(() => tf.matMul(tf.tensor2d(feat.subarray(s * F, (s + c) * F), [c, F]), P)), s * m);
     }
   } finally {
     P.dispose();
@@ -192,15 +222,32 @@ function pickRows(x: Float32Array, use: Int32Array, dim: number, n: number): Flo
  * decoded[i] false or excluded[i] true -> status 'ood' (not judged by the model).
  * Status by status-rule.ts ('best') or cleanRule ('official'); confidence = q of the final label (of the
  * given label for ood rows).
+ * Reads its tensors (the feature projection, the kNN's similarity tiles) synchronously; judgeAsync is the same
+ * pass for webgpu.
  */
-export function judge(
+export function judge(...a: JudgeArgs): FinalResult {
+  return readEachSync(judgePass(false, ...a));
+}
+
+/** judge reading each tensor with `await data()` (runs on webgpu too), the kNN's next tile queued while one is
+ *  read (knnAsync); the same ops and selection, so the same result. */
+export function judgeAsync(...a: JudgeArgs): Promise<FinalResult> {
+  return readEach(judgePass(true, ...a));
+}
+
+/** judge's arguments: out, given, K, opts, fixed, excluded */
+type JudgeArgs = Parameters<typeof judgePass> extends [boolean, ...infer A] ? A : never;
+
+/** judge as a read pass; ahead: the kNN queues its next tile before yielding one (see knnPass). */
+function* judgePass(
+  ahead: boolean,
   out: InferOut,
   given: Int32Array,
   K: number,
   opts: JudgeOptions,
   fixed: Uint8Array,
   excluded: Uint8Array,
-): FinalResult {
+): ReadPass<FinalResult> {
   const n = given.length,
     d = EMBED_DIM;
   const p = softmaxRows(out.logits, n, K);
@@ -227,7 +274,7 @@ export function judge(
   // The final pass's neighbours: in the backbone's pooled features when given (OOD AUROC 0.93 -> 0.98 against the
   // embedding on a 2,000-image case: the prototype loss pulls relabelled OOD images into class clusters in the
   // embedding), else the embedding. knn() skips self by index: the bank rows in bank order, then scattered back.
-  const space = out.feat ? nearSpace(out.feat, n) : null;
+  const space = out.feat ? yield* nearSpacePass(out.feat, n) : null;
   const dim = space ? space.length / n : d;
   const bankX = space ? pickRows(space, use, dim, n) : bankEmb;
   const nbr = new Float32Array(n * K),
@@ -235,7 +282,7 @@ export function judge(
   const k = Math.max(1, Math.min(FINAL_K, bank.n - 1)),
     weights = new Float32Array(n * k);
   if (bank.n >= 2) {
-    const nb = knn(bankX, bank.n, bankX, bank.n, dim, k, 0);
+    const nb = yield* knnPass(ahead, bankX, bank.n, bankX, bank.n, dim, k, 0);
     const sh = neighbourShares(nb, k, bank.labels, K);
     use.forEach((i, j) => {
       nbr.set(sh.subarray(j * K, (j + 1) * K), i * K);

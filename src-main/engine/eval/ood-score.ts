@@ -15,13 +15,15 @@
 // This is predict's score. The training run's final pass (final-pass.ts) uses the same neighbour shares in the
 // backbone's features, k = 50, scored by their normalised entropy (measurements in the engine README).
 import * as tf from '@tensorflow/tfjs';
+import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
 
 export const KNN_TEMP = 0.1;
 export function knnK(bankSize: number, K: number): number {
   return Math.min(50, Math.max(5, Math.floor(bankSize / (2 * K))));
 }
 
-/** Similarities held at once by knn (one query tile x bank tile, 1024 x 1024): 4 MB whatever the bank's size.
+/** Similarities held at once by knn (one query tile x bank tile, 1024 x 1024): 4 MB whatever the bank's size
+ *  (knnAsync: two tiles).
  *  Measured on wasm (20k x 256, bench/knn-bench.ts): GEMM CPU time 4.2 s in tiles of 1024, 4.4 s of 2048, 5.4 s
  *  of 4096 (fewer tiles below the diagonal skipped, larger products read back). */
 export const KNN_BLOCK_CELLS = 1 << 20;
@@ -170,8 +172,30 @@ class KBest {
  * enters; when the queries are the bank itself (the final pass) only the tiles on and above the diagonal are
  * computed and each similarity serves both rows. Candidates reach every row in ascending bank index, so a
  * strict compare keeps the lower index on ties.
+ * Reads each tile with dataSync (wasm, cpu, tensorflow); knnAsync is the same pass for webgpu.
  */
-export function knn(
+export function knn(...a: KnnArgs): KnnResult {
+  return readEachSync(knnPass(false, ...a));
+}
+
+/** knn reading each tile with `await data()` (runs on webgpu too), the next tile's product already queued while
+ *  one is read and scanned; the same tiles, ops and selection as knn. */
+export function knnAsync(...a: KnnArgs): Promise<KnnResult> {
+  return readEach(knnPass(true, ...a));
+}
+
+export interface KnnResult {
+  idx: Int32Array;
+  sim: Float32Array;
+}
+/** knn's arguments: query, nq, bank, nb, d, k, selfOffset = -1, blockCells = KNN_BLOCK_CELLS, timing? */
+type KnnArgs = Parameters<typeof knnPass> extends [boolean, ...infer A] ? A : never;
+
+/** knn's tiles as a read pass: yields each similarity tile (m x t) and resumes with its values. ahead: the next
+ *  tile's product is issued before this one is yielded (two tiles held at once), so an asynchronous backend
+ *  computes it while this one is read back and scanned. Other passes run it inside theirs (`yield*`: judge). */
+export function* knnPass(
+  ahead: boolean,
   query: Float32Array,
   nq: number,
   bank: Float32Array,
@@ -181,7 +205,7 @@ export function knn(
   selfOffset = -1,
   blockCells = KNN_BLOCK_CELLS,
   timing?: KnnTiming,
-): { idx: Int32Array; sim: Float32Array } {
+): ReadPass<KnnResult> {
   const kk = Math.min(k, nb - (selfOffset >= 0 ? 1 : 0));
   const out = new Int32Array(nq * k).fill(-1),
     sim = new Float32Array(nq * k);
@@ -191,38 +215,58 @@ export function knn(
   const qb = Math.min(nq, side),
     tb = Math.min(nb, side);
   const best = new KBest(nq, kk);
-  const bt = new Float32Array(d * tb); // one bank tile, transposed (d x tile)
   const tm: KnnTiming = { gemmMs: 0, selectMs: 0, gemmCpuMs: 0, selectCpuMs: 0 };
-  for (let j0 = 0; j0 < nb; j0 += tb) {
-    const t = Math.min(tb, nb - j0);
-    for (let c = 0; c < t; c++) for (let u = 0; u < d; u++) bt[u * t + c] = bank[(j0 + c) * d + u]!;
-    const B = tf.tensor2d(bt.subarray(0, d * t), [d, t]);
-    try {
-      for (let i0 = 0; i0 < (sym ? j0 + 1 : nq); i0 += qb) {
-        const m = Math.min(qb, nq - i0);
-        const t0 = performance.now(),
-          c0 = timing ? cpuMs() : 0;
-        const S = tf.tidy(() => tf.matMul(tf.tensor2d(query.subarray(i0 * d, (i0 + m) * d), [m, d]), B));
-        let s: Float32Array;
-        try {
-          s = S.dataSync() as Float32Array;
-        } finally {
-          S.dispose();
-        }
-        const t1 = performance.now(),
-          c1 = timing ? cpuMs() : 0;
-        if (sym && i0 !== j0) best.scanBoth(s, m, t, i0, j0);
-        else best.scanRows(s, m, t, i0, j0, selfOffset);
-        tm.gemmMs += t1 - t0;
-        tm.selectMs += performance.now() - t1;
-        if (timing) {
-          tm.gemmCpuMs += c1 - c0;
-          tm.selectCpuMs += cpuMs() - c1;
-        }
-      }
-    } finally {
-      B.dispose();
+  // the tiles in order: bank tiles j0, within each the query tiles i0 (only up to the diagonal when symmetric)
+  const tiles: [i0: number, j0: number][] = [];
+  for (let j0 = 0; j0 < nb; j0 += tb) for (let i0 = 0; i0 < (sym ? j0 + 1 : nq); i0 += qb) tiles.push([i0, j0]);
+  let B: tf.Tensor2D | null = null, // the current bank tile, transposed (d x t)
+    bj = -1;
+  const issue = (n: number): tf.Tensor => {
+    const [i0, j0] = tiles[n]!;
+    if (j0 !== bj) {
+      // the previous bank tile's last product is issued already (a backend keeps what a queued op reads)
+      B?.dispose();
+      B = null;
+      const t = Math.min(tb, nb - j0),
+        bt = new Float32Array(d * t);
+      for (let c = 0; c < t; c++) for (let u = 0; u < d; u++) bt[u * t + c] = bank[(j0 + c) * d + u]!;
+      B = tf.tensor2d(bt, [d, t]);
+      bj = j0;
     }
+    const m = Math.min(qb, nq - i0);
+    return tf.tidy(() => tf.matMul(tf.tensor2d(query.subarray(i0 * d, (i0 + m) * d), [m, d]), B!));
+  };
+  let next: tf.Tensor | null = null;
+  try {
+    for (let n = 0; n < tiles.length; n++) {
+      const [i0, j0] = tiles[n]!;
+      const m = Math.min(qb, nq - i0),
+        t = Math.min(tb, nb - j0);
+      const t0 = performance.now(),
+        c0 = timing ? cpuMs() : 0;
+      const S = next ?? issue(n);
+      next = null;
+      try {
+        if (ahead && n + 1 < tiles.length) next = issue(n + 1);
+      } catch (e) {
+        S.dispose();
+        throw e;
+      }
+      const s = yield S; // read back and disposed by the driver
+      const t1 = performance.now(),
+        c1 = timing ? cpuMs() : 0;
+      if (sym && i0 !== j0) best.scanBoth(s, m, t, i0, j0);
+      else best.scanRows(s, m, t, i0, j0, selfOffset);
+      tm.gemmMs += t1 - t0;
+      tm.selectMs += performance.now() - t1;
+      if (timing) {
+        tm.gemmCpuMs += c1 - c0;
+        tm.selectCpuMs += cpuMs() - c1;
+      }
+    }
+  } finally {
+    next?.dispose();
+    (B as tf.Tensor2D | null)?.dispose();
   }
   best.write(out, sim, k);
   if (timing) for (const key of Object.keys(tm) as (keyof KnnTiming)[]) timing[key] += tm[key];
@@ -354,4 +398,14 @@ export function getOodScore(name: string): (x: OodScoreInput) => Float32Array {
 
 export function oodScores(name: string, x: OodScoreInput): Float32Array {
   return getOodScore(name)(x);
+}
+
+/** oodScores with the neighbour search read by `await data()` (knnAsync: webgpu too); the other formulas
+ *  read no tensor. The same scores as oodScores. */
+export async function oodScoresAsync(name: string, x: OodScoreInput): Promise<Float32Array> {
+  const f = getOodScore(name);
+  if (f !== OOD_SCORES['knn-label'] || !x.bank || x.bank.n < 2) return f(x);
+  const k = knnK(x.bank.n, x.K);
+  const nb = await knnAsync(x.emb, x.n, x.bank.emb, x.bank.n, x.d, k, x.selfOffset ?? -1);
+  return labelImpurity(nb, k, x.bank.labels, x.K);
 }

@@ -11,7 +11,7 @@ import { PREDICTIONS_HEADER } from '../../../src-shared/run-format';
 import { toCsv } from '../../util/csv';
 import { writeAtomicSync } from '../../util/atomic';
 import { cacheDir as defaultCacheDir } from '../../paths';
-import { continueOnSyncBackend, selectBackend } from '../backends/backend';
+import { selectBackend } from '../backends/backend';
 import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
 import { calibration } from './calibration';
 import { pixelBatch } from './features';
@@ -20,7 +20,7 @@ import { EMBED_DIM, disposeEncoder, forward, type Encoder } from '../nets/model'
 import { loadModel } from '../nets/model-io';
 import { applyCrops, cropBoxes, CROP_SCHEMES, type CropBox, type CropScheme } from '../train/multicrop';
 import { softmaxRows } from '../mopro/noise-cleaning';
-import { oodScores } from './ood-score';
+import { oodScores, oodScoresAsync } from './ood-score';
 import type { EngineEvent, PredictOptions } from '../types';
 
 export interface PredictEvaluation {
@@ -229,19 +229,13 @@ export async function runPredict(
     disposeEncoder(enc);
     load.pixels.close();
   }
-  // the ood_score's neighbour search is the final pass's, which reads synchronously: after a webgpu forward
-  // pass it runs on wasm (embeddings and bank are plain arrays by now: nothing but the job moves)
-  const oodOn = await continueOnSyncBackend();
-  if (oodOn)
-    emit({
-      type: 'log',
-      level: 'info',
-      message: `ood_score on ${oodOn}: its neighbour search reads tensors synchronously, which ${backend.name} cannot`,
-    });
   emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
   const q = new Float32Array(n * K);
   for (let t = 0; t < n * K; t++) q[t] = meta.alpha * inf.p[t] + (1 - meta.alpha) * inf.s[t];
-  const ood = oodScores(meta.oodScore, { emb: inf.emb, protos, q, n, K, d, bank });
+  // the neighbour search on the pass's backend: webgpu reads only asynchronously, the others as before
+  const oodIn = { emb: inf.emb, protos, q, n, K, d, bank };
+  const ood =
+    tf.getBackend() === 'webgpu' ? await oodScoresAsync(meta.oodScore, oodIn) : oodScores(meta.oodScore, oodIn);
   const rows = okIdx.map((fi, i) => {
     let am = 0;
     for (let k = 1; k < K; k++) if (q[i * K + k] > q[i * K + am]) am = k;

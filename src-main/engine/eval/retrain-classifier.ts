@@ -17,7 +17,7 @@ import { parseCsv } from '../../util/csv';
 import { writeAtomicSync } from '../../util/atomic';
 import { continueOnSyncBackend, selectBackend } from '../backends/backend';
 import { extractFeaturesAsync, gatherRows } from './features';
-import { judge, writeRunArrays } from './final-pass';
+import { judge, judgeAsync, writeRunArrays } from './final-pass';
 import { headLogits, trainLinearHeadAsync } from './linear-head';
 import { disposeEncoder } from '../nets/model';
 import { loadModel, saveModel } from '../nets/model-io';
@@ -142,20 +142,7 @@ export async function retrainClassifier(
       onEpoch: (e, loss) =>
         emit({ type: 'log', level: 'info', message: `cRT epoch ${e + 1}/${epochs}: loss ${loss.toFixed(4)}` }),
     });
-    // re-judging uses the final pass's neighbour search and the model writer, which read synchronously:
-    // after webgpu's feature pass and head they run on wasm (the variables are downloaded first)
-    const syncOn = await continueOnSyncBackend();
-    if (syncOn)
-      emit({
-        type: 'log',
-        level: 'info',
-        message: `re-judging and the model on ${syncOn}: they read tensors synchronously, which ${backend.name} cannot`,
-      });
-    // the new classifier into the model; the final pass is re-judged with it (embeddings are unchanged)
-    tf.tidy(() => {
-      wInit.assign(tf.tensor2d(head.w, [F, K]));
-      bInit.assign(tf.tensor1d(head.b));
-    });
+    // the final pass is re-judged with the new classifier (embeddings are unchanged)
     const logits = headLogits(head, f0.feat, N);
     const given = Int32Array.from(rows, (r) => classIdx.get(r.given_label) ?? 0);
     const excluded = Uint8Array.from(all, (i) => (load.ok[i] ? 0 : 1));
@@ -183,7 +170,7 @@ export async function retrainClassifier(
       fs.copyFileSync(decisions, path.join(out, DECISIONS_JSON));
     }
     emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
-    const res = judge(
+    const judged: Parameters<typeof judge> = [
       { logits, emb: f0.emb, feat: f0.feat },
       given,
       K,
@@ -197,7 +184,22 @@ export async function retrainClassifier(
       },
       fixed,
       excluded,
-    );
+    ];
+    // the neighbour search on the pass's backend (webgpu reads only asynchronously); the model writer reads
+    // synchronously, so after webgpu it runs on wasm (the variables are downloaded first)
+    const res = tf.getBackend() === 'webgpu' ? await judgeAsync(...judged) : judge(...judged);
+    const syncOn = await continueOnSyncBackend();
+    if (syncOn)
+      emit({
+        type: 'log',
+        level: 'info',
+        message: `the model written on ${syncOn}: it reads tensors synchronously, which ${backend.name} cannot`,
+      });
+    // the new classifier into the model
+    tf.tidy(() => {
+      wInit.assign(tf.tensor2d(head.w, [F, K]));
+      bInit.assign(tf.tensor1d(head.b));
+    });
     fs.mkdirSync(out, { recursive: true });
     res.counts = writeRunArrays(
       out,

@@ -18,7 +18,15 @@ import { continueOnSyncBackend, downloadVariables, selectBackend } from '../back
 import { hasCheckpoint, loadCheckpoint, readCheckpointMeta, saveCheckpoint } from './checkpoint';
 import { datasetIdentity, datasetMismatch, recordedIdentity } from './dataset-identity';
 import { resolveConfig, type EngineConfig } from './config';
-import { FINAL_FEAT_DIM, finalChunk, inferAll, judge, writeRunArrays } from '../eval/final-pass';
+import {
+  FINAL_FEAT_DIM,
+  finalChunk,
+  inferAll,
+  inferAllAsync,
+  judge,
+  judgeAsync,
+  writeRunArrays,
+} from '../eval/final-pass';
 import { probeImages } from './image-info';
 import { ARCHS, createEncoder, disposeEncoder, isHeadParam, paramCount, type Encoder } from '../nets/model';
 import { loadModel, readModelMeta, saveModel } from '../nets/model-io';
@@ -641,25 +649,34 @@ async function trainRun(
 
   // final pass: eval mode, no augmentation, every sample (excluded/undecodable ones are reported as ood)
   const tf0 = Date.now();
-  const finalOn = await continueOnSyncBackend();
-  if (finalOn)
-    emit({
-      type: 'log',
-      level: 'info',
-      message: `final pass and model on ${finalOn}: they read tensors synchronously, which ${backend.name} cannot`,
-    });
+  // webgpu runs the final forward pass and the kNN itself (read back with `await data()`); the frozen heads'
+  // pass and the model writer read synchronously, so they run after continueOnSyncBackend (wasm)
+  const finalAsync = tf.getBackend() === 'webgpu' && !trainer.frozen;
+  const toSync = async (what: string) => {
+    const on = await continueOnSyncBackend();
+    if (on)
+      emit({
+        type: 'log',
+        level: 'info',
+        message: `${what} on ${on}: it reads tensors synchronously, which ${backend.name} cannot`,
+      });
+  };
+  if (!finalAsync) await toSync('the final pass (and the model writer)');
   await toRawHeads();
+  const passArgs: Parameters<typeof inferAll> = [
+    trainer.query,
+    N,
+    (idx) => trainer.plainBatch(idx),
+    finalChunk(cfg.imageSize),
+    (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: N }),
+    { feat: true, featDim: FINAL_FEAT_DIM },
+  ];
   const inf = trainer.frozen
     ? headsInferAll(trainer.query, trainer.frozen.views[0], N, trainer.frozen.dim)
-    : inferAll(
-        trainer.query,
-        N,
-        (idx) => trainer.plainBatch(idx),
-        finalChunk(cfg.imageSize),
-        (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: N }),
-        { feat: true, featDim: FINAL_FEAT_DIM },
-      );
-  const res = judge(
+    : finalAsync
+      ? await inferAllAsync(...passArgs)
+      : inferAll(...passArgs);
+  const judged: Parameters<typeof judge> = [
     inf,
     labels,
     K,
@@ -675,7 +692,8 @@ async function trainRun(
     },
     fixed,
     excluded,
-  );
+  ];
+  const res = finalAsync ? await judgeAsync(...judged) : judge(...judged);
   emit({ type: 'phase', phase: 'writing', done: 0, total: 1 });
   // counts as samples.csv states them (a human-confirmed correction is 'relabeled' there)
   res.counts = writeRunArrays(
@@ -686,6 +704,7 @@ async function trainRun(
     inf.emb,
     inf.logits,
   );
+  if (finalAsync) await toSync('the model writer');
   saveModel(
     out,
     {
