@@ -26,6 +26,21 @@ import { knn } from './ood-score';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mopro-final-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/** MoPro's judging with random unit prototypes of dimension d and the kNN label-entropy ood_score. */
+function moproJudgeOptions(r: Rng, K: number, d: number): JudgeOptions {
+  return {
+    method: 'mopro',
+    protos: unitRows(
+      Float32Array.from({ length: K * d }, () => r.normal()),
+      K,
+    ),
+    tau: 0.1,
+    alpha: 0.5,
+    threshold: 0.6,
+    oodScore: 'knn-label',
+  };
+}
+
 describe('final pass in pieces', () => {
   it('writeCsvAtomicSync writes toCsv bytes, across flushes, quotes and non-ASCII', () => {
     const rows = Array.from({ length: 30_000 }, (_, i) => [
@@ -107,24 +122,7 @@ describe('final pass in pieces', () => {
     );
     const excluded = Uint8Array.from({ length: n }, (_, i) => (i % 10 === 0 ? 1 : 0));
     const before = tf.memory().numTensors;
-    const res = judge(
-      { logits, emb, feat },
-      given,
-      K,
-      {
-        method: 'mopro',
-        protos: unitRows(
-          Float32Array.from({ length: K * d }, () => r.normal()),
-          K,
-        ),
-        tau: 0.1,
-        alpha: 0.5,
-        threshold: 0.6,
-        oodScore: 'knn-label',
-      },
-      new Uint8Array(n),
-      excluded,
-    );
+    const res = judge({ logits, emb, feat }, given, K, moproJudgeOptions(r, K, d), new Uint8Array(n), excluded);
     expect(tf.memory().numTensors).toBe(before);
     expect(res.rows).toHaveLength(n);
     expect(res.bank.n).toBe(n - 8);
@@ -208,17 +206,7 @@ describe('final pass in pieces', () => {
     const feat = Float32Array.from({ length: n * F }, (_, t) =>
       (t % F) % K === given[Math.floor(t / F)]! ? 0.3 + r.normal() : r.normal(),
     );
-    const opts: JudgeOptions = {
-      method: 'mopro',
-      protos: unitRows(
-        Float32Array.from({ length: K * d }, () => r.normal()),
-        K,
-      ),
-      tau: 0.1,
-      alpha: 0.5,
-      threshold: 0.6,
-      oodScore: 'knn-label',
-    };
+    const opts = moproJudgeOptions(r, K, d);
     const excluded = Uint8Array.from({ length: n }, (_, i) => (i % 50 === 3 ? 1 : 0));
     const fixed = Uint8Array.from({ length: n }, (_, i) => (i % 70 === 5 ? 1 : 0));
     const before = tf.memory().numTensors;
