@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disposeEncoder } from '../nets/model';
+import { createEncoder, disposeEncoder, featureDim } from '../nets/model';
+import { headsInferAll, headsInferAllAsync } from '../train/frozen-features';
+import { Rng } from '../../../src-shared/rng';
 import { loadModel } from '../nets/model-io';
 import { cropBoxes } from '../train/multicrop';
 import { inferCrops, inferCropsAsync, runPredict, type CropInferOut } from './predict';
@@ -108,7 +110,37 @@ beforeAll(async () => {
   ref = { crops: await crops(false), predict: csv(out), crt: c, crtHead: crtHead(c.out), probe: await probe('wasm') };
 }, 120_000);
 
+/** The frozen-backbone final pass: fixed heads over 50 fixed random features, in chunks of 16 */
+async function heads(async: boolean) {
+  const enc = createEncoder('resnet-micro', 1, 3, 1);
+  const dim = featureDim('resnet-micro'),
+    r = new Rng(5);
+  const feat = Float32Array.from({ length: 50 * dim }, () => r.normal());
+  try {
+    return async ? await headsInferAllAsync(enc, feat, 50, dim, 16) : headsInferAll(enc, feat, 50, dim, 16);
+  } finally {
+    disposeEncoder(enc);
+  }
+}
+
 describe.each(NUMERIC_BACKENDS)('final pass, predict, cRT and probe on %s', (_label, backend) => {
+  it.skipIf(unavailable(backend))(
+    "the frozen heads' pass (headsInferAllAsync): wasm's logits and embeddings within 1e-4; no tensor leak",
+    async () => {
+      await useBackend('wasm');
+      const want = await heads(false);
+      await useBackend(backend);
+      await heads(true);
+      const before = tf.memory().numTensors;
+      const got = await heads(true);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(maxDiff(got.logits, want.logits)).toBeLessThan(1e-4);
+      expect(maxDiff(got.emb, want.emb)).toBeLessThan(1e-4);
+      if (backend !== 'webgpu') expect(await heads(false)).toEqual(got); // the sync drain: the same ops
+    },
+    60_000,
+  );
+
   it.skipIf(unavailable(backend))(
     "inferCropsAsync (1 and 10 crops): wasm's probabilities and embeddings within 1e-4; no tensor leak",
     async () => {

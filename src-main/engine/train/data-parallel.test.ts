@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Trainer, type ReplicaLink, type TrainData } from './trainer';
 import { DataParallel, mergeReadBacks, shardRange, snapshotTrainer } from './data-parallel';
 import { useBackend } from '../backends/test-backends';
@@ -227,6 +227,45 @@ describe('runTraining with threads', () => {
       ev2.some(
         (e) =>
           e.type === 'log' && e.level === 'warn' && /--threads 2: training on one thread \(batch 2/.test(e.message),
+      ),
+    ).toBe(true);
+    // more replicas than cores: one per core (here one core, so one thread), said as a note, not a warning
+    const ev3: EngineEvent[] = [];
+    const cores = vi.spyOn(os, 'availableParallelism').mockReturnValue(1);
+    try {
+      const r3 = await runTraining(
+        { ...base, epochs: 1, out: path.join(tmp, 'run3'), threads: 2 },
+        (e) => ev3.push(e),
+        {
+          shouldStop: () => false,
+          maxSteps: 1,
+        },
+      );
+      expect(r3.state).toBe('done');
+    } finally {
+      cores.mockRestore();
+    }
+    const logs3 = ev3.flatMap((e) => (e.type === 'log' ? [e] : []));
+    expect(
+      logs3.some(
+        (e) => e.level === 'info' && /--threads 2: this machine has 1 core\(s\), so one thread/.test(e.message),
+      ),
+    ).toBe(true);
+    expect(logs3.some((e) => /data-parallel replicas/.test(e.message) || e.level === 'warn')).toBe(false);
+    // another backend: replicas do not apply, a note says so
+    const ev4: EngineEvent[] = [];
+    const r4 = await runTraining(
+      { ...base, backend: 'cpu', epochs: 1, out: path.join(tmp, 'run4'), threads: 2 },
+      (e) => ev4.push(e),
+      { shouldStop: () => false, maxSteps: 1 },
+    );
+    expect(r4.state).toBe('done');
+    expect(
+      ev4.some(
+        (e) =>
+          e.type === 'log' &&
+          e.level === 'info' &&
+          /--threads 2: one thread \(replicas run on wasm, this run uses cpu\)/.test(e.message),
       ),
     ).toBe(true);
     fs.rmSync(tmp, { recursive: true, force: true });

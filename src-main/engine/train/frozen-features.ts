@@ -9,6 +9,7 @@ import path from 'node:path';
 import { extractFeaturesAsync } from '../eval/features';
 import { EMBED_DIM, featureDim, headsForward, type Encoder } from '../nets/model';
 import { readStore, writeStore } from '../nets/tensor-store';
+import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
 import type { InferOut } from '../eval/final-pass';
 import { readRows, type Pixels } from '../../dataset/pixel-source';
 
@@ -114,18 +115,31 @@ export async function frozenFeatures(
 }
 
 /** The heads on precomputed features, rows [0, n): the frozen-backbone final pass (same as inferAll on images). */
-export function headsInferAll(enc: Encoder, feat: Float32Array, n: number, dim: number, chunk = 1024): InferOut {
+export function headsInferAll(...a: Parameters<typeof headsPass>): InferOut {
+  return readEachSync(headsPass(...a));
+}
+
+/** headsInferAll reading each chunk back with `await data()` (webgpu too); the same ops, so the same numbers. */
+export function headsInferAllAsync(...a: Parameters<typeof headsPass>): Promise<InferOut> {
+  return readEach(headsPass(...a));
+}
+
+/** The heads over cached features as a read pass: each chunk's [logits | embeddings] rows in one tensor. */
+function* headsPass(enc: Encoder, feat: Float32Array, n: number, dim: number, chunk = 1024): ReadPass<InferOut> {
   const K = enc.numClasses,
     d = EMBED_DIM;
   const logits = new Float32Array(n * K),
     emb = new Float32Array(n * d);
   for (let s = 0; s < n; s += chunk) {
     const m = Math.min(chunk, n - s);
-    tf.tidy(() => {
+    const rows: Float32Array = yield tf.tidy(() => {
       const o = headsForward(enc, tf.tensor2d(feat.subarray(s * dim, (s + m) * dim), [m, dim]));
-      logits.set(o.logits.dataSync(), s * K);
-      emb.set(o.emb.dataSync(), s * d);
+      return tf.concat([o.logits, o.emb], 1);
     });
+    for (let i = 0; i < m; i++) {
+      logits.set(rows.subarray(i * (K + d), i * (K + d) + K), (s + i) * K);
+      emb.set(rows.subarray(i * (K + d) + K, (i + 1) * (K + d)), (s + i) * d);
+    }
   }
   return { logits, emb, feat };
 }

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { EpochStats } from '../../../src-shared/contract';
 import { LossName, mapLosses, withLossRecord, zeroLosses } from '../../../src-shared/losses';
@@ -31,7 +32,7 @@ import { probeImages } from './image-info';
 import { ARCHS, createEncoder, disposeEncoder, isHeadParam, paramCount, type Encoder } from '../nets/model';
 import { loadModel, readModelMeta, saveModel } from '../nets/model-io';
 import { copyEncoderWeights } from '../nets/init-from-run';
-import { featureStats, foldStandardiser, frozenFeatures, headsInferAll } from './frozen-features';
+import { featureStats, foldStandardiser, frozenFeatures, headsInferAll, headsInferAllAsync } from './frozen-features';
 import { IMAGENET_MEAN, IMAGENET_STD, readPretrained, resolvePretrained, type FetchLike } from '../nets/pretrained';
 import { loadTorchvisionWeights, type LoadReport } from '../nets/torchvision-weights';
 import { samplingSummary } from './sampling';
@@ -547,13 +548,29 @@ async function trainRun(
     });
   }
   if (!resume) sampling.drawnFirstEpoch = trainer.epochDraws();
-  // --threads n: n data-parallel wasm replicas (data-parallel.ts); anything it cannot run trains on one thread
+  // --threads n: n data-parallel wasm replicas (data-parallel.ts), at most one per core. A run they do not apply to
+  // (another backend, frozen-backbone heads) trains on one thread with a note; a replica that fails to start, with a
+  // warning.
   let dp: DataParallel | null = null;
   held.push(() => dp?.close());
-  const threads = opts.threads ?? 1;
-  if (threads > 1) {
+  const asked = opts.threads ?? 1;
+  const threads = Math.min(asked, os.availableParallelism());
+  if (threads < asked)
+    emit({
+      type: 'log',
+      level: 'info',
+      message: `--threads ${asked}: this machine has ${threads} core(s), so ${threads === 1 ? 'one thread' : `${threads} replicas`}`,
+    });
+  const notApplicable =
+    backend.name !== 'wasm'
+      ? `replicas run on wasm, this run uses ${backend.name}`
+      : trainer.frozen
+        ? 'frozen-backbone heads train on one thread (they are cheap already)'
+        : null;
+  if (threads > 1 && notApplicable)
+    emit({ type: 'log', level: 'info', message: `--threads ${threads}: one thread (${notApplicable})` });
+  else if (threads > 1) {
     try {
-      if (backend.name !== 'wasm') throw new Error(`replicas run on wasm, this run uses ${backend.name}`);
       dp = await DataParallel.start(trainer, threads, norm);
       const note = `${threads} data-parallel replicas, each step's ${cfg.batchSize} images split between them: BatchNorm statistics per replica (DDP without SyncBN, as the official code), evaluation with rank 0's running statistics`;
       if (!adaptations.some((a) => a.includes('data-parallel replicas'))) adaptations.push(note);
@@ -649,9 +666,9 @@ async function trainRun(
 
   // final pass: eval mode, no augmentation, every sample (excluded/undecodable ones are reported as ood)
   const tf0 = Date.now();
-  // webgpu runs the final forward pass and the kNN itself (read back with `await data()`); the frozen heads'
-  // pass and the model writer read synchronously, so they run after continueOnSyncBackend (wasm)
-  const finalAsync = tf.getBackend() === 'webgpu' && !trainer.frozen;
+  // webgpu runs the final forward pass (or the frozen heads' pass) and the kNN itself (read back with
+  // `await data()`); the model writer reads synchronously, so it runs after continueOnSyncBackend (wasm)
+  const finalAsync = tf.getBackend() === 'webgpu';
   const toSync = async (what: string) => {
     const on = await continueOnSyncBackend();
     if (on)
@@ -671,8 +688,11 @@ async function trainRun(
     (d) => emit({ type: 'phase', phase: 'final-pass', done: d, total: N }),
     { feat: true, featDim: FINAL_FEAT_DIM },
   ];
-  const inf = trainer.frozen
-    ? headsInferAll(trainer.query, trainer.frozen.views[0], N, trainer.frozen.dim)
+  const heads = trainer.frozen && ([trainer.query, trainer.frozen.views[0], N, trainer.frozen.dim] as const);
+  const inf = heads
+    ? finalAsync
+      ? await headsInferAllAsync(...heads)
+      : headsInferAll(...heads)
     : finalAsync
       ? await inferAllAsync(...passArgs)
       : inferAll(...passArgs);
