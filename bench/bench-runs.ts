@@ -111,6 +111,7 @@ export interface RunJson {
   config?: { epochs: number; batchSize: number; arch: string; seed: number; method: string };
   datasetSummary?: { excluded?: number; classes: string[] };
   wall?: { trainSeconds?: number };
+  adaptations?: string[];
   finalPass?: Record<string, unknown>;
   [k: string]: unknown;
 }

@@ -2,7 +2,7 @@
 // the same network, on this machine.
 //
 //   npm run bench:compute -- [--backends wasm,wasm-dp2,webgpu,tensorflow,torch,torch-1t] [--cases 28-grey,64-rgb,224-rgb]
-//                            [--seconds 20] [--batch 128]
+//                            [--seconds 20] [--batch 128] [--rounds 1]
 //
 // Each backend runs in a child process of its own (peak RSS is that process's maxRSS), on random
 // pixels: the engine's CE training step (Trainer, method ce: the default network for the size,
@@ -180,6 +180,46 @@ async function torchRow(c: Case, batch?: number, threads?: number): Promise<Omit
   return { ips: out.imagesPerSec, peakRssMB: mem.peakRssMB, note: out.note, cpuStep: [out.cpuPerStep ?? -1] };
 }
 
+const median = (v: number[]) => {
+  const a = [...v].sort((x, y) => x - y);
+  return a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+};
+
+interface Summary extends Row {
+  ipsRange?: [number, number];
+  /** img/s over PyTorch's (2 threads) in the same round: median, lowest and highest over the rounds */
+  vsTorch?: { median: number; min: number; max: number };
+}
+
+/** One row per case and backend from the rounds' rows: median img/s and CPU s/step, largest peak RSS, the last note. */
+function aggregate(runs: Row[][]): Summary[] {
+  const out: Summary[] = [];
+  for (const r0 of runs.flat()) {
+    if (out.some((x) => x.case === r0.case && x.backend === r0.backend)) continue;
+    const same = runs.flatMap((round) => round.filter((x) => x.case === r0.case && x.backend === r0.backend));
+    const ips = same.flatMap((x) => (x.ips == null ? [] : [x.ips]));
+    const ratios = runs.flatMap((round) => {
+      const mine = round.find((x) => x.case === r0.case && x.backend === r0.backend)?.ips;
+      const torch = round.find((x) => x.case === r0.case && x.backend === 'torch')?.ips;
+      return mine != null && torch && !r0.backend.startsWith('torch') ? [mine / torch] : [];
+    });
+    const steps = same.flatMap((x) => (x.cpuStep ? [x.cpuStep] : []));
+    out.push({
+      case: r0.case,
+      backend: r0.backend,
+      ips: ips.length ? median(ips) : null,
+      ipsRange: ips.length ? [Math.min(...ips), Math.max(...ips)] : undefined,
+      peakRssMB: same.reduce<number | null>((m, x) => (x.peakRssMB == null ? m : Math.max(m ?? 0, x.peakRssMB)), null),
+      note: same[same.length - 1].note,
+      cpuStep: steps.length ? steps[0].map((_, i) => median(steps.map((v) => v[i] ?? -1))) : undefined,
+      vsTorch: ratios.length
+        ? { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) }
+        : undefined,
+    });
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const backends = arg('backends', 'wasm,wasm-dp2,webgpu,tensorflow,torch,torch-1t').split(',');
   const cases = arg('cases', '28-grey,64-rgb')
@@ -193,29 +233,40 @@ async function main(): Promise<void> {
   process.stdout.write(
     `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${os.loadavg()[0].toFixed(1)}\n`,
   );
-  const rows: Row[] = [];
-  for (const c of cases) {
-    for (const b of backends) {
-      const load = os.loadavg()[0].toFixed(1);
-      const r =
-        b === 'torch' || b === 'torch-1t'
-          ? await torchRow(c, batch, b === 'torch-1t' ? 1 : undefined)
-          : runChild({ backend: b, size: c.size, channels: c.channels, batch, seconds });
-      rows.push({ case: c.name, backend: b, ...r });
-      process.stdout.write(
-        `${c.name} ${b}: ${r.ips != null ? `${r.ips.toFixed(1)} img/s` : '-'}, peak RSS ${r.peakRssMB ?? '-'} MB (${r.note}; load ${load} before${r.cpuStep?.every((v) => v >= 0) ? `; CPU s/step ${r.cpuStep.map((v) => v.toFixed(2)).join(' / ')}` : ''})\n`,
-      );
+  // --rounds N: every backend of a case runs once per round, the rounds one after another, so slow drifts of a
+  // shared or virtual machine's speed hit every backend alike; the table gives medians, the ratio to PyTorch is
+  // the median of each round's own ratio, with the range over rounds
+  const rounds = Math.max(1, Number(arg('rounds', '1')));
+  const runs: Row[][] = [];
+  for (const c of cases)
+    for (let round = 0; round < rounds; round++) {
+      const these: Row[] = [];
+      for (const b of backends) {
+        const load = os.loadavg()[0].toFixed(1);
+        const r =
+          b === 'torch' || b === 'torch-1t'
+            ? await torchRow(c, batch, b === 'torch-1t' ? 1 : undefined)
+            : runChild({ backend: b, size: c.size, channels: c.channels, batch, seconds });
+        these.push({ case: c.name, backend: b, ...r });
+        process.stdout.write(
+          `${c.name} ${b}${rounds > 1 ? ` (round ${round + 1})` : ''}: ${r.ips != null ? `${r.ips.toFixed(1)} img/s` : '-'}, peak RSS ${r.peakRssMB ?? '-'} MB (${r.note}; load ${load} before${r.cpuStep?.every((v) => v >= 0) ? `; CPU s/step ${r.cpuStep.map((v) => v.toFixed(2)).join(' / ')}` : ''})\n`,
+        );
+      }
+      runs.push(these);
     }
-  }
+  const rows = aggregate(runs);
   process.stdout.write(
-    '\n| case | backend | train img/s | vs PyTorch | peak RSS MB | note |\n|---|---|---|---|---|---|\n',
+    `\n| case | backend | train img/s${rounds > 1 ? ` (median of ${rounds} rounds, range)` : ''} | vs PyTorch | peak RSS MB | note |\n|---|---|---|---|---|---|\n`,
   );
   for (const r of rows) {
-    const torch = rows.find((x) => x.case === r.case && x.backend === 'torch')?.ips;
-    const rel = !r.backend.startsWith('torch') && r.ips != null && torch ? `${(r.ips / torch).toFixed(2)}x` : '';
-    process.stdout.write(
-      `| ${r.case} | ${r.backend} | ${r.ips != null ? r.ips.toFixed(1) : '-'} | ${rel} | ${r.peakRssMB ?? '-'} | ${r.note} |\n`,
-    );
+    const rel = r.vsTorch
+      ? `${r.vsTorch.median.toFixed(2)}x${rounds > 1 ? ` (${r.vsTorch.min.toFixed(2)}-${r.vsTorch.max.toFixed(2)})` : ''}`
+      : '';
+    const ips =
+      r.ips == null
+        ? '-'
+        : `${r.ips.toFixed(1)}${rounds > 1 ? ` (${r.ipsRange![0].toFixed(1)}-${r.ipsRange![1].toFixed(1)})` : ''}`;
+    process.stdout.write(`| ${r.case} | ${r.backend} | ${ips} | ${rel} | ${r.peakRssMB ?? '-'} | ${r.note} |\n`);
   }
   // the multi-core speed-up: data-parallel replicas against one wasm thread on the same network and batch.
   // Measured = img/s ratio (meaningful on an otherwise idle machine). CPU-bound = one thread's CPU seconds per

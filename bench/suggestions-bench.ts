@@ -2,7 +2,8 @@
 // with the app's defaults, next to a peer baseline on the same images and network.
 //
 //   npm run bench:suggestions -- [--cases sample,2k,10k] [--seeds 1,2,3] [--preset quick|balanced] [--epochs E] [--peer-epochs E]
-//        [--jobs J] [--methods ours,peer] [--folds 5] [--k 10] [--backend auto] [--reuse none|peer|all] [--tag name]
+//        [--jobs J] [--methods ours,peer] [--folds 5] [--k 10] [--backend auto] [--threads N] [--reuse none|peer|all]
+//        [--tag name]
 //        [--rejudge] [--from-runs]
 //
 // ours: `mopro train` as the app's preset would start it (default: Quick, the app's default preset = --epochs
@@ -69,6 +70,8 @@ const cfg = {
   folds: Number(args.folds ?? 5),
   k: Number(args.k ?? 10),
   backend: String(args.backend ?? 'auto'),
+  /** `ours` trains on N data-parallel wasm replicas (train --threads N); the peer's CE folds stay on one */
+  threads: Math.max(1, Number(args.threads ?? 1)),
   reuse: String(args.reuse ?? 'none') as 'none' | 'peer' | 'all',
   tag: args.tag ? String(args.tag) : new Date().toISOString().replace(/[:.]/g, '-'),
   rejudge: Boolean(args.rejudge),
@@ -176,10 +179,16 @@ async function expectedConfig(
   }).config;
 }
 
-/** A finished run with the same method, arch, batch, epochs and seed as a fresh one would have. */
+/** Data-parallel replicas a finished run trained on (run.json's adaptations name them; 1 when none). */
+function replicas(rj: { adaptations?: string[] }): number {
+  const m = (rj.adaptations ?? []).map((a) => /^(\d+) data-parallel replicas/.exec(a)).find(Boolean);
+  return m ? Number(m[1]) : 1;
+}
+
+/** A finished run with the same method, arch, batch, epochs, seed and replicas as a fresh one would have. */
 function reusable(
   run: string,
-  want: { epochs: number; batchSize: number; arch: string; seed: number; method: string },
+  want: { epochs: number; batchSize: number; arch: string; seed: number; method: string; replicas: number },
   excluded: number,
 ): boolean {
   const rj = readRunJson(run);
@@ -191,6 +200,7 @@ function reusable(
     c.arch === want.arch &&
     c.seed === want.seed &&
     c.method === want.method &&
+    replicas(rj) === want.replicas &&
     (rj.datasetSummary?.excluded ?? 0) === excluded
   );
 }
@@ -385,6 +395,7 @@ async function runCaseSeed(
   const tasks: (() => Promise<void>)[] = [];
   const walls: Record<string, number> = {};
   const missing = new Set<string>();
+  const threadsOf = (name: string) => (name === 'ours' ? cfg.threads : 1);
   const train = async (
     name: string,
     method: 'mopro' | 'ce',
@@ -399,7 +410,11 @@ async function runCaseSeed(
     if (
       (reuse || cfg.fromRuns) &&
       prev &&
-      reusable(run, await expectedConfig(c, method, seed, epochs, prev.backend?.name ?? 'wasm'), excluded) &&
+      reusable(
+        run,
+        { ...(await expectedConfig(c, method, seed, epochs, prev.backend?.name ?? 'wasm')), replicas: threadsOf(name) },
+        excluded,
+      ) &&
       (!predict || fs.existsSync(path.join(run, 'test-predictions.csv')))
     ) {
       log(`${c.id} seed ${seed}: reusing ${name}`);
@@ -427,6 +442,7 @@ async function runCaseSeed(
       ...extra,
     ];
     if (epochs) argv.push('--epochs', String(epochs));
+    if (threadsOf(name) > 1) argv.push('--threads', String(threadsOf(name)));
     const tr = await cli(argv, logFile);
     if (tr.code !== 0)
       throw new Error(`${c.id} seed ${seed}: training ${name} failed (exit ${tr.code}); see ${logFile}`);
