@@ -155,6 +155,22 @@ describe('two replicas against one trainer (wasm)', () => {
         expect(other.queue ? Array.from(other.queue) : null).toEqual(mine.queue ? Array.from(mine.queue) : null);
         expect(other.queuePtr).toBe(mine.queuePtr);
         expect(other.state.rngState).toBe(mine.state.rngState);
+
+        // before evaluation the BN running statistics become the replicas' mean, in rank 0's trainer
+        const differ = Object.keys(mine.tensors).filter(
+          (n) => /^[qk]b\//.test(n) && mine.tensors[n].some((x, i) => x !== other.tensors[n][i]),
+        );
+        expect(differ.length).toBeGreaterThan(0); // each replica's follow its own rows
+        const n0 = tf.memory().numTensors;
+        await dp.averageRunningStats();
+        expect(tf.memory().numTensors).toBe(n0);
+        const avg = snapshotTrainer(t);
+        for (const name of Object.keys(mine.tensors)) {
+          const want = /^[qk]b\//.test(name)
+            ? mine.tensors[name].map((x, i) => Math.fround((x + other.tensors[name][i]) / 2))
+            : mine.tensors[name];
+          expect(Array.from(avg.tensors[name]), name).toEqual(Array.from(want));
+        }
       } finally {
         await dp.close();
         for (const x of [one, w0, t, ...halves.map((y) => y.h)]) x.dispose();

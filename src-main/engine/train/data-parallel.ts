@@ -9,8 +9,9 @@
 //     the same bits) and every replica applies the same SGD step;
 //   - the read-backs (embeddings, cleaning decision, losses, keys) are gathered in rank order, which is the
 //     batch's order, so the queue, prototypes and class sums are updated with the whole batch on every replica.
-// BatchNorm normalises over each replica's rows (DDP without SyncBN, as the official code); the running
-// statistics that evaluation uses are rank 0's (DDP broadcasts rank 0's buffers).
+// BatchNorm normalises over each replica's rows (DDP without SyncBN, as the official code). Each replica's running
+// statistics follow its own half of every batch; before evaluation they are averaged into rank 0's (DDP would
+// broadcast rank 0's alone: see averageRunningStats).
 // Synchronisation is blocking (Atomics.wait) inside the step, so it needs a backend that reads synchronously.
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
@@ -446,6 +447,33 @@ export class DataParallel {
     const all = await Promise.all(out);
     this.waiting.clear();
     return all;
+  }
+
+  /**
+   * Averages every replica's BatchNorm running statistics (mean and variance buffers of both encoders) into rank
+   * 0's trainer, which the final pass evaluates. Each replica's statistics follow only its share of every batch,
+   * so rank 0's alone are a noisier estimate than their mean; the variance is the mean of the variances (the
+   * spread between the replicas' means is left out, as an all-reduce of the buffers leaves it out). Between steps.
+   */
+  async averageRunningStats(): Promise<void> {
+    const others = await this.replicaSnapshots();
+    const t = this.trainer;
+    for (const [prefix, enc] of [
+      ['qb', t.query],
+      ['kb', t.key],
+    ] as const) {
+      if (!enc) continue;
+      for (const [n, v] of enc.buffers) {
+        const sum = Float64Array.from(v.dataSync() as Float32Array);
+        for (const o of others) {
+          const a = o.tensors[`${prefix}/${n}`];
+          if (!a || a.length !== sum.length) throw new Error(`data-parallel snapshot lacks ${prefix}/${n}`);
+          for (let i = 0; i < sum.length; i++) sum[i] += a[i];
+        }
+        const mean = Float32Array.from(sum, (x) => x / this.size);
+        tf.tidy(() => v.assign(tf.tensor(mean, v.shape, 'float32')));
+      }
+    }
   }
 
   /** Stops the workers and detaches the trainer (it trains alone again). */

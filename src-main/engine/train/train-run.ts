@@ -572,7 +572,7 @@ async function trainRun(
   else if (threads > 1) {
     try {
       dp = await DataParallel.start(trainer, threads, norm);
-      const note = `${threads} data-parallel replicas, each step's ${cfg.batchSize} images split between them: BatchNorm statistics per replica (DDP without SyncBN, as the official code), evaluation with rank 0's running statistics`;
+      const note = `${threads} data-parallel replicas, each step's ${cfg.batchSize} images split between them: BatchNorm statistics per replica (DDP without SyncBN, as the official code), evaluation with the replicas' running statistics averaged`;
       if (!adaptations.some((a) => a.includes('data-parallel replicas'))) adaptations.push(note);
       emit({ type: 'log', level: 'info', message: `training on ${note}` });
     } catch (e) {
@@ -658,6 +658,8 @@ async function trainRun(
     }
     if (ctl.maxSteps !== undefined && stepsThisSession >= ctl.maxSteps) break;
   }
+  // the final pass evaluates rank 0's BN running statistics: the replicas' mean, not rank 0's share alone
+  if (dp && !stopped) await dp.averageRunningStats();
   await dp?.close();
   if (stopped) {
     runJson('stopped');
