@@ -1,7 +1,7 @@
 // Train panel "Start from" / "Freeze backbone" -> the API's TrainConfig (and the service accepts it).
 import { describe, expect, it } from 'vitest';
 import { TrainConfig } from '@shared/contract';
-import { configFromForm, defaultForm, type TrainForm } from './train';
+import { configFromForm, defaultForm, TWO_CORES_MIN_IMAGES, type TrainForm } from './train';
 
 // a freeze request that only counts once the weights do not start from scratch
 const base: TrainForm = { ...defaultForm(3), freezeBackbone: true };
@@ -36,5 +36,13 @@ describe('train form: start from', () => {
     expect(c.threads).toBe(2);
     expect(TrainConfig.parse(c).threads).toBe(2);
     expect(() => TrainConfig.parse({ ...c, threads: 0 })).toThrow();
+  });
+
+  it('two CPU cores are the default from TWO_CORES_MIN_IMAGES images up, not below nor before a folder is open', () => {
+    expect(defaultForm(5, 10_000).twoCores).toBe(true);
+    expect(configFromForm(defaultForm(5, TWO_CORES_MIN_IMAGES)).threads).toBe(2);
+    expect(defaultForm(6, TWO_CORES_MIN_IMAGES - 1).twoCores).toBe(false);
+    expect(defaultForm(6, 2000).twoCores).toBe(false);
+    expect(defaultForm(6).twoCores).toBe(false);
   });
 });
