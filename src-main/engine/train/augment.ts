@@ -56,44 +56,72 @@ export function randomCropBox(
   return [y1, x1, y2, x2];
 }
 
-export function cropBatch(x: tf.Tensor4D, rng: Rng, p: CropParams = DEFAULT_CROP): tf.Tensor4D {
-  const [B, H, W] = x.shape;
+/**
+ * Rows of a batch: x holds rows [lo, lo + n) of a batch of `total` images (a data-parallel replica's share). The
+ * augmentations draw their random numbers for the whole batch, in the same order, and apply those of their rows: the
+ * random stream, and every row's view, are the same as augmenting the whole batch and slicing.
+ */
+export interface BatchRows {
+  lo: number;
+  total: number;
+}
+
+/** The part's rows of a batch of draws, `per` numbers each */
+const partOf = <T>(draws: T[], part: BatchRows | undefined, n: number, per = 1): T[] =>
+  part ? draws.slice(part.lo * per, (part.lo + n) * per) : draws;
+
+export function cropBatch(x: tf.Tensor4D, rng: Rng, p: CropParams = DEFAULT_CROP, part?: BatchRows): tf.Tensor4D {
+  const [n, H, W] = x.shape;
+  const total = part?.total ?? n;
   const boxes: number[] = [];
-  for (let i = 0; i < B; i++) boxes.push(...randomCropBox(rng, H, W, p, rng.next() < 0.5));
+  for (let i = 0; i < total; i++) boxes.push(...randomCropBox(rng, H, W, p, rng.next() < 0.5));
   return tf.tidy(() =>
     tf.image.cropAndResize(
       x,
-      tf.tensor2d(boxes, [B, 4]),
-      tf.range(0, B, 1, 'int32') as tf.Tensor1D,
+      tf.tensor2d(partOf(boxes, part, n, 4), [n, 4]),
+      tf.range(0, n, 1, 'int32') as tf.Tensor1D,
       [H, W],
       'bilinear',
     ),
   );
 }
 
-export function weakAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2): tf.Tensor4D {
-  return cropBatch(x, rng, { ...DEFAULT_CROP, scale: [scaleMin, 1] });
+export function weakAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2, part?: BatchRows): tf.Tensor4D {
+  return cropBatch(x, rng, { ...DEFAULT_CROP, scale: [scaleMin, 1] }, part);
 }
 
 const perSample = (vals: number[], B: number) => tf.tensor4d(vals, [B, 1, 1, 1]);
 
-export function strongAugment(x: tf.Tensor4D, rng: Rng, scaleMin = 0.2, jitter = 0.4, grayP = 0.2): tf.Tensor4D {
+/** MoCo v2's strong view: ColorJitter(0.4, 0.4, 0.4, 0.4), RandomGrayscale(0.2) */
+export const COLOR_JITTER = 0.4,
+  GRAY_PROB = 0.2;
+
+export function strongAugment(
+  x: tf.Tensor4D,
+  rng: Rng,
+  scaleMin = 0.2,
+  jitter = COLOR_JITTER,
+  grayP = GRAY_PROB,
+  part?: BatchRows,
+): tf.Tensor4D {
   const B = x.shape[0],
-    C = x.shape[3];
-  const bright: number[] = [],
+    C = x.shape[3],
+    total = part?.total ?? B;
+  let bright: number[] = [],
     contr: number[] = [],
     sat: number[] = [],
     gray: number[] = [];
-  for (let i = 0; i < B; i++) {
+  for (let i = 0; i < total; i++) {
     bright.push(rng.uniform(1 - jitter, 1 + jitter));
     contr.push(rng.uniform(1 - jitter, 1 + jitter));
     sat.push(rng.uniform(1 - jitter, 1 + jitter));
     gray.push(rng.next() < grayP ? 1 : 0);
   }
   // torchvision ColorJitter(hue=h): hue_factor ~ U(-h, h), a shift of that fraction of the hue circle
-  const hues: number[] = [];
-  for (let i = 0; i < B; i++) hues.push(rng.uniform(-jitter, jitter));
-  const cropped = cropBatch(x, rng, { ...DEFAULT_CROP, scale: [scaleMin, 1] });
+  let hues: number[] = [];
+  for (let i = 0; i < total; i++) hues.push(rng.uniform(-jitter, jitter));
+  const cropped = cropBatch(x, rng, { ...DEFAULT_CROP, scale: [scaleMin, 1] }, part);
+  [bright, contr, sat, gray, hues] = [bright, contr, sat, gray, hues].map((d) => partOf(d, part, B));
   return tf.tidy(() => {
     let h: tf.Tensor4D = tf.mul(cropped, perSample(bright, B));
     // contrast: blend with the per-image mean grey level

@@ -188,10 +188,14 @@ describe('a replica that fails', () => {
     t.beginEpoch();
     const dp = await DataParallel.start(t, 2, norm);
     try {
-      // this thread's epoch order drifts from the worker's: the worker's pixel check fails
-      const p = t.state.perm!;
-      [p[0], p[1]] = [p[1], p[0]];
-      await expect(dp.step()).rejects.toThrow(/replica 1: data-parallel replica out of step: row 0/);
+      // this thread's epoch order drifts from the worker's within the worker's share of the first batch (its rows
+      // [B/2, B)): the worker's pixel check fails
+      const p = t.state.perm!,
+        h = t.cfg.batchSize / 2;
+      [p[h], p[h + 1]] = [p[h + 1], p[h]];
+      await expect(dp.step()).rejects.toThrow(
+        new RegExp(`replica 1: data-parallel replica out of step: row ${h} is ${p[h + 1]} here, ${p[h]} on rank 0`),
+      );
       expect(t.replica).toBeNull(); // closed: the trainer trains alone again
     } finally {
       await dp.close();

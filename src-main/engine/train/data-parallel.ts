@@ -3,8 +3,9 @@
 // threaded build hands Emscripten a Blob URL as the pthread worker), so this is how training uses more cores.
 //
 // Every replica holds the same weights, optimiser state, random stream and MoPro state. Per step:
-//   - rank 0 writes the batch's rows and pixels to shared memory; every replica augments the whole batch
-//     (so the random stream, hence the next epoch's order, stays identical) and takes its own rows [lo, hi);
+//   - rank 0 writes the batch's rows and pixels to shared memory; every replica reads and augments its own rows
+//     [lo, hi), drawing the random numbers of the whole batch (so the random stream, hence every view and the
+//     next epoch's order, stays identical: augment.ts BatchRows);
 //   - each computes its gradients; they are averaged (weighted by rows, in rank order, so every replica gets
 //     the same bits) and every replica applies the same SGD step;
 //   - the read-backs (embeddings, cleaning decision, losses, keys) are gathered in rank order, which is the
@@ -176,8 +177,8 @@ export function mergeReadBacks(
   return out;
 }
 
-/** A replica's pixels: the rows rank 0 put in shared memory for this step (checked against the rows asked for,
- *  which catches replicas whose epoch order drifted apart). */
+/** A replica's pixels: its share [lo, hi) of the rows rank 0 put in shared memory for this step (checked against
+ *  the rows asked for, which catches replicas whose epoch order drifted apart). */
 export class StepPixels implements PixelSource {
   readonly n: number;
   private readonly ctl: Int32Array;
@@ -187,6 +188,9 @@ export class StepPixels implements PixelSource {
     buf: SharedBuffers,
     n: number,
     readonly rowBytes: number,
+    /** this replica's rank and the replica count: it reads its own share of each step's rows */
+    private readonly rank: number,
+    private readonly size: number,
   ) {
     this.n = n;
     this.ctl = new Int32Array(buf.ctl);
@@ -195,12 +199,16 @@ export class StepPixels implements PixelSource {
   }
   read(rows: ArrayLike<number>, out?: Uint8Array): Uint8Array {
     const m = Atomics.load(this.ctl, C_ROWS);
-    if (rows.length !== m) throw new Error(`data-parallel replica asked for ${rows.length} rows, the step has ${m}`);
-    for (let j = 0; j < m; j++)
-      if (rows[j] !== this.rows[j])
-        throw new Error(`data-parallel replica out of step: row ${j} is ${rows[j]} here, ${this.rows[j]} on rank 0`);
-    const o = out ?? new Uint8Array(m * this.rowBytes);
-    o.set(this.px.subarray(0, m * this.rowBytes));
+    const [lo, hi] = shardRange(m, this.rank, this.size);
+    if (rows.length !== hi - lo)
+      throw new Error(`data-parallel replica asked for ${rows.length} rows, its share of the step is ${hi - lo}`);
+    for (let j = 0; j < rows.length; j++)
+      if (rows[j] !== this.rows[lo + j])
+        throw new Error(
+          `data-parallel replica out of step: row ${lo + j} is ${rows[j]} here, ${this.rows[lo + j]} on rank 0`,
+        );
+    const o = out ?? new Uint8Array(rows.length * this.rowBytes);
+    o.set(this.px.subarray(lo * this.rowBytes, hi * this.rowBytes));
     return o;
   }
   close(): void {}

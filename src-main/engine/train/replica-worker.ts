@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const seen = { seq: commandSeq(init.buffers) };
   await selectBackend('wasm');
   const { data, cfg } = init;
-  const pixels = new StepPixels(init.buffers, data.n, data.h * data.w * data.c);
+  const pixels = new StepPixels(init.buffers, data.n, data.h * data.w * data.c, init.rank, init.size);
   const trainer = new Trainer(cfg, { ...data, pixels }, init.norm);
   applySnapshot(trainer, init.snapshot);
   trainer.replica = link;

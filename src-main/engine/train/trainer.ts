@@ -22,7 +22,7 @@ import { LossName, zeroLosses, type Losses } from '../../../src-shared/losses';
 import { Rng } from '../../../src-shared/rng';
 import { lrAt } from './schedule';
 import { MomentumSgd } from './sgd';
-import { strongAugment, weakAugment } from './augment';
+import { COLOR_JITTER, GRAY_PROB, strongAugment, weakAugment } from './augment';
 import { classCounts, epochOrder } from './sampling';
 import { readRows, type Pixels } from '../../dataset/pixel-source';
 import { shardRange } from './data-parallel';
@@ -228,11 +228,11 @@ export class Trainer {
       d = EMBED_DIM;
     const epoch = this.state.epoch;
     const idx = this.state.perm!.subarray(this.state.step * B, (this.state.step + 1) * B);
-    // a data-parallel replica computes rows [lo, hi); it augments the whole batch, so the random stream (and
-    // with it the next epoch's order) stays the same on every replica
+    // a data-parallel replica computes rows [lo, hi): it reads and augments only those, with the random draws of
+    // the whole batch, so the random stream (and with it the next epoch's order) stays the same on every replica
     const rep = this.replica;
     const [lo, hi] = rep ? shardRange(idx.length, rep.rank, rep.size) : [0, idx.length];
-    const mine = <T extends tf.Tensor>(t: T): T => (rep ? (tf.slice(t, lo, hi - lo) as T) : t);
+    const part = rep ? { lo, total: idx.length } : undefined;
     const given = Int32Array.from(idx, (i) => this.data.labels[i]);
     const fixed = Array.from(idx, (i) => this.data.fixed[i] === 1);
     const lr = this.lr(epoch, this.state.step);
@@ -246,9 +246,9 @@ export class Trainer {
     const kept: tf.Tensor[] = []; // made inside variableGrads' scope, read after it
     const readBack = tf.tidy(() => {
       const frozen = this.frozen;
-      const raw = frozen ? null : this.batch(idx);
+      const raw = frozen ? null : this.batch(idx.subarray(lo, hi));
       const weakF = frozen ? this.featBatch(idx) : null;
-      const weak = raw ? mine(this.normalise(weakAugment(raw, this.rng, c.cropScaleMin))) : null;
+      const weak = raw ? this.normalise(weakAugment(raw, this.rng, c.cropScaleMin, part)) : null;
       const queryForward = (): ForwardOut =>
         weakF ? headsForward(this.query, weakF) : forward(this.query, weak!, true);
       let keys: tf.Tensor2D | null = null;
@@ -258,7 +258,9 @@ export class Trainer {
         emaUpdate(this.key!, this.query, c.keyMomentum, frozen ? isHeadParam : undefined);
         if (frozen) keys = headsForward(this.key!, this.featBatch(idx)).emb;
         else {
-          const strong = mine(this.normalise(strongAugment(raw!, this.rng, c.strongCropScaleMin)));
+          const strong = this.normalise(
+            strongAugment(raw!, this.rng, c.strongCropScaleMin, COLOR_JITTER, GRAY_PROB, part),
+          );
           // keyBnGroups > 1: BN statistics per shuffled sub-batch of this replica's rows (key-bn-groups.ts)
           const groups = c.keyBnGroups ?? 1;
           const order = groups > 1 ? keyGroupOrder(this.rng, idx.length, lo, hi) : undefined;
