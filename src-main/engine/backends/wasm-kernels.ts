@@ -153,22 +153,6 @@ export function conv2DBackpropFilterConfig(chunkBytes = FILTER_GRAD_CHUNK_BYTES)
     const [B, Ho, Wo, Co] = dy.shape;
     const [, , , Ci] = x.shape;
     let [, H, W] = x.shape;
-    const n = filterGradChunk(B, Ho * Wo * Co, chunkBytes);
-    /** dW (or its [Ci,kh,kw,Co] transpose) summed over the chunks of n images, each computed by `part` */
-    const sumOverChunks = (part: (b0: number, m: number) => TensorInfo): TensorInfo => {
-      let sum: TensorInfo | null = null;
-      for (let b0 = 0; b0 < B; b0 += n) {
-        const p = part(b0, Math.min(n, B - b0));
-        if (!sum) sum = p;
-        else {
-          const next = add({ inputs: { a: sum, b: p }, backend, attrs: {} });
-          for (const t of [sum, p]) backend.disposeData(t.dataId);
-          sum = next;
-        }
-      }
-      if (!sum) throw new Error('Conv2DBackpropFilter: empty batch');
-      return sum;
-    };
     if ((kh === 1 && kw === 1) || Ci <= PATCH_ROWS_MAX_CI) {
       // [kh*kw*Ci, B*Ho*Wo] x [B*Ho*Wo, Co]: the matMul's right operand is dy as it lies. One matMul for the whole
       // batch: in chunks of images, as the conv below, it measured 1.5-2.6x slower.
@@ -185,15 +169,24 @@ export function conv2DBackpropFilterConfig(chunkBytes = FILTER_GRAD_CHUNK_BYTES)
     W = Math.min(W, (Wo - 1) * sw + kw - left);
     const bottom = kh + (Ho - 1) * sh - H - top;
     const right = kw + (Wo - 1) * sw - W - left;
-    // One conv per chunk of images, summed: XNNPACK streams the packed filter (dy) from memory once per few output
-    // rows, so a chunk whose dy fits the cache runs faster than the whole batch at once (5-15% per layer).
-    const sum = sumOverChunks((b0, m) => {
+    // One conv per chunk of n images, summed: XNNPACK streams the packed filter (dy) from memory once per few
+    // output rows, so a chunk whose dy fits the cache runs faster than the whole batch at once (5-15% per layer).
+    const n = filterGradChunk(B, Ho * Wo * Co, chunkBytes);
+    let sum: TensorInfo | null = null;
+    for (let b0 = 0; b0 < B; b0 += n) {
+      const m = Math.min(n, B - b0);
       const xT = channelsFirstBatchLast(backend, x, H, W, b0, m);
       const dyT = batchInsidePixel(backend, dy, b0, m);
       const part = conv2DPadded(conv2D, backend, xT, dyT, [top, bottom], [left, right], [sh, sw]);
       for (const t of [xT, dyT]) backend.disposeData(t.dataId);
-      return part;
-    });
+      if (!sum) sum = part;
+      else {
+        const next = add({ inputs: { a: sum, b: part }, backend, attrs: {} });
+        for (const t of [sum, part]) backend.disposeData(t.dataId);
+        sum = next;
+      }
+    }
+    if (!sum) throw new Error('Conv2DBackpropFilter: empty batch');
     const res = transpose({ inputs: { x: sum }, backend, attrs: { perm: [1, 2, 0, 3] } });
     backend.disposeData(sum.dataId);
     return res;
