@@ -363,17 +363,22 @@ export interface OodScoreInput {
   selfOffset?: number;
 }
 
+/** 'knn-label' as a read pass (the neighbour search's tiles): 1 - the largest weighted share of one given label
+ *  among the knnK nearest bank rows; prototype distance when there is no bank. ahead: as knnPass. */
+function* knnLabelPass(ahead: boolean, x: OodScoreInput): ReadPass<Float32Array> {
+  if (!x.bank || x.bank.n < 2) return protoDistance(x.emb, x.protos, x.n, x.K, x.d);
+  const k = knnK(x.bank.n, x.K);
+  const nb = yield* knnPass(ahead, x.emb, x.n, x.bank.emb, x.bank.n, x.d, k, x.selfOffset ?? -1);
+  return labelImpurity(nb, k, x.bank.labels, x.K);
+}
+
 /**
  * The ood_score formulas by name. 'knn-label' (default): 1 - the largest similarity-weighted share of one given
  * label among the nearest training embeddings (prototype distance when there is no bank); 'proto': prototype
  * distance only; 'q': 1 - max q.
  */
 const OOD_SCORES = {
-  'knn-label': (x: OodScoreInput): Float32Array => {
-    if (!x.bank || x.bank.n < 2) return protoDistance(x.emb, x.protos, x.n, x.K, x.d);
-    const k = knnK(x.bank.n, x.K);
-    return labelImpurity(knn(x.emb, x.n, x.bank.emb, x.bank.n, x.d, k, x.selfOffset ?? -1), k, x.bank.labels, x.K);
-  },
+  'knn-label': (x: OodScoreInput): Float32Array => readEachSync(knnLabelPass(false, x)),
   proto: (x: OodScoreInput): Float32Array => protoDistance(x.emb, x.protos, x.n, x.K, x.d),
   q: (x: OodScoreInput): Float32Array => {
     const out = new Float32Array(x.n);
@@ -404,8 +409,5 @@ export function oodScores(name: string, x: OodScoreInput): Float32Array {
  *  read no tensor. The same scores as oodScores. */
 export async function oodScoresAsync(name: string, x: OodScoreInput): Promise<Float32Array> {
   const f = getOodScore(name);
-  if (f !== OOD_SCORES['knn-label'] || !x.bank || x.bank.n < 2) return f(x);
-  const k = knnK(x.bank.n, x.K);
-  const nb = await knnAsync(x.emb, x.n, x.bank.emb, x.bank.n, x.d, k, x.selfOffset ?? -1);
-  return labelImpurity(nb, k, x.bank.labels, x.K);
+  return f === OOD_SCORES['knn-label'] ? readEach(knnLabelPass(true, x)) : f(x);
 }
