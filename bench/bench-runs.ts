@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { presetEpochs, presets } from '../src-shared/presets';
 
 export const root = path.resolve(import.meta.dirname, '..');
 export const shared = path.resolve(root, '..', 'shared');
@@ -76,7 +77,12 @@ export function generatedCase(id: string, n: number, testN: number): Case {
 }
 
 /** The epochs the app's Quick preset starts a run with (src-renderer/src/stores/train.ts): 12k image passes within 5..40 epochs. */
-export const quickEpochs = (images: number) => Math.max(5, Math.min(40, Math.round(12_000 / images)));
+/** The epochs the app's Quick preset starts a run with on a folder of `images` images. */
+export const quickEpochs = (images: number) =>
+  presetEpochs(
+    presets.find((p) => p.id === 'quick')!,
+    images,
+  );
 
 export interface Timed {
   wallSeconds: number;
