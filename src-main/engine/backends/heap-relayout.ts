@@ -76,44 +76,115 @@ export function batchInsidePixel(backend: BackendWasm, y: TensorInfo, b0: number
   return out;
 }
 
-/** The patches a conv with a kh x kw filter, stride (sh, sw) and padding (top, left) reads, one row per filter tap
- *  and channel: x [B,H,W,C] -> [kh*kw*C, B*h*w] with out[(ki,kj,c), (b,i,j)] = x[b, i*sh+ki-top, j*sw+kj-left, c]
- *  (0 in the padding). The left operand of the filter gradient as one matMul (dy [B*h*w, Co], as it lies, is the
- *  right one); its rows are in the filter's [kh,kw,C] order. */
-export function patchRows(
+/**
+ * The parity planes a conv with stride (sh, sw) and padding (top, left) reads, channel-major:
+ * x [B,H,W,C] -> [C, ph*pw, n, hq, wq] with out[c, pr*pw + pc, b, h, w] = x[b0+b, sh*h + pr - top, sw*w + pc - left, c]
+ * (0 outside x). Filter tap (ki, kj) reads plane (ki % sh, kj % sw) from row floor(ki / sh), column floor(kj / sw), so
+ * each tap's patches of one channel in one image are a window of one plane; ph = min(kh, sh) and pw = min(kw, sw)
+ * planes are the ones some tap reads. Each input pixel's C channels are read once, in order.
+ */
+export function parityPlanes(
   backend: BackendWasm,
   x: TensorInfo,
-  kh: number,
-  kw: number,
-  sh: number,
-  sw: number,
-  top: number,
-  left: number,
-  h: number,
-  w: number,
+  conv: { sh: number; sw: number; top: number; left: number; ph: number; pw: number },
+  hq: number,
+  wq: number,
+  b0: number,
+  n: number,
 ): TensorInfo {
   const [B, H, W, C] = x.shape;
-  const n = B * h * w;
-  const out = backend.makeOutput([kh * kw * C, n], 'float32');
+  const { sh, sw, top, left, ph, pw } = conv;
+  if (b0 < 0 || n < 1 || b0 + n > B) throw new Error(`parityPlanes: images [${b0}, ${b0 + n}) of ${B}`);
+  if (ph < 1 || ph > sh || pw < 1 || pw > sw)
+    throw new Error(`parityPlanes: ${ph}x${pw} parities of stride ${sh}x${sw}`);
+  const out = backend.makeOutput([C, ph * pw, n, hq, wq], 'float32');
   const src = heapF32(backend, x),
     dst = heapF32(backend, out);
-  let r = 0;
-  for (let b = 0; b < B; b++)
-    for (let i = 0; i < h; i++)
-      for (let j = 0; j < w; j++, r++)
-        for (let ki = 0; ki < kh; ki++) {
-          const y = i * sh + ki - top;
-          for (let kj = 0; kj < kw; kj++) {
-            const xx = j * sw + kj - left;
-            let d = (ki * kw + kj) * C * n + r;
-            if (y < 0 || y >= H || xx < 0 || xx >= W) {
-              for (let c = 0; c < C; c++, d += n) dst[d] = 0;
-              continue;
-            }
-            const s0 = ((b * H + y) * W + xx) * C;
-            for (let c = 0; c < C; c++, d += n) dst[d] = src[s0 + c];
-          }
+  const plane = ph * pw * n * hq * wq; // output stride between channels
+  for (let p = 0; p < ph * pw; p++) {
+    const pr = Math.floor(p / pw),
+      pc = p % pw;
+    for (let b = 0; b < n; b++)
+      for (let h = 0; h < hq; h++) {
+        const y = sh * h + pr - top;
+        const d0 = ((p * n + b) * hq + h) * wq;
+        if (y < 0 || y >= H) {
+          for (let c = 0; c < C; c++) dst.fill(0, d0 + c * plane, d0 + c * plane + wq);
+          continue;
         }
+        const row = ((b0 + b) * H + y) * W;
+        for (let w = 0; w < wq; w++) {
+          const xx = sw * w + pc - left;
+          if (xx < 0 || xx >= W) {
+            for (let c = 0, d = d0 + w; c < C; c++, d += plane) dst[d] = 0;
+            continue;
+          }
+          for (let c = 0, s = (row + xx) * C, d = d0 + w; c < C; c++, d += plane) dst[d] = src[s + c];
+        }
+      }
+  }
+  return out;
+}
+
+/**
+ * The filter gradient's left operand from parityPlanes' output: [C, ph*pw, n, hq, wq] -> [kh*kw*C, n*ho*wq], row
+ * (ki*kw + kj)*C + c being tap (ki, kj)'s patches of channel c, column (b*ho + i)*wq + j being output pixel (i, j) of
+ * image b. As the columns run over whole plane rows (wq wide), each image's patches are one copy of ho*wq floats;
+ * the columns j >= wo that this adds (and that may run into the plane's next row) meet zero rows of dy (pixelRows).
+ */
+export function tapRows(
+  backend: BackendWasm,
+  planes: TensorInfo,
+  conv: { kh: number; kw: number; sh: number; sw: number },
+  ho: number,
+): TensorInfo {
+  const [C, np, n, hq, wq] = planes.shape;
+  const { kh, kw, sh, sw } = conv;
+  const ph = Math.min(kh, sh),
+    pw = Math.min(kw, sw);
+  if (np !== ph * pw) throw new Error(`tapRows: ${np} planes, the taps read ${ph * pw}`);
+  const len = ho * wq,
+    img = hq * wq;
+  if ((Math.floor((kh - 1) / sh) + ho) * wq + Math.floor((kw - 1) / sw) > img)
+    throw new Error(`tapRows: ${ho} rows from a ${hq}x${wq} plane overrun it`);
+  const out = backend.makeOutput([kh * kw * C, n * len], 'float32');
+  // copyWithin on one view of the whole heap: TypedArray.set between two views of one buffer copies the source
+  // to a temporary first
+  const src = heapF32(backend, planes),
+    heap = new Float32Array(src.buffer),
+    s0 = src.byteOffset / 4,
+    d0 = heapF32(backend, out).byteOffset / 4;
+  for (let ki = 0; ki < kh; ki++)
+    for (let kj = 0; kj < kw; kj++) {
+      const p = (ki % sh) * pw + (kj % sw),
+        off = Math.floor(ki / sh) * wq + Math.floor(kj / sw);
+      for (let c = 0; c < C; c++) {
+        const s = s0 + (c * np + p) * n * img + off,
+          d = d0 + ((ki * kw + kj) * C + c) * n * len;
+        for (let b = 0; b < n; b++) heap.copyWithin(d + b * len, s + b * img, s + b * img + len);
+      }
+    }
+  return out;
+}
+
+/** dy [B,ho,wo,C] -> [n*ho*wq, C] with row (b*ho + i)*wq + j = dy[b0+b, i, j] for j < wo and zeros for
+ *  wo <= j < wq: the filter gradient's right operand, in tapRows' column order. One copy per image row. */
+export function pixelRows(backend: BackendWasm, dy: TensorInfo, b0: number, n: number, wq: number): TensorInfo {
+  const [B, ho, wo, C] = dy.shape;
+  if (b0 < 0 || n < 1 || b0 + n > B) throw new Error(`pixelRows: images [${b0}, ${b0 + n}) of ${B}`);
+  if (wq < wo) throw new Error(`pixelRows: ${wq} columns for ${wo}`);
+  const out = backend.makeOutput([n * ho * wq, C], 'float32');
+  const src = heapF32(backend, dy),
+    heap = new Float32Array(src.buffer),
+    d0 = heapF32(backend, out).byteOffset / 4;
+  const s0 = src.byteOffset / 4 + b0 * ho * wo * C;
+  if (wq === wo) heap.copyWithin(d0, s0, s0 + n * ho * wo * C);
+  else
+    for (let r = 0; r < n * ho; r++) {
+      const d = d0 + r * wq * C;
+      heap.copyWithin(d, s0 + r * wo * C, s0 + (r + 1) * wo * C);
+      heap.fill(0, d + wo * C, d + wq * C);
+    }
   return out;
 }
 

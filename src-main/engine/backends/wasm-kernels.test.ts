@@ -2,10 +2,11 @@
 // strides, paddings and kernel sizes the nets use (the sub-pixel, zero-dilation and cropping paths of the input
 // gradient, the leftover slice of the filter gradient), matMul with transpose flags, the BatchNorm gradient.
 import * as tf from '@tensorflow/tfjs';
+import type { KernelConfig } from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src-shared/rng';
 import { useBackend } from './test-backends';
-import { conv2DBackpropFilterConfig, filterGradChunk } from './wasm-kernels';
+import { conv2DBackpropFilterConfig, filterGradChunk, type FilterGradFormulation } from './wasm-kernels';
 
 interface ConvCase {
   x: [number, number, number, number];
@@ -26,8 +27,23 @@ const CONVS: ConvCase[] = [
   { x: [2, 10, 10, 6], k: 3, co: 5, stride: 2, pad: 'valid' }, // a row/col the conv never reads: cropped
   { x: [2, 12, 10, 5], k: 3, co: 6, stride: 2, pad: 'same' }, // sub-pixel parities on a non-square input
   { x: [2, 9, 9, 3], k: 2, co: 4, stride: 3, pad: 'same' }, //  a parity no tap reaches (its gradient is 0)
-  { x: [2, 7, 9, 4], k: 3, co: 5, stride: 2, pad: 'same' }, //  patch rows four channels at a time, padded edges
+  { x: [2, 7, 9, 4], k: 3, co: 5, stride: 2, pad: 'same' }, //  parity planes four channels at a time, padded edges
+  { x: [3, 10, 10, 1], k: 3, co: 4, stride: 1, pad: 'same' }, // a grey stem: one channel
 ];
+
+/** Runs f with the wasm filter gradient registered as `config`, then puts the one that was there back. */
+async function withFilterGrad<T>(config: KernelConfig, f: () => T): Promise<T> {
+  const stock = tf.getKernel(tf.Conv2DBackpropFilter, 'wasm');
+  if (!stock) throw new Error('no wasm Conv2DBackpropFilter');
+  tf.unregisterKernel(tf.Conv2DBackpropFilter, 'wasm');
+  tf.registerKernel(config);
+  try {
+    return f();
+  } finally {
+    tf.unregisterKernel(tf.Conv2DBackpropFilter, 'wasm');
+    tf.registerKernel(stock);
+  }
+}
 
 function values(shape: number[], seed: number): Float32Array {
   const r = new Rng(seed),
@@ -68,6 +84,12 @@ describe('wasm training kernels agree with the cpu backend', () => {
     expect(tf.memory().numTensors).toBe(n0);
     expectClose(got.dx, want.dx, 'dx');
     expectClose(got.dw, want.dw, 'dw');
+    // the filter gradient's formulation follows the shape: each one on every shape
+    for (const only of ['gemm', 'conv'] as FilterGradFormulation[]) {
+      const dw = await withFilterGrad(conv2DBackpropFilterConfig({ only }), () => convGrads(c).dw);
+      expectClose(dw, want.dw, `dw (${only})`);
+      expect(tf.memory().numTensors).toBe(n0);
+    }
   });
 
   it('matMul with transpose flags (forward and gradients)', async () => {
@@ -109,6 +131,7 @@ describe('wasm training kernels agree with the cpu backend', () => {
   it.each([
     { x: [20, 6, 6, 5], k: 3, co: 4, stride: 1, pad: 'same' },
     { x: [19, 9, 9, 6], k: 3, co: 5, stride: 2, pad: 'valid' },
+    { x: [13, 8, 8, 3], k: 1, co: 4, stride: 2, pad: 'valid' },
   ] as ConvCase[])('filter gradient summed over chunks of images on $x / $stride', async (c) => {
     const shapeW: [number, number, number, number] = [c.k, c.k, c.x[3], c.co];
     const grad = () =>
@@ -125,18 +148,12 @@ describe('wasm training kernels agree with the cpu backend', () => {
     await useBackend('cpu');
     const want = grad();
     await useBackend('wasm');
-    const stock = tf.getKernel(tf.Conv2DBackpropFilter, 'wasm');
-    if (!stock) throw new Error('no wasm Conv2DBackpropFilter');
-    // a chunk budget of a few images' dy: the batch runs as 3 chunks (sizes 7, 7, 6 and 7, 7, 5)
-    tf.unregisterKernel(tf.Conv2DBackpropFilter, 'wasm');
-    tf.registerKernel(conv2DBackpropFilterConfig(8 * 4 * c.co * 36));
-    try {
+    // a budget of a few images' dy: the batch runs as 2-7 chunks, the last one smaller
+    for (const only of ['gemm', 'conv'] as FilterGradFormulation[]) {
       const n0 = tf.memory().numTensors;
-      expectClose(grad(), want, 'dw');
+      const dw = await withFilterGrad(conv2DBackpropFilterConfig({ only, chunkBytes: 4 * 4 * c.co * 36 }), grad);
+      expectClose(dw, want, `dw (${only})`);
       expect(tf.memory().numTensors).toBe(n0);
-    } finally {
-      tf.unregisterKernel(tf.Conv2DBackpropFilter, 'wasm');
-      tf.registerKernel(stock);
     }
   });
 });
@@ -164,12 +181,13 @@ describe('Identity on wasm', () => {
 });
 
 describe('filterGradChunk', () => {
-  it('splits a batch into equal chunks of about the byte budget, never under 8 images', () => {
-    expect(filterGradChunk(128, 32 * 32 * 64)).toBe(16); // 256 KB of dy per image: 4 MB chunks
-    expect(filterGradChunk(128, 16 * 16 * 128)).toBe(32);
-    expect(filterGradChunk(128, 14 * 14 * 32)).toBe(128); // 28 px nets: one conv, as before
-    expect(filterGradChunk(100, 32 * 32 * 64)).toBe(15); //   7 chunks of at most 15 rather than 6 x 16 + 4
-    expect(filterGradChunk(128, 112 * 112 * 64)).toBe(8); //  at least 8 images per chunk
-    expect(filterGradChunk(5, 112 * 112 * 64)).toBe(5);
+  it('splits a batch into equal chunks of about the byte budget, at least minImages each', () => {
+    const MB = 1 << 20;
+    expect(filterGradChunk(128, 32 * 34 * 64, 2 * MB)).toBe(7); // 272 KB of dy per image: 7 in 2 MB
+    expect(filterGradChunk(128, 16 * 18 * 128, 2 * MB)).toBe(13); // 10 chunks of at most 13 rather than 9 x 14 + 2
+    expect(filterGradChunk(128, 112 * 112 * 64, 2 * MB)).toBe(1); // 3 MB of dy per image: one at a time
+    expect(filterGradChunk(128, 112 * 112 * 64, 4 * MB, 8)).toBe(8); // but at least minImages
+    expect(filterGradChunk(128, 14 * 14 * 32, 4 * MB, 8)).toBe(128); // 28 px nets: one chunk
+    expect(filterGradChunk(5, 4 * 4 * 8, 2 * MB)).toBe(5);
   });
 });

@@ -39,8 +39,10 @@ import {
   batchInsidePixel,
   channelsFirstBatchLast,
   interleaveParities,
-  patchRows,
+  parityPlanes,
+  pixelRows,
   strideScatter,
+  tapRows,
 } from './heap-relayout';
 
 /** A wasm kernel with its op's typed inputs and attrs (tfjs's own kernels have this signature). */
@@ -96,37 +98,155 @@ function conv2DPadded(
   });
 }
 
-/** Up to this many input channels (the stem: grey or RGB) the filter gradient is one matMul of the patches
- *  (kh*kw*Ci rows) with dy; as a conv it would be Ci images of kh x kw output pixels each, which XNNPACK runs
- *  slowly (measured 128x28x28x1 -> 16: 13 ms, ~1 GFLOPS). */
-const PATCH_ROWS_MAX_CI = 4;
+/** The filter gradient has two formulations (below); the matMul one runs for 1x1 filters, for the stem (up to
+ *  this many input channels) and for output maps of at least FILTER_GRAD_GEMM_PIXELS pixels, the conv one for the
+ *  rest. Measured per layer on resnet-tiny at 64 px and resnet-micro at 28 px (batch 128, fresh tensors each call,
+ *  alternating): the matMul one took 0.77x the conv one's time on the 64 px net (2,143 vs 2,798 ms for the seven
+ *  layers; 0.54-0.97x per layer) but 1.1-1.4x on 3x3 layers of 14x14 and 7x7 outputs. */
+const FILTER_GRAD_GEMM_MAX_CI = 4;
+const FILTER_GRAD_GEMM_PIXELS = 256;
+
+/** Bytes of dy per matMul of the filter gradient, so that XNNPACK packs it from the cache (it packs the right
+ *  operand on every call: packing a whole 33 MB dy from memory cost ~100 ms on a 1x1 shortcut). The matMuls of the
+ *  64 px net's 3x3 layers took about the same time with 512 KB - 2 MB chunks, 1.2-1.3x longer with 256 KB. */
+const GEMM_CHUNK_BYTES = 2 << 20;
 
 /** Bytes of dy per conv of the filter gradient, so that the packed filter stays in the cache. Measured on the 3x3
  *  convs of resnet-tiny at 64 px, batch 128, kernel calls alternating with the one-conv version (CPU ms summed
- *  over the four layers): 1 MB chunks 0.92x, 2 MB 1.02x, 4 MB 0.89x (twice), 8 MB 0.90-0.95x, 16 MB 0.97x. */
-const FILTER_GRAD_CHUNK_BYTES = 4 << 20;
+ *  over the four layers): 1 MB chunks 0.92x, 2 MB 1.02x, 4 MB 0.89x (twice), 8 MB 0.90-0.95x, 16 MB 0.97x. At
+ *  least 8 images: fewer leave too few channels per tap for XNNPACK's inner loop. */
+const CONV_CHUNK_BYTES = 4 << 20;
+const CONV_CHUNK_MIN_IMAGES = 8;
 
-/** Images per chunk of the filter gradient: chunks of about FILTER_GRAD_CHUNK_BYTES of dy, of equal size, at least
- *  8 images (fewer leaves too few channels per tap for XNNPACK's inner loop). */
-export function filterGradChunk(batch: number, dyFloatsPerImage: number, chunkBytes = FILTER_GRAD_CHUNK_BYTES): number {
-  const most = Math.max(8, Math.floor(chunkBytes / (4 * dyFloatsPerImage)));
+/** Images per chunk of the filter gradient: chunks of about chunkBytes of dy, of equal size, at least minImages. */
+export function filterGradChunk(batch: number, dyFloatsPerImage: number, chunkBytes: number, minImages = 1): number {
+  const most = Math.max(minImages, Math.floor(chunkBytes / (4 * dyFloatsPerImage)));
   const chunks = Math.ceil(batch / most);
   return Math.ceil(batch / chunks);
 }
 
-/** dW[i,j,c,o] = sum_{b,h,w} xpad[b, h*s+i, w*s+j, c] * dy[b,h,w,o]
- *  = Conv2D(x^T [Ci,H,W,B], filter = dy^T [Ho,Wo,B,Co], stride 1, dilation s) -> [Ci,kh,kw,Co] -> transpose.
- *  Measured here against an im2col GEMM: this runs at forward-conv speed (138 ms vs 790 ms for
- *  128x14x14x64 -> 64), because Slice/Concat are JS loops in this backend. x^T is built on the heap in JS
- *  (heap-relayout.ts), cropped to the rows the conv reads; a 1x1 conv (the strided shortcuts) and the stem are one
- *  matMul of the patches they read with dy instead: as a conv the output is one (or kh x kw) pixel per channel,
- *  and a stride-s dilation makes XNNPACK read s^2 times the input (128x64x64x32 / 2 -> 64: ~390 ms before). */
-export function conv2DBackpropFilterConfig(chunkBytes = FILTER_GRAD_CHUNK_BYTES): KernelConfig {
-  const transpose = transposeKernel(),
-    conv2D = conv2DKernel(),
-    matMul = wasmKernel<BatchMatMulInputs, BatchMatMulAttrs>(tf.BatchMatMul),
-    reshape = reshapeKernel(),
-    add = wasmKernel<BinaryInputs, NamedAttrMap>(tf.Add);
+/** The wasm kernels the filter gradient's formulations call. */
+interface FilterGradKernels {
+  backend: BackendWasm;
+  matMul: WasmKernel<BatchMatMulInputs, BatchMatMulAttrs>;
+  conv2D: ReturnType<typeof conv2DKernel>;
+  reshape: ReturnType<typeof reshapeKernel>;
+  add: WasmKernel<BinaryInputs, NamedAttrMap>;
+}
+
+/** The geometry of one filter gradient. */
+interface FilterGradShape {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  top: number;
+  left: number;
+}
+
+/** Runs part(b0, m) over chunks of m images from b0 and sums the results (each disposed once added). */
+function sumOverChunks(k: FilterGradKernels, B: number, n: number, part: (b0: number, m: number) => TensorInfo) {
+  let sum: TensorInfo | null = null;
+  for (let b0 = 0; b0 < B; b0 += n) {
+    const p = part(b0, Math.min(n, B - b0));
+    if (!sum) sum = p;
+    else {
+      const next = k.add({ inputs: { a: sum, b: p }, backend: k.backend, attrs: {} });
+      for (const t of [sum, p]) k.backend.disposeData(t.dataId);
+      sum = next;
+    }
+  }
+  if (!sum) throw new Error('Conv2DBackpropFilter: empty batch');
+  return sum;
+}
+
+/** dW as one matMul per chunk of images of the patches (a row per tap and channel, tapRows) with dy (a row per
+ *  output pixel, pixelRows), summed over chunks -> [kh*kw*Ci, Co], already in the filter's order. XNNPACK's GEMM
+ *  packs the right operand (the dy chunk, in cache) and streams the left one at about its forward conv's speed.
+ *  The patch rows come from the stride's parity planes of x (parityPlanes), where each tap's patches of a channel in
+ *  one image are one contiguous window: one copy each. */
+function filterGradGemm(
+  k: FilterGradKernels,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: FilterGradShape,
+  chunkBytes?: number,
+): TensorInfo {
+  const { backend, reshape, matMul } = k;
+  const [B, Ho, Wo, Co] = dy.shape;
+  const Ci = x.shape[3];
+  const { kh, kw, sh, sw } = g;
+  // the planes hold the rows and columns the taps reach from the last output pixel; a tap that starts a column
+  // or more to the right runs past its last plane row by that many, hence one spare row
+  const oh = Math.floor((kh - 1) / sh),
+    ow = Math.floor((kw - 1) / sw);
+  const hq = Ho + oh + (ow > 0 ? 1 : 0),
+    wq = Wo + ow;
+  const conv = { ...g, ph: Math.min(kh, sh), pw: Math.min(kw, sw) };
+  const n = filterGradChunk(B, Ho * wq * Co, chunkBytes ?? GEMM_CHUNK_BYTES);
+  const sum = sumOverChunks(k, B, n, (b0, m) => {
+    const planes = parityPlanes(backend, x, conv, hq, wq, b0, m);
+    // a 1x1 filter's only tap reads its plane whole: the planes are the patch rows
+    const rows = kh * kw === 1 && hq === Ho ? planes : tapRows(backend, planes, conv, Ho);
+    const dyRows = pixelRows(backend, dy, b0, m, wq);
+    const a = reshape({ inputs: { x: rows }, backend, attrs: { shape: [1, kh * kw * Ci, Ho * wq * m] } });
+    const b = reshape({ inputs: { x: dyRows }, backend, attrs: { shape: [1, Ho * wq * m, Co] } });
+    const part = matMul({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } });
+    for (const t of new Set([planes, rows, dyRows, a, b])) backend.disposeData(t.dataId);
+    return part;
+  });
+  const res = reshape({ inputs: { x: sum }, backend, attrs: { shape: [kh, kw, Ci, Co] } });
+  backend.disposeData(sum.dataId);
+  return res;
+}
+
+/** dW = Conv2D(x^T [Ci,H,W,B], filter = dy^T [Ho,Wo,B,Co], stride 1, dilation s) -> [Ci,kh,kw,Co] -> transpose, per
+ *  chunk of images, summed. x^T is built on the heap in JS (heap-relayout.ts), cropped to the rows the conv
+ *  reads. */
+function filterGradConv(
+  k: FilterGradKernels,
+  transpose: ReturnType<typeof transposeKernel>,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: FilterGradShape,
+  chunkBytes?: number,
+): TensorInfo {
+  const { backend, conv2D } = k;
+  const [B, Ho, Wo, Co] = dy.shape;
+  const { kh, kw, sh, sw, top, left } = g;
+  // rows/cols of x never touched by the conv (VALID with leftover) are left out of x^T
+  const H = Math.min(x.shape[1], (Ho - 1) * sh + kh - top),
+    W = Math.min(x.shape[2], (Wo - 1) * sw + kw - left);
+  const bottom = kh + (Ho - 1) * sh - H - top,
+    right = kw + (Wo - 1) * sw - W - left;
+  const n = filterGradChunk(B, Ho * Wo * Co, chunkBytes ?? CONV_CHUNK_BYTES, CONV_CHUNK_MIN_IMAGES);
+  const sum = sumOverChunks(k, B, n, (b0, m) => {
+    const xT = channelsFirstBatchLast(backend, x, H, W, b0, m);
+    const dyT = batchInsidePixel(backend, dy, b0, m);
+    const part = conv2DPadded(conv2D, backend, xT, dyT, [top, bottom], [left, right], [sh, sw]);
+    for (const t of [xT, dyT]) backend.disposeData(t.dataId);
+    return part;
+  });
+  const res = transpose({ inputs: { x: sum }, backend, attrs: { perm: [1, 2, 0, 3] } });
+  backend.disposeData(sum.dataId);
+  return res;
+}
+
+/** The filter gradient's formulations; tests run each on every shape. */
+export type FilterGradFormulation = 'gemm' | 'conv';
+
+/** dW[i,j,c,o] = sum_{b,h,w} xpad[b, h*s+i, w*s+j, c] * dy[b,h,w,o], in whichever formulation measured faster for
+ *  the layer's shape (FILTER_GRAD_GEMM_PIXELS) unless `only` names one; `chunkBytes` overrides both chunk budgets. */
+export function conv2DBackpropFilterConfig(
+  opts: { only?: FilterGradFormulation; chunkBytes?: number } = {},
+): KernelConfig {
+  const transpose = transposeKernel();
+  const k = {
+    matMul: wasmKernel<BatchMatMulInputs, BatchMatMulAttrs>(tf.BatchMatMul),
+    conv2D: conv2DKernel(),
+    reshape: reshapeKernel(),
+    add: wasmKernel<BinaryInputs, NamedAttrMap>(tf.Add),
+  };
   const conv2DBackpropFilter: WasmKernel<Conv2DBackpropFilterInputs, Conv2DBackpropFilterAttrs> = ({
     inputs,
     backend,
@@ -146,50 +266,17 @@ export function conv2DBackpropFilterConfig(chunkBytes = FILTER_GRAD_CHUNK_BYTES)
       false,
       'channelsLast',
     );
-    const sh = info.strideHeight,
-      sw = info.strideWidth;
-    const { top, left } = info.padInfo;
     const [kh, kw] = filterShape;
-    const [B, Ho, Wo, Co] = dy.shape;
-    const [, , , Ci] = x.shape;
-    let [, H, W] = x.shape;
-    if ((kh === 1 && kw === 1) || Ci <= PATCH_ROWS_MAX_CI) {
-      // [kh*kw*Ci, B*Ho*Wo] x [B*Ho*Wo, Co]: the matMul's right operand is dy as it lies. One matMul for the whole
-      // batch: in chunks of images, as the conv below, it measured 1.5-2.6x slower.
-      const p = patchRows(backend, x, kh, kw, sh, sw, top, left, Ho, Wo);
-      const a = reshape({ inputs: { x: p }, backend, attrs: { shape: [1, kh * kw * Ci, B * Ho * Wo] } });
-      const b = reshape({ inputs: { x: dy }, backend, attrs: { shape: [1, B * Ho * Wo, Co] } });
-      const dw = matMul({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } });
-      const res = reshape({ inputs: { x: dw }, backend, attrs: { shape: [kh, kw, Ci, Co] } });
-      for (const t of [p, a, b, dw]) backend.disposeData(t.dataId);
-      return res;
-    }
-    // rows/cols of x never touched by the conv (VALID with leftover) are left out of x^T
-    H = Math.min(H, (Ho - 1) * sh + kh - top);
-    W = Math.min(W, (Wo - 1) * sw + kw - left);
-    const bottom = kh + (Ho - 1) * sh - H - top;
-    const right = kw + (Wo - 1) * sw - W - left;
-    // One conv per chunk of n images, summed: XNNPACK streams the packed filter (dy) from memory once per few
-    // output rows, so a chunk whose dy fits the cache runs faster than the whole batch at once (5-15% per layer).
-    const n = filterGradChunk(B, Ho * Wo * Co, chunkBytes);
-    let sum: TensorInfo | null = null;
-    for (let b0 = 0; b0 < B; b0 += n) {
-      const m = Math.min(n, B - b0);
-      const xT = channelsFirstBatchLast(backend, x, H, W, b0, m);
-      const dyT = batchInsidePixel(backend, dy, b0, m);
-      const part = conv2DPadded(conv2D, backend, xT, dyT, [top, bottom], [left, right], [sh, sw]);
-      for (const t of [xT, dyT]) backend.disposeData(t.dataId);
-      if (!sum) sum = part;
-      else {
-        const next = add({ inputs: { a: sum, b: part }, backend, attrs: {} });
-        for (const t of [sum, part]) backend.disposeData(t.dataId);
-        sum = next;
-      }
-    }
-    if (!sum) throw new Error('Conv2DBackpropFilter: empty batch');
-    const res = transpose({ inputs: { x: sum }, backend, attrs: { perm: [1, 2, 0, 3] } });
-    backend.disposeData(sum.dataId);
-    return res;
+    const g = { kh, kw, sh: info.strideHeight, sw: info.strideWidth, top: info.padInfo.top, left: info.padInfo.left };
+    const gemm =
+      opts.only === 'gemm' ||
+      (opts.only !== 'conv' &&
+        (kh * kw === 1 ||
+          x.shape[3] <= FILTER_GRAD_GEMM_MAX_CI ||
+          dy.shape[1] * dy.shape[2] >= FILTER_GRAD_GEMM_PIXELS));
+    return gemm
+      ? filterGradGemm({ ...k, backend }, x, dy, g, opts.chunkBytes)
+      : filterGradConv({ ...k, backend }, transpose, x, dy, g, opts.chunkBytes);
   };
   return { kernelName: tf.Conv2DBackpropFilter, backendName: 'wasm', kernelFunc: asKernelFunc(conv2DBackpropFilter) };
 }

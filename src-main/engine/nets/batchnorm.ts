@@ -2,8 +2,18 @@
 // 128x28x28x32 (ms): tf.sum over axes 0..2 11.4 (it transposes first), [1,n]x[n,C] matMul with a fresh
 // operand 33 (XNNPACK repacks it), global avgPool + [1,B]x[B,C] matMul 2.6; one elementwise multiply
 // 12, the fused BatchNorm kernel 27 (!). So per-channel sums go through avgPool, the normalisation is
-// x*a + b with per-channel a, b, and the backward pass is folded to dx = a*dy + c1*x + c0.
+// x*a + b with per-channel a, b, and the backward pass is folded to dx = a*dy + c1*x + c0. Each x*a + b is one
+// 1x1 depthwise conv with a bias (channelAffine), not a broadcast multiply and add.
 import * as tf from '@tensorflow/tfjs';
+
+/** x [B,H,W,C] * a + b with per-channel a, b [C], in one pass: a 1x1 depthwise conv with a bias. On wasm it is
+ *  XNNPACK's depthwise kernel, measured at 128x64x64x32: 4.9 ms, against 24 for tf.add(tf.mul(x, a), b), whose
+ *  broadcasts leave the fast path (15 ms for the multiply alone, 11 for a same-shape one). Same float operations,
+ *  so the same numbers. */
+export function channelAffine(x: tf.Tensor4D, a: tf.Tensor1D, b?: tf.Tensor1D): tf.Tensor4D {
+  const filter = tf.reshape(a, [1, 1, a.shape[0], 1]) as tf.Tensor4D;
+  return tf.fused.depthwiseConv2d({ x, filter, strides: 1, pad: 'valid', bias: b });
+}
 
 /** per-channel mean over batch and space of x [B,H,W,C] -> [C] */
 export function channelMean(x: tf.Tensor4D): tf.Tensor1D {
@@ -38,7 +48,7 @@ export function batchNormTrain(
     onStats?.({ mean, variance });
     const rstd = tf.rsqrt(tf.add(variance, eps)) as tf.Tensor1D;
     const a = tf.mul(g, rstd) as tf.Tensor1D; //            y = x*a + (beta - mean*a)
-    const y = tf.add(tf.mul(x4, a), tf.sub(b, tf.mul(mean, a)));
+    const y = channelAffine(x4, a, tf.sub(b, tf.mul(mean, a)) as tf.Tensor1D);
     save([x4, mean, rstd, a]);
     return {
       value: y,
@@ -51,7 +61,7 @@ export function batchNormTrain(
         // dx = a*dy + x*c1 + c0 with c1 = -a*r*dgamma/n, c0 = -a*dbeta/n - c1*mean
         const c1 = tf.div(tf.mul(tf.mul(aa, r), dgamma), -n) as tf.Tensor1D;
         const c0 = tf.sub(tf.div(tf.mul(aa, sDy), -n), tf.mul(c1, m)) as tf.Tensor1D;
-        const dx = tf.add(tf.add(tf.mul(dy4, aa), tf.mul(xs, c1)), c0);
+        const dx = tf.add(channelAffine(dy4, aa), channelAffine(xs, c1, c0));
         return [dx, dgamma, sDy];
       },
     };
