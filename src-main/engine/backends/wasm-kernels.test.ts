@@ -191,3 +191,32 @@ describe('filterGradChunk', () => {
     expect(filterGradChunk(5, 4 * 4 * 8, 2 * MB)).toBe(5);
   });
 });
+
+describe('MaxPoolGrad on wasm', () => {
+  it.each([
+    { x: [2, 9, 9, 5], k: 3, s: 2, pad: 1 }, //     the torchvision stem's pool (explicit padding 1)
+    { x: [2, 8, 8, 3], k: 3, s: 2, pad: 'same' }, // the engine's own nets
+    { x: [1, 7, 6, 4], k: 2, s: 2, pad: 'valid' }, // leftover row and column
+    { x: [2, 6, 6, 3], k: 3, s: 1, pad: 'same' }, //  overlapping windows: a pixel can win several
+  ] as { x: [number, number, number, number]; k: number; s: number; pad: 'same' | 'valid' | number }[])(
+    'maxPool $k / $s $pad on $x: gradient as on the cpu backend, ties included',
+    async (c) => {
+      const grad = () =>
+        tf.tidy(() => {
+          // ReLU'd values: many zeros, so windows tie and the first maximum must win, as on cpu
+          const x = tf.relu(tf.tensor4d(values(c.x, 21), c.x));
+          const yShape = tf.maxPool(x, c.k, c.s, c.pad).shape;
+          const m = tf.tensor4d(values(yShape, 22), yShape);
+          return tf
+            .grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, c.k, c.s, c.pad), m)))(x)
+            .dataSync() as Float32Array;
+        });
+      await useBackend('cpu');
+      const want = grad();
+      await useBackend('wasm');
+      const n0 = tf.memory().numTensors;
+      expectClose(grad(), want, 'dx');
+      expect(tf.memory().numTensors).toBe(n0);
+    },
+  );
+});

@@ -44,6 +44,7 @@ import {
   strideScatter,
   tapRows,
 } from './heap-relayout';
+import { maxPoolGradConfig } from './max-pool-grad';
 
 /** A wasm kernel with its op's typed inputs and attrs (tfjs's own kernels have this signature). */
 type WasmKernel<I extends NamedTensorInfoMap, A> = (args: { inputs: I; backend: BackendWasm; attrs: A }) => TensorInfo;
@@ -553,5 +554,6 @@ export function registerWasmTrainingKernels(): void {
   tf.registerGradient(broadcastBatchNormGradConfig);
   replaceKernel(transposedMatMulConfig(registeredKernel(tf.BatchMatMul)));
   replaceKernel(sharedIdentityConfig(registeredKernel(tf.Identity)));
+  replaceKernel(maxPoolGradConfig);
   registered = true;
 }
