@@ -3,7 +3,14 @@
 // synchronously. So a pass is written once, as a generator that yields one tensor per batch (everything
 // it needs from that batch, in one read) and resumes with its values; `readEachSync` drives it with
 // dataSync, `readEach` with `await data()`. Both give the same numbers: the ops are the same.
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
+
+/** Whether the backend now set reads tensors back only asynchronously (webgpu in Node): its callers take the
+ *  `await`ed twin of a pass (readEach), the others keep the synchronous one, which wasm's data-parallel and final
+ *  passes rely on. */
+export function readsOnlyAsync(): boolean {
+  return tf.getBackend() === 'webgpu';
+}
 
 /** A pass that yields one tensor per batch and resumes with that tensor's values; returns R. */
 export type ReadPass<R> = Generator<tf.Tensor, R, Float32Array>;

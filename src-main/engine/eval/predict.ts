@@ -12,7 +12,7 @@ import { toCsv } from '../../util/csv';
 import { writeAtomicSync } from '../../util/atomic';
 import { cacheDir as defaultCacheDir } from '../../paths';
 import { selectBackend } from '../backends/backend';
-import { readEach, readEachSync, type ReadPass } from '../backends/read-back';
+import { readEach, readEachSync, readsOnlyAsync, type ReadPass } from '../backends/read-back';
 import { calibration } from './calibration';
 import { pixelBatch } from './features';
 import { protoSimilarities } from './final-pass';
@@ -234,8 +234,7 @@ export async function runPredict(
   for (let t = 0; t < n * K; t++) q[t] = meta.alpha * inf.p[t] + (1 - meta.alpha) * inf.s[t];
   // the neighbour search on the pass's backend: webgpu reads only asynchronously, the others as before
   const oodIn = { emb: inf.emb, protos, q, n, K, d, bank };
-  const ood =
-    tf.getBackend() === 'webgpu' ? await oodScoresAsync(meta.oodScore, oodIn) : oodScores(meta.oodScore, oodIn);
+  const ood = readsOnlyAsync() ? await oodScoresAsync(meta.oodScore, oodIn) : oodScores(meta.oodScore, oodIn);
   const rows = okIdx.map((fi, i) => {
     let am = 0;
     for (let k = 1; k < K; k++) if (q[i * K + k] > q[i * K + am]) am = k;

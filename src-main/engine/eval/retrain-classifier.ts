@@ -16,6 +16,7 @@ import { migrateRunJson, parseRunJson, type RunJsonInput } from '../../../src-sh
 import { parseCsv } from '../../util/csv';
 import { writeAtomicSync } from '../../util/atomic';
 import { continueOnSyncBackend, selectBackend } from '../backends/backend';
+import { readsOnlyAsync } from '../backends/read-back';
 import { extractFeaturesAsync, gatherRows } from './features';
 import { judge, judgeAsync, writeRunArrays } from './final-pass';
 import { headLogits, trainLinearHeadAsync } from './linear-head';
@@ -187,7 +188,7 @@ export async function retrainClassifier(
     ];
     // the neighbour search on the pass's backend (webgpu reads only asynchronously); the model writer reads
     // synchronously, so after webgpu it runs on wasm (the variables are downloaded first)
-    const res = tf.getBackend() === 'webgpu' ? await judgeAsync(...judged) : judge(...judged);
+    const res = readsOnlyAsync() ? await judgeAsync(...judged) : judge(...judged);
     const syncOn = await continueOnSyncBackend();
     if (syncOn)
       emit({

@@ -16,6 +16,7 @@ import { writeAtomicSync } from '../../util/atomic';
 import { checkRunOutput, OutputRefused } from '../../util/output-guard';
 import { cacheDir as defaultCacheDir } from '../../paths';
 import { continueOnSyncBackend, downloadVariables, selectBackend } from '../backends/backend';
+import { readsOnlyAsync } from '../backends/read-back';
 import { hasCheckpoint, loadCheckpoint, readCheckpointMeta, saveCheckpoint } from './checkpoint';
 import { datasetIdentity, datasetMismatch, recordedIdentity } from './dataset-identity';
 import { resolveConfig, type EngineConfig } from './config';
@@ -670,7 +671,7 @@ async function trainRun(
   const tf0 = Date.now();
   // webgpu runs the final forward pass (or the frozen heads' pass) and the kNN itself (read back with
   // `await data()`); the model writer reads synchronously, so it runs after continueOnSyncBackend (wasm)
-  const finalAsync = tf.getBackend() === 'webgpu';
+  const finalAsync = readsOnlyAsync();
   const toSync = async (what: string) => {
     const on = await continueOnSyncBackend();
     if (on)
