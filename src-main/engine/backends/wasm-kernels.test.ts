@@ -12,7 +12,7 @@ interface ConvCase {
   x: [number, number, number, number];
   k: number;
   co: number;
-  stride: number;
+  stride: number | [number, number];
   pad: 'same' | 'valid';
 }
 const CONVS: ConvCase[] = [
@@ -29,6 +29,7 @@ const CONVS: ConvCase[] = [
   { x: [2, 9, 9, 3], k: 2, co: 4, stride: 3, pad: 'same' }, //  a parity no tap reaches (its gradient is 0)
   { x: [2, 7, 9, 4], k: 3, co: 5, stride: 2, pad: 'same' }, //  parity planes four channels at a time, padded edges
   { x: [3, 10, 10, 1], k: 3, co: 4, stride: 1, pad: 'same' }, // a grey stem: one channel
+  { x: [2, 9, 8, 5], k: 3, co: 4, stride: [2, 1], pad: 'same' }, // unequal strides: two parity planes
 ];
 
 /** Runs f with the wasm filter gradient registered as `config`, then puts the one that was there back. */
