@@ -76,6 +76,21 @@ export function batchInsidePixel(backend: BackendWasm, y: TensorInfo, b0: number
   return out;
 }
 
+/** A conv's filter size, stride and the padding before its first row and column. */
+export interface ConvGeometry {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  top: number;
+  left: number;
+}
+
+/** How many parity planes along rows and columns the filter taps read: tap ki reads parity ki % sh. */
+function parities(g: ConvGeometry): [number, number] {
+  return [Math.min(g.kh, g.sh), Math.min(g.kw, g.sw)];
+}
+
 /**
  * The parity planes a conv with stride (sh, sw) and padding (top, left) reads, channel-major:
  * x [B,H,W,C] -> [C, ph*pw, n, hq, wq] with out[c, pr*pw + pc, b, h, w] = x[b0+b, sh*h + pr - top, sw*w + pc - left, c]
@@ -86,17 +101,16 @@ export function batchInsidePixel(backend: BackendWasm, y: TensorInfo, b0: number
 export function parityPlanes(
   backend: BackendWasm,
   x: TensorInfo,
-  conv: { sh: number; sw: number; top: number; left: number; ph: number; pw: number },
+  conv: ConvGeometry,
   hq: number,
   wq: number,
   b0: number,
   n: number,
 ): TensorInfo {
   const [B, H, W, C] = x.shape;
-  const { sh, sw, top, left, ph, pw } = conv;
+  const { sh, sw, top, left } = conv;
+  const [ph, pw] = parities(conv);
   if (b0 < 0 || n < 1 || b0 + n > B) throw new Error(`parityPlanes: images [${b0}, ${b0 + n}) of ${B}`);
-  if (ph < 1 || ph > sh || pw < 1 || pw > sw)
-    throw new Error(`parityPlanes: ${ph}x${pw} parities of stride ${sh}x${sw}`);
   const out = backend.makeOutput([C, ph * pw, n, hq, wq], 'float32');
   const src = heapF32(backend, x),
     dst = heapF32(backend, out);
@@ -132,16 +146,10 @@ export function parityPlanes(
  * image b. As the columns run over whole plane rows (wq wide), each image's patches are one copy of ho*wq floats;
  * the columns j >= wo that this adds (and that may run into the plane's next row) meet zero rows of dy (pixelRows).
  */
-export function tapRows(
-  backend: BackendWasm,
-  planes: TensorInfo,
-  conv: { kh: number; kw: number; sh: number; sw: number },
-  ho: number,
-): TensorInfo {
+export function tapRows(backend: BackendWasm, planes: TensorInfo, conv: ConvGeometry, ho: number): TensorInfo {
   const [C, np, n, hq, wq] = planes.shape;
   const { kh, kw, sh, sw } = conv;
-  const ph = Math.min(kh, sh),
-    pw = Math.min(kw, sw);
+  const [ph, pw] = parities(conv);
   if (np !== ph * pw) throw new Error(`tapRows: ${np} planes, the taps read ${ph * pw}`);
   const len = ho * wq,
     img = hq * wq;

@@ -36,6 +36,7 @@ import type {
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import {
+  type ConvGeometry,
   batchInsidePixel,
   channelsFirstBatchLast,
   interleaveParities,
@@ -131,18 +132,9 @@ interface FilterGradKernels {
   backend: BackendWasm;
   matMul: WasmKernel<BatchMatMulInputs, BatchMatMulAttrs>;
   conv2D: ReturnType<typeof conv2DKernel>;
+  transpose: ReturnType<typeof transposeKernel>;
   reshape: ReturnType<typeof reshapeKernel>;
   add: WasmKernel<BinaryInputs, NamedAttrMap>;
-}
-
-/** The geometry of one filter gradient. */
-interface FilterGradShape {
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  top: number;
-  left: number;
 }
 
 /** Runs part(b0, m) over chunks of m images from b0 and sums the results (each disposed once added). */
@@ -170,7 +162,7 @@ function filterGradGemm(
   k: FilterGradKernels,
   x: TensorInfo,
   dy: TensorInfo,
-  g: FilterGradShape,
+  g: ConvGeometry,
   chunkBytes?: number,
 ): TensorInfo {
   const { backend, reshape, matMul } = k;
@@ -183,12 +175,11 @@ function filterGradGemm(
     ow = Math.floor((kw - 1) / sw);
   const hq = Ho + oh + (ow > 0 ? 1 : 0),
     wq = Wo + ow;
-  const conv = { ...g, ph: Math.min(kh, sh), pw: Math.min(kw, sw) };
   const n = filterGradChunk(B, Ho * wq * Co, chunkBytes ?? GEMM_CHUNK_BYTES);
   const sum = sumOverChunks(k, B, n, (b0, m) => {
-    const planes = parityPlanes(backend, x, conv, hq, wq, b0, m);
-    // a 1x1 filter's only tap reads its plane whole: the planes are the patch rows
-    const rows = kh * kw === 1 && hq === Ho ? planes : tapRows(backend, planes, conv, Ho);
+    const planes = parityPlanes(backend, x, g, hq, wq, b0, m);
+    // a 1x1 filter's only tap reads its plane whole (hq = Ho, wq = Wo): the planes are the patch rows
+    const rows = kh * kw === 1 ? planes : tapRows(backend, planes, g, Ho);
     const dyRows = pixelRows(backend, dy, b0, m, wq);
     const a = reshape({ inputs: { x: rows }, backend, attrs: { shape: [1, kh * kw * Ci, Ho * wq * m] } });
     const b = reshape({ inputs: { x: dyRows }, backend, attrs: { shape: [1, Ho * wq * m, Co] } });
@@ -206,13 +197,12 @@ function filterGradGemm(
  *  reads. */
 function filterGradConv(
   k: FilterGradKernels,
-  transpose: ReturnType<typeof transposeKernel>,
   x: TensorInfo,
   dy: TensorInfo,
-  g: FilterGradShape,
+  g: ConvGeometry,
   chunkBytes?: number,
 ): TensorInfo {
-  const { backend, conv2D } = k;
+  const { backend, conv2D, transpose } = k;
   const [B, Ho, Wo, Co] = dy.shape;
   const { kh, kw, sh, sw, top, left } = g;
   // rows/cols of x never touched by the conv (VALID with leftover) are left out of x^T
@@ -241,10 +231,10 @@ export type FilterGradFormulation = 'gemm' | 'conv';
 export function conv2DBackpropFilterConfig(
   opts: { only?: FilterGradFormulation; chunkBytes?: number } = {},
 ): KernelConfig {
-  const transpose = transposeKernel();
   const k = {
     matMul: wasmKernel<BatchMatMulInputs, BatchMatMulAttrs>(tf.BatchMatMul),
     conv2D: conv2DKernel(),
+    transpose: transposeKernel(),
     reshape: reshapeKernel(),
     add: wasmKernel<BinaryInputs, NamedAttrMap>(tf.Add),
   };
@@ -277,7 +267,7 @@ export function conv2DBackpropFilterConfig(
           dy.shape[1] * dy.shape[2] >= FILTER_GRAD_GEMM_PIXELS));
     return gemm
       ? filterGradGemm({ ...k, backend }, x, dy, g, opts.chunkBytes)
-      : filterGradConv({ ...k, backend }, transpose, x, dy, g, opts.chunkBytes);
+      : filterGradConv({ ...k, backend }, x, dy, g, opts.chunkBytes);
   };
   return { kernelName: tf.Conv2DBackpropFilter, backendName: 'wasm', kernelFunc: asKernelFunc(conv2DBackpropFilter) };
 }
