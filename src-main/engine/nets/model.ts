@@ -3,7 +3,7 @@
 // Plain variables instead of tf.layers so the momentum (key) encoder, EMA updates, our SGD and the
 // checkpoint can address every weight and BN statistic by name.
 import * as tf from '@tensorflow/tfjs';
-import { batchNormTrain, channelAffine } from './batchnorm';
+import { batchNormEval, batchNormTrain } from './batchnorm';
 import { Rng } from '../../../src-shared/rng';
 
 export interface ArchSpec {
@@ -321,12 +321,7 @@ export function forward(enc: Encoder, x: tf.Tensor4D, training: boolean, updateS
       beta = P(`${name}/beta`) as tf.Tensor1D;
     const rm = enc.buffers.get(`${name}/mean`)!,
       rv = enc.buffers.get(`${name}/var`)!;
-    if (!training) {
-      // the running statistics folded into one per-channel affine: wasm's FusedBatchNorm kernel is several
-      // passes (batchnorm.ts)
-      const a = tf.mul(gamma, tf.rsqrt(tf.add(rv, BN_EPS))) as tf.Tensor1D;
-      return channelAffine(h, a, tf.sub(beta, tf.mul(rm, a)) as tf.Tensor1D);
-    }
+    if (!training) return batchNormEval(h, rm as tf.Tensor1D, rv as tf.Tensor1D, gamma, beta, BN_EPS);
     const n = h.size / h.shape[3];
     return batchNormTrain(
       h,
